@@ -1,0 +1,100 @@
+"""JSON-lines manifests: the one interface between data preparation and everything after it.
+
+One object per line, NeMo-compatible: ``{"audio_filepath": str, "duration": float, "text": str}``
+(extra keys are kept). Relative ``audio_filepath`` values are resolved against the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from speech.errors import ManifestError
+
+
+@dataclass
+class Utterance:
+    audio_filepath: str
+    duration: float
+    text: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"audio_filepath": self.audio_filepath, "duration": round(self.duration, 4), "text": self.text,
+                **self.extra}
+
+
+def read_manifest(path: str | Path, resolve: bool = True) -> list[Utterance]:
+    """Read a manifest. With ``resolve``, relative audio paths become absolute (against the manifest)."""
+    return list(iter_manifest(path, resolve))
+
+
+def iter_manifest(path: str | Path, resolve: bool = True) -> Iterator[Utterance]:
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError("manifest not found", str(path))
+    base = path.resolve().parent
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                audio = str(data.pop("audio_filepath"))
+                duration = float(data.pop("duration", 0.0) or 0.0)
+                text = str(data.pop("text", "") or "")
+            except (ValueError, KeyError, TypeError) as e:
+                raise ManifestError(f"line {number} is not a manifest record ({e})", str(path)) from e
+            if resolve and not os.path.isabs(audio):
+                audio = str(base / audio)
+            yield Utterance(audio, duration, text, data)
+
+
+def write_manifest(path: str | Path, utterances: Iterable[Utterance], relative_to: str | Path | None = None) -> int:
+    """Write atomically (temp file + rename). With ``relative_to``, paths under it are made relative."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with atomic_write(path) as f:
+        for utt in utterances:
+            record = utt.to_json()
+            if relative_to is not None:
+                try:
+                    record["audio_filepath"] = os.path.relpath(utt.audio_filepath, relative_to)
+                except ValueError:  # other drive on Windows
+                    pass
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+class atomic_write:
+    """``with atomic_write(path) as f:`` writes text to a temp file beside ``path`` and renames it into
+    place on success, so a reader (or a ``kill -9``) never sees a partial file."""
+
+    def __init__(self, path: str | Path, mode: str = "w", encoding: str | None = "utf-8"):
+        self.path = Path(path)
+        self.mode = mode
+        self.encoding = None if "b" in mode else encoding
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.file = os.fdopen(fd, self.mode, encoding=self.encoding)
+        return self.file
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+            self.file.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)

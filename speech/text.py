@@ -1,0 +1,126 @@
+"""Transcript normalisation and the character vocabulary (the one definition of both).
+
+Normalisation policy, applied to every transcript before it meets the vocabulary:
+- Unicode NFKC, then accents stripped (``café`` -> ``cafe``) and ligatures expanded;
+- lower case; curly apostrophes become ``'``;
+- digits are spelled out in English with num2words (``42`` -> ``forty two``, ``3rd`` -> ``third``,
+  ``1.5`` -> ``one point five``); a comma between digit groups is a thousands separator;
+- ``&`` -> ``and``, ``%`` -> ``percent``; hyphens, slashes and underscores separate words;
+- every other punctuation mark is removed; whitespace is collapsed.
+Characters still outside the vocabulary after this are an error (:class:`TranscriptError`), never
+silently dropped, so a user learns that their alphabet needs a custom vocabulary.
+
+CTC blank: the vocabulary's labels are ``0 .. len(chars) - 1`` and the blank is ``len(chars)``, the last
+class. Label padding is never fed to the loss (it receives per-utterance label lengths), so padding
+cannot collide with the blank or a real label.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from num2words import num2words
+
+from speech.errors import TranscriptError
+
+DEFAULT_CHARS = " abcdefghijklmnopqrstuvwxyz'"
+
+_ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
+_DECIMAL = re.compile(r"(\d+)\.(\d+)")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_NUMBER = re.compile(r"\d+")
+_SEPARATORS = re.compile(r"[-_/\u2010-\u2015]")
+_APOSTROPHES = re.compile(r"[\u2018\u2019\u02bc`\u00b4]")
+_SPACES = re.compile(r"\s+")
+
+
+def _spell(number: str, to: str = "cardinal") -> str:
+    return " " + num2words(int(number), to=to, lang="en") + " "
+
+
+def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
+    """Normalise ``text`` by the policy in the module docstring. Punctuation outside ``allowed`` goes."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _APOSTROPHES.sub("'", text)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.lower().replace("&", " and ").replace("%", " percent ")
+    text = text.replace("\u00df", "ss").replace("\u00e6", "ae").replace("\u0153", "oe")
+    text = _THOUSANDS.sub("", text)
+    text = _ORDINAL.sub(lambda m: _spell(m.group(1), "ordinal"), text)
+    text = _DECIMAL.sub(lambda m: _spell(m.group(1)) + " point " + " ".join(_spell(d) for d in m.group(2)), text)
+    text = _NUMBER.sub(lambda m: _spell(m.group(0)), text)
+    text = _SEPARATORS.sub(" ", text)
+    # num2words writes "forty-two" and "one hundred and five"; hyphens were handled above, so redo them.
+    text = _SEPARATORS.sub(" ", text).replace(",", " ")
+    kept = []
+    for char in text:
+        if char in allowed or char.isspace():
+            kept.append(char)
+        elif unicodedata.category(char)[0] in "PSC":  # punctuation, symbols, control: removed
+            kept.append(" ")
+        else:  # a letter or mark the vocabulary lacks: keep it, so encode() reports it
+            kept.append(char)
+    text = _SPACES.sub(" ", "".join(kept)).strip()
+    # Apostrophes only inside words ("don't"), not as quotes.
+    text = " ".join(w.strip("'") for w in text.split(" "))
+    return _SPACES.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Characters the model emits. Index ``i`` is ``chars[i]``; the CTC blank is ``len(chars)``."""
+
+    chars: str = DEFAULT_CHARS
+    _index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError(f"vocabulary has repeated characters: {self.chars!r}")
+        if " " not in self.chars:
+            raise ValueError("vocabulary must contain the space character (word separator)")
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
+
+    @property
+    def blank(self) -> int:
+        return len(self.chars)
+
+    @property
+    def num_classes(self) -> int:
+        """Output classes of the acoustic model: the characters plus the blank."""
+        return len(self.chars) + 1
+
+    def normalize(self, text: str) -> str:
+        return normalize_text(text, self.chars)
+
+    def encode(self, text: str, path: str | None = None) -> list[int]:
+        """Normalise and encode ``text``. Raises TranscriptError if empty or out of vocabulary."""
+        normalized = self.normalize(text)
+        if not normalized:
+            raise TranscriptError("transcript is empty after normalisation", path)
+        unknown = sorted({c for c in normalized if c not in self._index})
+        if unknown:
+            raise TranscriptError(f"characters outside the vocabulary: {''.join(unknown)!r}", path)
+        return [self._index[c] for c in normalized]
+
+    def decode(self, labels) -> str:
+        """Labels (no blanks, already collapsed) to text."""
+        return "".join(self.chars[i] for i in labels if 0 <= i < len(self.chars))
+
+    def to_json(self) -> dict:
+        return {"chars": self.chars, "blank": self.blank}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Vocabulary:
+        return cls(chars=data["chars"])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        return cls.from_json(json.loads(Path(path).read_text()))
