@@ -1,7 +1,7 @@
 """Transcript normalisation and the character vocabulary (the one definition of both).
 
 Normalisation policy, applied to every transcript before it meets the vocabulary:
-- Unicode NFKC, then accents stripped (``café`` -> ``cafe``) and ligatures expanded;
+- Unicode NFKC; accents stripped from letters outside the vocabulary (``café`` -> ``cafe``);
 - lower case; curly apostrophes become ``'``;
 - digits are spelled out in English with num2words (``42`` -> ``forty two``, ``3rd`` -> ``third``,
   ``1.5`` -> ``one point five``); a comma between digit groups is a thousands separator;
@@ -44,11 +44,12 @@ def _spell(number: str, to: str = "cardinal") -> str:
 
 def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
     """Normalise ``text`` by the policy in the module docstring. Punctuation outside ``allowed`` goes."""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text).lower()
     text = _APOSTROPHES.sub("'", text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.lower().replace("&", " and ").replace("%", " percent ")
+    # Accents are stripped only from letters the vocabulary lacks (a French vocabulary keeps its "é").
+    text = "".join(c if c in allowed else "".join(d for d in unicodedata.normalize("NFKD", c)
+                                                  if not unicodedata.combining(d)) for c in text)
+    text = text.replace("&", " and ").replace("%", " percent ")
     text = text.replace("\u00df", "ss").replace("\u00e6", "ae").replace("\u0153", "oe")
     text = _THOUSANDS.sub("", text)
     text = _ORDINAL.sub(lambda m: _spell(m.group(1), "ordinal"), text)

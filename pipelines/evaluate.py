@@ -1,0 +1,82 @@
+"""``python -m speech evaluate --model DIR --manifest M.jsonl``: WER/CER of a model on a manifest.
+
+Prints one JSON object ``{"wer", "cer", "utterances", "failed", ...}`` on stdout; ``--report`` writes one
+JSON line per utterance (reference, hypothesis, errors). A file that cannot be read counts as a failure:
+it is reported and scored as an empty hypothesis, so a broken test set cannot flatter the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from speech.cli import run_job, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m speech evaluate", description=__doc__)
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--manifest", required=True, action="append", help="manifest to score (repeatable)")
+    p.add_argument("--report", help="per-utterance JSON lines report")
+    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
+    p.add_argument("--lm", help="KenLM model for beam search (defaults to the model's lm.binary if --beam > 1)")
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--beta", type=float)
+    p.add_argument("--jobs", type=int)
+    return p
+
+
+def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
+    from speech.manifest import atomic_write
+    from speech.metrics import error_rates, utterance_errors
+
+    vocab = transcriber.spec.vocab
+    refs, hyps, records, failed, skipped = [], [], [], 0, 0
+    by_path = {}
+    for utt in utterances:
+        by_path.setdefault(utt.audio_filepath, []).append(utt)
+    pending = [u for u in utterances]
+    results = {}
+    for t in transcriber.transcribe_files(sorted(by_path)):
+        results[t.audio_filepath] = t
+    for utt in pending:
+        ref = vocab.normalize(utt.text)
+        if not ref:
+            skipped += 1
+            continue
+        t = results[utt.audio_filepath]
+        if t.error:
+            failed += 1
+        refs.append(ref)
+        hyps.append(t.text)
+        records.append({"audio_filepath": utt.audio_filepath, "reference": ref, "hypothesis": t.text,
+                        "confidence": round(t.confidence, 4), **({"error": t.error} if t.error else {}),
+                        **utterance_errors(ref, t.text)})
+    metrics = {**error_rates(refs, hyps), "utterances": len(refs), "failed": failed,
+               "skipped_empty_reference": skipped}
+    if report_path:
+        with atomic_write(report_path) as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return metrics
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from speech.manifest import read_manifest
+    from speech.transcribe import Transcriber
+
+    transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta)
+    utterances = [u for m in args.manifest for u in read_manifest(m)]
+    metrics = evaluate(transcriber, utterances, args.report)
+    metrics["decoder"] = type(transcriber.decoder).__name__
+    print(json.dumps(metrics))
+    if metrics["failed"]:
+        print(f"{metrics['failed']} file(s) could not be read; see the report", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    return run_job(lambda: _evaluate(args))

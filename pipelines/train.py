@@ -1,0 +1,143 @@
+"""``python -m speech train``: manifests -> cached features -> tf.data -> LSTM-CTC -> checkpoints.
+
+The output folder is self-describing (config.json with features, model, vocabulary and training
+settings; model.weights.h5 = best by dev WER), and ``--resume`` continues exactly where a killed run
+stopped (the last checkpoint, at most ``checkpoint_every_steps`` steps back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from speech.cli import run_job, setup_logging
+from speech.errors import SpeechError
+
+log = logging.getLogger("speech.train")
+RUN_FILE = "run.json"
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("SPEECH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "speech", "features"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m speech train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train", required=True, action="append", help="training manifest (repeatable)")
+    p.add_argument("--dev", action="append", help="dev manifest for WER, best checkpoint, early stopping")
+    p.add_argument("--output", required=True, help="model folder to write")
+    p.add_argument("--preset", default="small", help="model preset: tiny, small (default), large")
+    p.add_argument("--config", help="JSON file with optional sections model, features, train, vocab")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start afresh even if --output holds a run")
+    p.add_argument("--cache-dir", default=default_cache_dir(), help="feature cache (default: %(default)s)")
+    p.add_argument("--jobs", type=int, help="feature extraction processes (default: all cores)")
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                   help="tf.distribute strategy: one device, local GPUs, or hosts from TF_CONFIG")
+    p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def resolve_settings(args: argparse.Namespace):
+    """Model spec and training config from (in order) a resumed run, the preset, --config, the flags."""
+    from speech.features import FeatureConfig
+    from speech.model import ModelSpec, preset
+    from speech.text import Vocabulary
+    from speech.training import TrainConfig
+
+    out = Path(args.output)
+    if args.resume and (out / RUN_FILE).is_file():
+        saved = json.loads((out / RUN_FILE).read_text())
+        spec, train = ModelSpec.from_json(saved["spec"]), TrainConfig.from_json(saved["train"])
+    else:
+        overrides = json.loads(Path(args.config).read_text()) if args.config else {}
+        unknown = set(overrides) - {"model", "features", "train", "vocab"}
+        if unknown:
+            raise SpeechError(f"unknown sections {sorted(unknown)} in config", args.config)
+        try:
+            features = FeatureConfig(**overrides.get("features", {}))
+            model = preset(args.preset, num_features=features.n_mfcc, **overrides.get("model", {}))
+            vocab = Vocabulary(**overrides.get("vocab", {}))
+            train = TrainConfig.from_json({**TrainConfig().to_json(), **overrides.get("train", {})})
+        except (TypeError, ValueError) as e:
+            raise SpeechError(f"bad configuration: {e}", args.config) from e
+        spec = ModelSpec(features, model, vocab)
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+             "seed": args.seed, "mixed_precision": args.mixed_precision or None}
+    train = replace(train, **{k: v for k, v in flags.items() if v is not None})
+    return spec, train
+
+
+def _train(args: argparse.Namespace) -> int:
+    from speech.dataset import prepare_examples, summarize_skipped
+    from speech.manifest import atomic_write, read_manifest
+
+    out = Path(args.output)
+    has_run = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    if has_run and not (args.resume or args.overwrite):
+        raise SpeechError("holds a training run already: pass --resume to continue it or --overwrite", str(out))
+    if has_run and args.overwrite:
+        import shutil
+
+        shutil.rmtree(out / "checkpoints")
+    spec, train_config = resolve_settings(args)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / RUN_FILE) as f:
+        json.dump({"spec": spec.to_json(), "train": train_config.to_json(),
+                   "train_manifests": args.train, "dev_manifests": args.dev or []}, f, indent=1)
+
+    def load(manifests: list[str], name: str):
+        utterances = [u for m in manifests for u in read_manifest(m)]
+        examples, skipped = prepare_examples(utterances, spec.vocab, spec.features, spec.model, args.cache_dir,
+                                             args.jobs, progress=not args.no_progress)
+        print(summarize_skipped(skipped, name), file=sys.stderr)
+        hours = sum(e.num_frames for e in examples) * spec.features.frame_seconds / 3600
+        log.info("%s: %d utterances, %.2f h", name, len(examples), hours)
+        return examples
+
+    train = load(args.train, "train")
+    if not train:
+        raise SpeechError("no usable training utterance (see the reasons above)", ",".join(args.train))
+    dev = load(args.dev, "dev") if args.dev else None
+
+    from speech.training import Trainer
+
+    strategy = make_strategy(args.strategy)
+    trainer = Trainer(spec, train_config, out, strategy=strategy)
+    log.info("model: %s parameters, %d replica(s)", f"{trainer.model.count_params():,}",
+             strategy.num_replicas_in_sync)
+    history = trainer.fit(train, dev, resume=args.resume, progress=not args.no_progress)
+    summary = {"output": str(out), "epochs": len(history)}
+    if history:
+        summary.update({k: history[-1][k] for k in ("train_loss", "dev_wer", "dev_cer") if k in history[-1]})
+    if dev:
+        summary["best_dev_wer"] = float(trainer.best_wer.numpy())
+    print(json.dumps(summary))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    return run_job(lambda: _train(args))

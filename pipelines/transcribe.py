@@ -1,0 +1,161 @@
+"""``python -m speech transcribe`` / ``scripts/transcribe.py``: batch transcription.
+
+Inputs: files, folders (recursive), glob patterns, list files (``.txt``/``.lst``: one path a line) and
+manifests (``.json``/``.jsonl``). Without ``--output-dir``: one JSON object per input on stdout. With it:
+one file per input and format, mirroring the input tree, each written atomically; ``--resume`` skips
+inputs whose outputs all exist, so a killed job loses nothing finished and does nothing twice.
+A bad file never stops the batch: it is reported (stderr summary, ``failures.jsonl``) and the exit
+code is 1 when any input failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from speech.audio import is_audio_file
+from speech.cli import run_job, setup_logging
+from speech.errors import SpeechError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m speech transcribe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests")
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--output-dir", help="write one file per input and format here")
+    p.add_argument("--format", default="txt,jsonl", help="with --output-dir: any of txt,jsonl,srt,vtt")
+    p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
+    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy, the default)")
+    p.add_argument("--lm", help="KenLM model for beam search")
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--beta", type=float)
+    p.add_argument("--jobs", type=int, help="audio decoding processes (default: all cores)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``([(audio path, root it is relative to)], [(input, reason)])`` in a stable, de-duplicated order."""
+    from speech.manifest import iter_manifest
+
+    found: list[tuple[str, str]] = []
+    missing: list[tuple[str, str]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p))
+            found += [(str(p), str(path)) for p in files]
+        elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
+            found += [(u.audio_filepath, os.path.dirname(u.audio_filepath)) for u in iter_manifest(path)]
+        elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):
+            base = path.resolve().parent
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip() and not line.startswith("#"):
+                    p = Path(line.strip())
+                    p = p if p.is_absolute() else base / p
+                    found.append((str(p), str(p.parent)))
+        elif path.is_file():
+            found.append((str(path), str(path.parent)))
+        elif any(c in item for c in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                missing.append((item, "pattern matched no file"))
+            found += [(m, os.path.dirname(m)) for m in matches if os.path.isfile(m)]
+        else:
+            missing.append((item, "file not found"))
+    seen, unique = set(), []
+    for audio, root in found:
+        key = os.path.realpath(audio)
+        if key not in seen:
+            seen.add(key)
+            unique.append((audio, root))
+    return unique, missing
+
+
+def output_stems(items: list[tuple[str, str]], output_dir: Path) -> dict[str, Path]:
+    """Output path stem per input, mirroring its tree below its root; ``a.wav`` and ``a.flac`` side by side
+    keep their extension (``a.wav.txt``) so they cannot overwrite each other."""
+    stems: dict[str, Path] = {}
+    for audio, root in items:
+        rel = Path(os.path.relpath(os.path.abspath(audio), os.path.abspath(root)))
+        if rel.parts and rel.parts[0] == "..":
+            rel = Path(Path(audio).name)
+        stems[audio] = output_dir / rel.with_suffix("")
+    counts: dict[Path, int] = {}
+    for stem in stems.values():
+        counts[stem] = counts.get(stem, 0) + 1
+    return {a: (s if counts[s] == 1 else s.with_name(Path(a).name)) for a, s in stems.items()}
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from speech.manifest import atomic_write
+    from speech.outputs import FORMATS, render
+    from speech.transcribe import Transcriber
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise SpeechError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)}")
+    items, failures = expand_inputs(args.inputs)
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    stems = output_stems(items, out_dir) if out_dir else {}
+    done = 0
+    if out_dir and args.resume:
+        todo = [a for a, _ in items if not all(Path(f"{stems[a]}.{f}").exists() for f in formats)]
+        done = len(items) - len(todo)
+    else:
+        todo = [a for a, _ in items]
+    if not todo and not done and not failures:
+        raise SpeechError("no audio input found")
+
+    transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
+                              batch_size=args.batch_size)
+    bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    started, audio_seconds, ok = time.perf_counter(), 0.0, 0
+    for t in transcriber.transcribe_files(todo, jobs=args.jobs):
+        bar.update()
+        if t.error:
+            failures.append((t.audio_filepath, t.error))
+            continue
+        ok += 1
+        audio_seconds += t.duration
+        elapsed = time.perf_counter() - started
+        bar.set_postfix_str(f"{audio_seconds / 3600:.2f} h audio, {audio_seconds / max(elapsed, 1e-9):.0f}x real time")
+        record = t.to_json()
+        if out_dir is None:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+            continue
+        for fmt in formats:
+            with atomic_write(f"{stems[t.audio_filepath]}.{fmt}") as f:
+                f.write(render(record, t.words, fmt))
+    bar.close()
+    if out_dir:
+        with atomic_write(out_dir / "failures.jsonl") as f:
+            for path, reason in failures:
+                f.write(json.dumps({"audio_filepath": path, "error": reason}, ensure_ascii=False) + "\n")
+    elapsed = time.perf_counter() - started
+    summary = f"transcribed {ok} file(s), {audio_seconds / 3600:.3f} h of audio in {elapsed:.1f} s"
+    if done:
+        summary += f"; {done} already done (--resume)"
+    summary += f"; {len(failures)} failed"
+    print(summary, file=sys.stderr)
+    for path, reason in failures[:20]:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    if len(failures) > 20:
+        print(f"  ... and {len(failures) - 20} more" + (" (see failures.jsonl)" if out_dir else ""), file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    return run_job(lambda: _transcribe(args))

@@ -1,0 +1,132 @@
+"""Audio loading: any format soundfile or ffmpeg can read, to float32 mono at the model's rate.
+
+Outcomes (each tested): a missing, unreadable, empty or non-finite file raises :class:`AudioError`
+naming the file and the reason; several channels are averaged; other rates are resampled (soxr);
+integer PCM of any width and float files give the same waveform scale ([-1, 1]). Silence is valid audio.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from speech.errors import AudioError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".au")
+
+
+def _decode_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
+    # audioread (used by librosa) decodes what libsndfile cannot (m4a, aac, old mp3) through ffmpeg.
+    import audioread
+
+    try:
+        with audioread.audio_open(path) as f:
+            sr, channels = f.samplerate, f.channels
+            data = b"".join(f)
+    except Exception as e:  # audioread raises many unrelated types
+        raise AudioError(f"cannot decode audio ({type(e).__name__}: {e})", path) from e
+    samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    return samples.reshape(-1, channels) if channels > 1 else samples, sr
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Decode a file as it is: float32 samples ``[time]`` or ``[time, channels]`` and its sample rate."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise AudioError("file not found", path)
+    if os.path.getsize(path) == 0:
+        raise AudioError("empty file (0 bytes)", path)
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        data, sr = _decode_with_ffmpeg_or_reason(path, e)
+    return data, sr
+
+
+def _decode_with_ffmpeg_or_reason(path: str, error: Exception) -> tuple[np.ndarray, int]:
+    try:
+        return _decode_with_ffmpeg(path)
+    except AudioError:
+        raise AudioError(f"cannot decode audio: {error}", path) from error
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    return data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data
+
+
+def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    if orig_sr == target_sr:
+        return wave
+    import librosa
+
+    return librosa.resample(wave, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq").astype(np.float32)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
+    """Load ``path`` as float32 mono at ``sample_rate``. Raises AudioError on bad input."""
+    data, sr = read_audio(path)
+    wave = to_mono(np.asarray(data, dtype=np.float32))
+    if wave.size == 0:
+        raise AudioError("audio has no samples", str(path))
+    if not np.all(np.isfinite(wave)):
+        raise AudioError("audio contains NaN or infinite samples", str(path))
+    return np.ascontiguousarray(resample(wave, sr, sample_rate))
+
+
+def audio_duration(path: str | os.PathLike) -> float:
+    """Duration in seconds, from the header when the format has one (no full decode)."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise AudioError("file not found", path)
+    try:
+        info = sf.info(path)
+        if info.frames > 0 and info.samplerate > 0:
+            return info.frames / info.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        pass
+    data, sr = read_audio(path)
+    return len(data) / sr
+
+
+def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate: int = 16000,
+                      overlap_seconds: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(start_seconds, mono block at sample_rate)`` with bounded memory, for long recordings.
+
+    Streams through soundfile when it can read the format; otherwise decodes the whole file once.
+    """
+    path = str(path)
+    try:
+        info = sf.info(path)
+        streamable = info.frames > 0
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        streamable = False
+    if not streamable:
+        wave = load_audio(path, sample_rate)
+        step = round((block_seconds - overlap_seconds) * sample_rate)
+        size = round(block_seconds * sample_rate)
+        for start in range(0, max(len(wave) - int(overlap_seconds * sample_rate), 1), step):
+            yield start / sample_rate, wave[start:start + size]
+        return
+    sr = info.samplerate
+    size = round(block_seconds * sr)
+    overlap = round(overlap_seconds * sr)
+    position = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for block in sf.blocks(path, blocksize=size, overlap=overlap, dtype="float32", always_2d=True):
+            wave = block.mean(axis=1, dtype=np.float32)
+            if not np.all(np.isfinite(wave)):
+                raise AudioError("audio contains NaN or infinite samples", path)
+            yield position / sr, resample(wave, sr, sample_rate)
+            position += size - overlap
+            if len(block) < size:
+                break
+
+
+def is_audio_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS

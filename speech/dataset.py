@@ -1,0 +1,164 @@
+"""From manifests to training batches: labels, cached features, and a tf.data pipeline.
+
+Every utterance that cannot be used (unreadable audio, transcript outside the vocabulary, a label too
+long for its frames after subsampling) is skipped with its file and reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from speech.errors import TranscriptError
+from speech.features import FeatureConfig, extract_features
+from speech.manifest import Utterance
+from speech.model import ModelConfig
+from speech.text import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    audio_path: str
+    cache_path: str
+    num_frames: int
+    labels: list[int]
+    text: str  # normalised reference
+
+
+@dataclass
+class Skipped:
+    audio_path: str
+    reason: str
+
+
+def ctc_min_frames(labels: Sequence[int]) -> int:
+    """Fewest frames CTC needs for ``labels``: one per label plus a blank between each repeated pair."""
+    return len(labels) + sum(1 for a, b in itertools.pairwise(labels) if a == b)
+
+
+def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, features: FeatureConfig,
+                     model: ModelConfig, cache_dir: str | os.PathLike, jobs: int | None = None,
+                     progress: bool = False) -> tuple[list[Example], list[Skipped]]:
+    """Encode transcripts, extract (cached) features and drop what cannot train, saying why."""
+    skipped: list[Skipped] = []
+    encoded: list[tuple[Utterance, list[int]]] = []
+    for utt in utterances:
+        try:
+            encoded.append((utt, vocab.encode(utt.text, utt.audio_filepath)))
+        except TranscriptError as e:
+            skipped.append(Skipped(utt.audio_filepath, e.reason))
+    results = extract_features([u.audio_filepath for u, _ in encoded], features, cache_dir, jobs, progress)
+    examples: list[Example] = []
+    for (utt, labels), result in zip(encoded, results):
+        if result.error:
+            skipped.append(Skipped(utt.audio_filepath, result.error))
+            continue
+        frames_out = model.output_length(result.num_frames)
+        needed = ctc_min_frames(labels)
+        if frames_out < needed:
+            skipped.append(Skipped(utt.audio_filepath,
+                                   f"label needs {needed} frames but the clip gives {frames_out} after subsampling"))
+            continue
+        examples.append(Example(utt.audio_filepath, result.cache_path, result.num_frames, labels,
+                                vocab.decode(labels)))
+    return examples, skipped
+
+
+def summarize_skipped(skipped: Sequence[Skipped], name: str) -> str:
+    if not skipped:
+        return f"{name}: no utterance skipped"
+    reasons = Counter(s.reason.split(":")[0] if "outside" in s.reason else s.reason.split(" but ")[0]
+                      for s in skipped)
+    lines = [f"{name}: skipped {len(skipped)} utterance(s):"]
+    lines += [f"  {count} x {reason}" for reason, count in reasons.most_common()]
+    lines += [f"  e.g. {s.audio_path}: {s.reason}" for s in skipped[:5]]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SpecAugment:
+    """Frequency and time masking on features (Park et al., 2019), seeded per utterance and epoch."""
+
+    freq_masks: int = 2
+    freq_width: int = 5
+    time_masks: int = 2
+    time_width: float = 0.05  # fraction of the utterance per mask
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _spec_augment(features, length, seed, config: SpecAugment):
+    import tensorflow as tf
+
+    num_features = tf.shape(features)[1]
+    frame = tf.range(tf.shape(features)[0])[:, None]
+    channel = tf.range(num_features)[None, :]
+    keep = tf.ones_like(features, dtype=tf.bool)
+    for i in range(config.freq_masks):
+        r = tf.random.stateless_uniform([2], seed=seed + tf.constant([0, 2 * i], tf.int64))
+        width = tf.cast(r[0] * (config.freq_width + 1), tf.int32)
+        start = tf.cast(r[1] * tf.cast(num_features - width, tf.float32), tf.int32)
+        keep &= ~((channel >= start) & (channel < start + width))
+    for i in range(config.time_masks):
+        r = tf.random.stateless_uniform([2], seed=seed + tf.constant([1, 2 * i + 1], tf.int64))
+        width = tf.cast(r[0] * config.time_width * tf.cast(length, tf.float32), tf.int32)
+        start = tf.cast(r[1] * tf.cast(length - width, tf.float32), tf.int32)
+        keep &= ~((frame >= start) & (frame < start + width))
+    return tf.where(keep, features, tf.zeros_like(features))
+
+
+def bucket_boundaries(frames: Sequence[int], buckets: int = 8) -> list[int]:
+    qs = np.quantile(np.asarray(frames), np.linspace(0, 1, buckets + 1)[1:-1])
+    return sorted({int(q) + 1 for q in qs})
+
+
+def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int, *, shuffle: bool = False,
+                 seed: int = 0, epoch: int = 0, spec_augment: SpecAugment | None = None,
+                 max_batch_frames: int | None = None, skip_batches: int = 0):
+    """Batches ``(features [B,T,F], lengths [B], labels [B,L], label_lengths [B], ids [B])``, zero-padded.
+
+    ``ids`` index ``examples``.
+
+    Length-bucketed; the order for a given ``(seed, epoch)`` is fixed, so a resumed epoch can skip the
+    batches it already trained on and see exactly the rest.
+    """
+    import tensorflow as tf
+
+    frames = [e.num_frames for e in examples]
+    labels = tf.ragged.constant([e.labels for e in examples], dtype=tf.int32, ragged_rank=1)
+    index = tf.data.Dataset.from_tensor_slices({
+        "path": [e.cache_path for e in examples], "frames": np.asarray(frames, np.int32), "labels": labels,
+        "id": np.arange(len(examples), dtype=np.int32)})
+    if shuffle:
+        index = index.shuffle(len(examples), seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
+
+    def load(item):
+        feats = tf.numpy_function(lambda p: np.load(p.decode()), [item["path"]], tf.float32, stateful=False)
+        feats = tf.ensure_shape(feats, [None, num_features])
+        if spec_augment is not None:
+            utterance_seed = tf.stack([tf.cast(item["id"], tf.int64), tf.constant(seed * 100003 + epoch, tf.int64)])
+            feats = _spec_augment(feats, item["frames"], utterance_seed, spec_augment)
+        return feats, item["frames"], item["labels"], tf.shape(item["labels"])[0], item["id"]
+
+    ds = index.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    boundaries = bucket_boundaries(frames)
+    sizes = [batch_size] * (len(boundaries) + 1)
+    if max_batch_frames:
+        uppers = [*boundaries, max(frames) + 1]
+        sizes = [max(1, min(batch_size, max_batch_frames // upper)) for upper in uppers]
+    ds = ds.bucket_by_sequence_length(
+        element_length_func=lambda f, n, lab, ln, i: n, bucket_boundaries=boundaries, bucket_batch_sizes=sizes,
+        padded_shapes=([None, num_features], [], [None], [], []), padding_values=(0.0, 0, 0, 0, 0),
+        drop_remainder=False)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
+    return ds.prefetch(tf.data.AUTOTUNE)

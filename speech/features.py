@@ -1,0 +1,195 @@
+"""MFCC features (librosa), computed one way, in one place, and cached on disk.
+
+The recipe is chosen so a TensorFlow twin can reproduce it exactly inside the SavedModel:
+centred frames with zero padding, a periodic Hann window, power spectrum, librosa's Slaney mel
+filterbank, ``10 * log10(max(power, 1e-10))`` (no ``top_db`` clipping, which would make a frame
+depend on the loudest frame of the whole file), an orthonormal DCT-II, then per-utterance mean and
+variance normalisation over time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from speech.errors import AudioError, SpeechError
+
+# Bump when the recipe changes, so stale cache entries are never reused.
+FEATURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = 16000
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_fft: int = 512
+    n_mels: int = 40
+    n_mfcc: int = 26
+    fmin: float = 0.0
+    fmax: float | None = None  # None: sample_rate / 2
+    normalize: bool = True  # per-utterance mean/variance normalisation
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames librosa makes from ``num_samples`` with centring (n_fft // 2 zeros each side)."""
+        return 1 + num_samples // self.hop_length
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureConfig:
+        return cls(**data)
+
+
+def log_mel(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    import librosa
+
+    power = librosa.feature.melspectrogram(
+        y=wave, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+        win_length=config.win_length, window="hann", center=True, pad_mode="constant", power=2.0,
+        n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, htk=False, norm="slaney")
+    return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None)
+
+
+NORM_EPS = 1e-3  # MFCCs span about +-400; a coefficient with std below this is constant
+
+
+def normalize_features(features: np.ndarray, eps: float = NORM_EPS) -> np.ndarray:
+    """Per-utterance mean/variance normalisation over time. A constant input (silence) becomes zeros."""
+    features = features.astype(np.float64)
+    mean = features.mean(axis=0, keepdims=True)
+    std = np.sqrt(np.mean((features - mean) ** 2, axis=0, keepdims=True))
+    return ((features - mean) / (std + eps)).astype(np.float32)
+
+
+def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Features ``[frames, n_mfcc]`` float32 of a mono waveform at ``config.sample_rate``."""
+    import librosa
+
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1 or wave.size == 0:
+        raise AudioError(f"expected a non-empty mono waveform, got shape {wave.shape}")
+    with warnings.catch_warnings():  # clips shorter than n_fft are valid: they are zero-padded
+        warnings.simplefilter("ignore", UserWarning)
+        log_power = log_mel(wave, config)
+    mfcc = librosa.feature.mfcc(S=log_power, n_mfcc=config.n_mfcc, dct_type=2, norm="ortho").T
+    mfcc = mfcc.astype(np.float32)
+    return normalize_features(mfcc) if config.normalize else mfcc
+
+
+def _source_key(path: str, config: FeatureConfig) -> str:
+    st = os.stat(path)
+    ident = json.dumps([os.path.realpath(path), st.st_size, st.st_mtime_ns, config.to_json(), FEATURE_VERSION])
+    return hashlib.sha1(ident.encode()).hexdigest()
+
+
+class FeatureCache:
+    """Features on disk, keyed by the audio (real path, size, mtime) and the feature config.
+
+    Entries are ``.npy`` files written atomically; an unreadable or malformed entry is rebuilt.
+    """
+
+    def __init__(self, directory: str | os.PathLike, config: FeatureConfig):
+        self.directory = Path(directory)
+        self.config = config
+
+    def path_for(self, audio_path: str) -> Path:
+        key = _source_key(audio_path, self.config)
+        return self.directory / key[:2] / f"{key}.npy"
+
+    def load(self, entry: Path) -> np.ndarray | None:
+        try:
+            features = np.load(entry, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        ok = (features.ndim == 2 and features.shape[1] == self.config.n_mfcc and features.shape[0] > 0
+              and features.dtype == np.float32 and np.all(np.isfinite(features)))
+        return features if ok else None
+
+    def get_or_compute(self, audio_path: str) -> tuple[Path, np.ndarray]:
+        """Cache entry path and features; computed and stored when missing or corrupt."""
+        from speech.audio import load_audio
+
+        entry = self.path_for(audio_path)
+        features = self.load(entry) if entry.exists() else None
+        if features is None:
+            features = compute_features(load_audio(audio_path, self.config.sample_rate), self.config)
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, features)
+            os.replace(tmp, entry)
+        return entry, features
+
+
+@dataclass
+class ExtractResult:
+    audio_path: str
+    cache_path: str | None
+    num_frames: int
+    error: str | None = None
+
+
+def _worker_init() -> None:
+    # librosa on default threads burns twice the CPU for the same wall time: one thread per process.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "numba"))
+
+
+def _extract_one(args: tuple[str, str, FeatureConfig]) -> ExtractResult:
+    audio_path, cache_dir, config = args
+    try:
+        entry, features = FeatureCache(cache_dir, config).get_or_compute(audio_path)
+        return ExtractResult(audio_path, str(entry), int(features.shape[0]))
+    except SpeechError as e:
+        return ExtractResult(audio_path, None, 0, e.reason)
+    except OSError as e:
+        return ExtractResult(audio_path, None, 0, f"cannot read: {e}")
+
+
+def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_dir: str | os.PathLike,
+                     jobs: int | None = None, progress: bool = False) -> list[ExtractResult]:
+    """Compute (or find in the cache) features of every file, in parallel across processes.
+
+    Returns one result per input, in order; bad files carry an ``error`` instead of raising.
+    """
+    jobs = jobs or os.cpu_count() or 1
+    tasks = [(str(p), str(cache_dir), config) for p in audio_paths]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True)
+    results: list[ExtractResult] = []
+    if jobs == 1 or len(tasks) < 8:
+        for task in tasks:
+            results.append(_extract_one(task))
+            if bar:
+                bar.update()
+    else:
+        import multiprocessing as mp
+
+        # forkserver: workers start from a clean process, never a fork of one running TensorFlow threads.
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        context = mp.get_context(method)
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
+            for result in pool.map(_extract_one, tasks, chunksize=8):
+                results.append(result)
+                if bar:
+                    bar.update()
+    if bar:
+        bar.close()
+    return results

@@ -1,0 +1,263 @@
+"""The training loop: CTC loss with true lengths, Adam with warm-up + cosine decay, clipping, a
+non-finite-loss guard, checkpoints every N steps, best-by-dev-WER weights, early stopping, exact resume.
+
+The loop runs under a ``tf.distribute`` strategy (the default one when none is given), so the same code
+trains on one CPU, several GPUs (MirroredStrategy) or several hosts (MultiWorkerMirroredStrategy).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speech.dataset import Example, SpecAugment, make_dataset
+from speech.manifest import atomic_write
+from speech.metrics import error_rates
+from speech.model import ModelSpec, save_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 16  # per replica
+    max_batch_frames: int | None = 24000  # caps batch size for long clips (~4 min of audio per batch)
+    learning_rate: float = 1e-3
+    warmup_steps: int = 300
+    final_lr_fraction: float = 0.05
+    clip_norm: float = 5.0
+    mixed_precision: bool = False  # float16 compute on GPU; ignored on CPU
+    early_stopping_patience: int = 8  # epochs without a better dev WER; 0 disables
+    checkpoint_every_steps: int = 200
+    seed: int = 0
+    spec_augment: SpecAugment | None = field(default_factory=SpecAugment)
+    eval_batch_size: int = 32
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["spec_augment"] = self.spec_augment.to_json() if self.spec_augment else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        data = dict(data)
+        if isinstance(data.get("spec_augment"), dict):
+            data["spec_augment"] = SpecAugment(**data["spec_augment"])
+        return cls(**data)
+
+
+class Trainer:
+    """Trains ``spec``'s model into ``output_dir`` (weights, config, checkpoints, logs)."""
+
+    def __init__(self, spec: ModelSpec, config: TrainConfig, output_dir: str | Path, strategy=None):
+        import keras
+        import tensorflow as tf
+
+        self.spec, self.config, self.output_dir = spec, config, Path(output_dir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model = spec.build()
+            self.schedule_total = tf.Variable(1, dtype=tf.int64, trainable=False, name="schedule_total")
+            self.optimizer = keras.optimizers.Adam(learning_rate=self._learning_rate,
+                                                   global_clipnorm=config.clip_norm)
+            if keras.mixed_precision.global_policy().name == "mixed_float16":
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            self.optimizer.build(self.model.trainable_variables)
+            # Progress lives in the checkpoint itself, so weights and position can never disagree.
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+            self.best_wer = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_wer")
+            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+            self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, epoch=self.epoch, step_in_epoch=self.step_in_epoch,
+            best_wer=self.best_wer, bad_epochs=self.bad_epochs, skipped_steps=self.skipped_steps,
+            schedule_total=self.schedule_total)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.output_dir / "checkpoints", max_to_keep=2)
+        self._train_step = None
+        self._predict_step = None
+
+    def _learning_rate(self):
+        import tensorflow as tf
+
+        c = self.config
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        total = tf.cast(self.schedule_total, tf.float32)
+        warm = tf.minimum(1.0, (step + 1.0) / float(max(c.warmup_steps, 1)))
+        progress = tf.clip_by_value((step - c.warmup_steps) / tf.maximum(total - c.warmup_steps, 1.0), 0.0, 1.0)
+        cosine = c.final_lr_fraction + (1 - c.final_lr_fraction) * 0.5 * (1 + tf.cos(math.pi * progress))
+        return c.learning_rate * warm * cosine
+
+    # -- compiled steps -------------------------------------------------------------------------------------
+    def _build_steps(self):
+        import tensorflow as tf
+
+        model, optimizer, blank = self.model, self.optimizer, self.spec.vocab.blank
+        output_length = self.spec.model.output_length
+        strategy = self.strategy
+
+        def replica_step(features, lengths, labels, label_lengths):
+            with tf.GradientTape() as tape:
+                logits = model({"features": features, "lengths": lengths}, training=True)
+                per_utt = tf.nn.ctc_loss(labels, tf.cast(logits, tf.float32), label_lengths, output_length(lengths),
+                                         logits_time_major=False, blank_index=blank)
+                loss = tf.nn.compute_average_loss(per_utt)
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            finite = tf.math.is_finite(loss)
+            for g in grads:
+                finite &= tf.reduce_all(tf.math.is_finite(g))
+            # Gradients are summed across replicas inside apply(); each replica must take the same branch.
+            finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32)) == 0
+
+            def apply():
+                optimizer.apply(grads, model.trainable_variables)
+                return tf.constant(True)
+
+            def skip():
+                self.skipped_steps.assign_add(1)
+                return tf.constant(False)
+
+            applied = tf.cond(finite, apply, skip)
+            return loss, applied
+
+        @tf.function(reduce_retracing=True)
+        def train_step(features, lengths, labels, label_lengths):
+            loss, applied = strategy.run(replica_step, args=(features, lengths, labels, label_lengths))
+            loss = strategy.reduce("SUM", loss, axis=None)
+            return loss, strategy.experimental_local_results(applied)[0]
+
+        @tf.function(reduce_retracing=True)
+        def predict_step(features, lengths):
+            logits = model({"features": features, "lengths": lengths}, training=False)
+            return tf.nn.log_softmax(logits), output_length(lengths)
+
+        self._train_step, self._predict_step = train_step, predict_step
+
+    # -- evaluation -----------------------------------------------------------------------------------------
+    def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
+        """Greedy WER/CER of the current weights on ``examples`` (their cached features)."""
+        from speech.decoding import GreedyDecoder
+
+        if self._predict_step is None:
+            self._build_steps()
+        decoder = GreedyDecoder(self.spec.vocab, self.spec.frame_seconds)
+        hypotheses: dict[int, str] = {}
+        ds = make_dataset(examples, self.spec.features.n_mfcc, self.config.eval_batch_size,
+                          max_batch_frames=self.config.max_batch_frames)
+        for features, lengths, _, _, ids in ds:
+            log_probs, out_lengths = self._predict_step(features, lengths)
+            for i, hyp in zip(ids.numpy(), decoder.decode_batch(log_probs.numpy(), out_lengths.numpy())):
+                hypotheses[int(i)] = hyp.text
+        refs = [e.text for e in examples]
+        return error_rates(refs, [hypotheses[i] for i in range(len(examples))])
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None, resume: bool = False,
+            progress: bool = True) -> list[dict]:
+        import tensorflow as tf
+        from tqdm import tqdm
+
+        c = self.config
+        history_path = self.output_dir / "history.json"
+        history: list[dict] = []
+        if resume and self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            if history_path.exists():
+                history = [h for h in json.loads(history_path.read_text()) if h["epoch"] < int(self.epoch.numpy())]
+            log.info("resumed from %s at epoch %d, step %d", self.manager.latest_checkpoint,
+                     int(self.epoch.numpy()), int(self.step_in_epoch.numpy()))
+        elif resume:
+            log.info("no checkpoint in %s: starting from scratch", self.output_dir / "checkpoints")
+        if self._train_step is None:
+            self._build_steps()
+
+        steps_per_epoch = max(1, sum(1 for _ in self._epoch_batches(train, 0)))
+        self.schedule_total.assign(steps_per_epoch * c.epochs)
+        writer = tf.summary.create_file_writer(str(self.output_dir / "logs"))
+        audio_seconds_per_frame = self.spec.features.frame_seconds
+
+        while int(self.epoch.numpy()) < c.epochs:
+            epoch = int(self.epoch.numpy())
+            start_step = int(self.step_in_epoch.numpy())
+            batches = self._epoch_batches(train, epoch, skip=start_step)
+            bar = tqdm(total=steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{c.epochs}",
+                       unit="batch", disable=not progress, dynamic_ncols=True, leave=False)
+            losses, audio_seconds, started = [], 0.0, time.perf_counter()
+            for features, lengths, labels, label_lengths, _ in batches:
+                loss, applied = self._train_step(features, lengths, labels, label_lengths)
+                loss = float(loss)
+                if bool(applied):
+                    losses.append(loss)
+                else:
+                    log.warning("non-finite loss or gradient at epoch %d step %d: update skipped", epoch + 1,
+                                int(self.step_in_epoch.numpy()))
+                audio_seconds += float(tf.reduce_sum(lengths)) * audio_seconds_per_frame
+                self.step_in_epoch.assign_add(1)
+                step = int(self.optimizer.iterations.numpy())
+                with writer.as_default(step=step):
+                    tf.summary.scalar("train/loss", loss)
+                    tf.summary.scalar("train/learning_rate", self._learning_rate())
+                speed = audio_seconds / (time.perf_counter() - started)
+                bar.set_postfix(loss=f"{loss:.3f}", audio_s_per_s=f"{speed:.0f}")
+                bar.update()
+                if c.checkpoint_every_steps and int(self.step_in_epoch.numpy()) % c.checkpoint_every_steps == 0:
+                    self.manager.save(checkpoint_number=step)
+            bar.close()
+            elapsed = time.perf_counter() - started
+            record = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None,
+                      "audio_seconds_per_second": audio_seconds / max(elapsed, 1e-9), "seconds": elapsed,
+                      "skipped_steps": int(self.skipped_steps.numpy())}
+            stop = False
+            if dev:
+                metrics = self.evaluate(dev)
+                record.update({"dev_wer": metrics["wer"], "dev_cer": metrics["cer"]})
+                # Ties go to the later epoch: the same WER at a lower loss is usually the better model.
+                if metrics["wer"] <= float(self.best_wer.numpy()):
+                    self.best_wer.assign(metrics["wer"])
+                    self.bad_epochs.assign(0)
+                    self._save_weights(record)
+                else:
+                    self.bad_epochs.assign_add(1)
+                    stop = bool(c.early_stopping_patience) and int(self.bad_epochs.numpy()) >= c.early_stopping_patience
+                with writer.as_default(step=epoch + 1):
+                    tf.summary.scalar("dev/wer", metrics["wer"])
+                    tf.summary.scalar("dev/cer", metrics["cer"])
+            else:
+                self._save_weights(record)
+            log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                                                             for k, v in record.items()}))
+            history.append(record)
+            self.epoch.assign(epoch + 1)
+            self.step_in_epoch.assign(0)
+            self.manager.save(checkpoint_number=int(self.optimizer.iterations.numpy()))
+            with atomic_write(history_path) as f:
+                json.dump(history, f, indent=1)
+            if stop:
+                log.info("early stopping: dev WER has not improved for %d epochs", c.early_stopping_patience)
+                break
+        writer.flush()
+        return history
+
+    def _epoch_batches(self, examples: Sequence[Example], epoch: int, skip: int = 0):
+        c = self.config
+        replicas = self.strategy.num_replicas_in_sync
+        ds = make_dataset(examples, self.spec.features.n_mfcc, c.batch_size * replicas, shuffle=True, seed=c.seed,
+                          epoch=epoch, spec_augment=c.spec_augment,
+                          max_batch_frames=c.max_batch_frames and c.max_batch_frames * replicas, skip_batches=skip)
+        return self.strategy.experimental_distribute_dataset(ds) if self.strategy.num_replicas_in_sync > 1 else ds
+
+    def _save_weights(self, record: dict) -> None:
+        save_model(self.output_dir, self.model, self.spec,
+                   extra={"train": self.config.to_json(), "trained": {k: v for k, v in record.items()}})

@@ -1,0 +1,209 @@
+"""The transcriber: audio in, text with word timings and confidences out.
+
+One object shared by the CLI, evaluation, the batch script and benchmarks. Audio decoding and
+feature extraction run in worker processes; the model runs on length-sorted batches; long recordings
+are cut into segments at their quietest points (bounded memory: they are streamed block by block).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from speech.audio import iter_audio_blocks
+from speech.decoding import Hypothesis, Word, make_decoder
+from speech.errors import SpeechError
+from speech.features import FeatureConfig, compute_features
+
+MAX_SEGMENT_SECONDS = 30.0  # longer audio is split; the model was trained on sentence-length clips
+SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms inside the last SEARCH_SECONDS of a segment
+
+
+@dataclass
+class Transcript:
+    audio_filepath: str
+    duration: float = 0.0
+    text: str = ""
+    confidence: float = 0.0
+    words: list[Word] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        record = {"audio_filepath": self.audio_filepath, "duration": round(self.duration, 3), "text": self.text,
+                  "confidence": round(float(self.confidence), 4),
+                  "words": [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+                             "confidence": round(float(w.confidence), 4)} for w in self.words]}
+        if self.error:
+            record["error"] = self.error
+        return record
+
+
+def quietest_cut(wave: np.ndarray, sample_rate: int, lo: int, hi: int) -> int:
+    """Sample index in ``[lo, hi)`` at the centre of the lowest-energy 100 ms window."""
+    win = max(1, sample_rate // 10)
+    region = wave[lo:hi].astype(np.float64)
+    if len(region) <= win:
+        return hi
+    energy = np.convolve(region ** 2, np.ones(win), mode="valid")
+    return lo + int(np.argmin(energy)) + win // 2
+
+
+def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_SECONDS,
+                  search_seconds: float = SEARCH_SECONDS) -> Iterator[tuple[float, np.ndarray]]:
+    """``(offset seconds, wave)`` segments of at most ``max_seconds``, cut in quiet places, streamed."""
+    max_len = int(max_seconds * sample_rate)
+    search = int(search_seconds * sample_rate)
+    pending = np.zeros(0, np.float32)
+    offset = 0
+    for _, block in iter_audio_blocks(path, block_seconds=max_seconds, sample_rate=sample_rate):
+        pending = np.concatenate([pending, block])
+        while len(pending) > max_len:
+            cut = quietest_cut(pending, sample_rate, max_len - search, max_len)
+            yield offset / sample_rate, pending[:cut]
+            pending, offset = pending[cut:], offset + cut
+    if len(pending) or offset == 0:
+        yield offset / sample_rate, pending
+
+
+def featurize_file(path: str, config: FeatureConfig) -> tuple[str, float, list[tuple[float, np.ndarray]]]:
+    """Decode and featurize one file: ``(path, duration, [(offset, features)])``. Raises SpeechError."""
+    segments, duration = [], 0.0
+    for offset, wave in iter_segments(path, config.sample_rate):
+        if wave.size == 0:
+            if offset == 0:
+                raise SpeechError("audio has no samples", path)
+            continue
+        if not np.all(np.isfinite(wave)):
+            raise SpeechError("audio contains NaN or infinite samples", path)
+        segments.append((offset, compute_features(wave, config)))
+        duration = offset + len(wave) / config.sample_rate
+    return path, duration, segments
+
+
+def _featurize_worker(args: tuple[str, FeatureConfig]):
+    path, config = args
+    try:
+        return featurize_file(path, config)
+    except SpeechError as e:
+        return path, 0.0, e.reason
+    except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
+        return path, 0.0, f"cannot decode audio ({type(e).__name__}: {e})"
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, float, list[Word]]:
+    """Join segment hypotheses: words shifted by their offsets, confidence weighted by word count."""
+    words = [Word(w.word, w.start + offset, w.end + offset, w.confidence) for offset, hyp in parts for w in hyp.words]
+    text = " ".join(hyp.text for _, hyp in parts if hyp.text)
+    confidence = float(np.mean([hyp.confidence for _, hyp in parts])) if parts else 0.0
+    return text, confidence, words
+
+
+class Transcriber:
+    """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio."""
+
+    def __init__(self, model_dir: str | None = None, beam_width: int = 1, lm_path: str | None = None,
+                 alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
+                 max_batch_frames: int = 48000):
+        import tensorflow as tf
+
+        from speech.model import load_model
+
+        self.model, self.spec = load_model(model_dir)
+        kwargs = {k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None}
+        self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
+                                    lm_path=lm_path, **kwargs)
+        self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
+        model, output_length = self.model, self.spec.model.output_length
+        signature = [tf.TensorSpec([None, None, self.spec.features.n_mfcc], tf.float32),
+                     tf.TensorSpec([None], tf.int32)]
+
+        @tf.function(input_signature=signature)
+        def predict(features, lengths):
+            logits = model({"features": features, "lengths": lengths}, training=False)
+            return tf.nn.log_softmax(logits), output_length(lengths)
+
+        self._predict = predict
+
+    # -- features in, hypotheses out ------------------------------------------------------------------------
+    def log_probs(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per-utterance log-probabilities ``[T', C]`` (valid frames only), computed in length-sorted batches."""
+        out: list[np.ndarray | None] = [None] * len(features)
+        for batch in self._batches(features):
+            lengths = np.array([len(features[i]) for i in batch], np.int32)
+            padded = np.zeros((len(batch), lengths.max(), self.spec.features.n_mfcc), np.float32)
+            for row, i in enumerate(batch):
+                padded[row, :lengths[row]] = features[i]
+            log_probs, out_lengths = self._predict(padded, lengths)
+            log_probs, out_lengths = log_probs.numpy(), out_lengths.numpy()
+            for row, i in enumerate(batch):
+                out[i] = log_probs[row, :out_lengths[row]]
+        return out  # type: ignore[return-value]
+
+    def _batches(self, features: Sequence[np.ndarray]) -> Iterator[list[int]]:
+        order = sorted(range(len(features)), key=lambda i: len(features[i]))
+        batch: list[int] = []
+        for i in order:
+            longest = len(features[i])
+            if batch and (len(batch) >= self.batch_size or longest * (len(batch) + 1) > self.max_batch_frames):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    def decode(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
+        return [self.decoder.decode(lp) for lp in log_probs]
+
+    def transcribe_features(self, features: Sequence[np.ndarray]) -> list[Hypothesis]:
+        return self.decode(self.log_probs(features))
+
+    def transcribe_waveform(self, wave: np.ndarray) -> Hypothesis:
+        """One mono waveform at the model's sample rate (no segmentation)."""
+        return self.transcribe_features([compute_features(wave, self.spec.features)])[0]
+
+    # -- files in, transcripts out ---------------------------------------------------------------------------
+    def transcribe_files(self, paths: Iterable[str], jobs: int | None = None,
+                         files_per_batch: int = 64) -> Iterator[Transcript]:
+        """Transcripts in input order. Bad files yield a Transcript with ``error`` set, never raise."""
+        jobs = jobs or os.cpu_count() or 1
+        tasks = ((str(p), self.spec.features) for p in paths)
+        if jobs == 1:
+            yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch)
+            return
+        import multiprocessing as mp
+
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
+            yield from self._transcribe_chunks(pool.map(_featurize_worker, tasks, chunksize=4), files_per_batch)
+
+    def _transcribe_chunks(self, featurized: Iterable, files_per_batch: int) -> Iterator[Transcript]:
+        chunk: list = []
+        for item in featurized:
+            chunk.append(item)
+            if len(chunk) >= files_per_batch:
+                yield from self._transcribe_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._transcribe_chunk(chunk)
+
+    def _transcribe_chunk(self, chunk: list) -> Iterator[Transcript]:
+        flat = [(i, offset, feats) for i, (_, _, segs) in enumerate(chunk) if not isinstance(segs, str)
+                for offset, feats in segs]
+        hyps = self.transcribe_features([f for _, _, f in flat])
+        per_file: dict[int, list[tuple[float, Hypothesis]]] = {}
+        for (i, offset, _), hyp in zip(flat, hyps):
+            per_file.setdefault(i, []).append((offset, hyp))
+        for i, (path, duration, segs) in enumerate(chunk):
+            if isinstance(segs, str):
+                yield Transcript(path, error=segs)
+                continue
+            text, confidence, words = merge_segments(per_file.get(i, []))
+            yield Transcript(path, duration, text, confidence, words)

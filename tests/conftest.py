@@ -1,0 +1,67 @@
+"""Shared test fixtures: tiny corpora made inside the tests, never downloaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+SR = 16000
+CHAR_SECONDS = 0.07
+ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
+
+
+def tone_speech(text: str, sr: int = SR, seed: int = 0, rate: float = 1.0) -> np.ndarray:
+    """A stand-in for speech that a tiny model learns in seconds: each character is a short chord of
+    two tones unique to it (a space is near-silence), with a little noise. Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    pieces = [np.zeros(int(0.1 * sr), np.float32)]
+    for char in text:
+        n = int(CHAR_SECONDS * sr / rate)
+        t = np.arange(n) / sr
+        i = ALPHABET.index(char)
+        if char == " ":
+            piece = np.zeros(n)
+        else:
+            envelope = np.hanning(n) ** 0.5
+            piece = envelope * (0.3 * np.sin(2 * np.pi * (250 + 55 * i) * t) + 0.2 * np.sin(2 * np.pi * (1400 + 170 * i) * t))
+        pieces.append(piece.astype(np.float32))
+    pieces.append(np.zeros(int(0.1 * sr), np.float32))
+    wave = np.concatenate(pieces)
+    return (wave + 0.003 * rng.standard_normal(len(wave))).astype(np.float32)
+
+
+def write_corpus(root: Path, texts: list[str], subtype: str = "PCM_16") -> Path:
+    """Write ``root/clip_i.wav`` for each text and a manifest ``root/manifest.jsonl`` (relative paths)."""
+    from speech.manifest import Utterance, write_manifest
+
+    root.mkdir(parents=True, exist_ok=True)
+    utterances = []
+    for i, text in enumerate(texts):
+        wave = tone_speech(text, seed=i)
+        path = root / f"clip_{i:03d}.wav"
+        sf.write(path, wave, SR, subtype=subtype)
+        utterances.append(Utterance(str(path), len(wave) / SR, text))
+    manifest = root / "manifest.jsonl"
+    write_manifest(manifest, utterances, relative_to=root)
+    return manifest
+
+
+WORDS = ["yes", "no", "up", "down", "left", "right", "stop", "go", "on", "off", "one two", "three four"]
+
+
+@pytest.fixture
+def tone_corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus", WORDS)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The feature cache of a test lives in its own tmp folder, never in the user's home.
+    monkeypatch.setenv("SPEECH_CACHE", str(tmp_path / "feature-cache"))

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speech.audio import audio_duration, iter_audio_blocks, load_audio
+from speech.errors import AudioError
+from tests.conftest import tone_speech
+
+
+@pytest.fixture
+def wave():
+    return tone_speech("hello world")
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "PCM_U8"])
+def test_any_sample_width_loads_to_the_same_scale(tmp_path, wave, subtype):
+    path = tmp_path / "a.wav"
+    sf.write(path, wave, 16000, subtype=subtype)
+    loaded = load_audio(path)
+    assert loaded.dtype == np.float32 and loaded.shape == wave.shape
+    tolerance = 0.01 if subtype == "PCM_U8" else 1e-3
+    assert np.abs(loaded - wave).max() < tolerance
+
+
+def test_stereo_is_downmixed_and_other_rates_resampled(tmp_path, wave):
+    import librosa
+
+    stereo = np.stack([wave, wave], axis=1)
+    wave48 = librosa.resample(wave, orig_sr=16000, target_sr=48000)
+    sf.write(tmp_path / "s.wav", stereo, 16000)
+    sf.write(tmp_path / "r.flac", np.stack([wave48, wave48], 1), 48000)
+    assert np.abs(load_audio(tmp_path / "s.wav") - wave).max() < 1e-3
+    back = load_audio(tmp_path / "r.flac")
+    assert abs(len(back) - len(wave)) <= 1
+    n = min(len(back), len(wave))
+    assert np.corrcoef(back[:n], wave[:n])[0, 1] > 0.99
+
+
+def test_ogg_loads(tmp_path, wave):
+    sf.write(tmp_path / "a.ogg", wave, 16000, format="OGG", subtype="VORBIS")
+    assert abs(len(load_audio(tmp_path / "a.ogg")) - len(wave)) < 400
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "file not found"),
+    (b"", "empty file"),
+    (b"this is not audio at all" * 10, "cannot decode"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "cannot decode"),  # a truncated header
+])
+def test_bad_files_raise_audio_error_naming_the_file(tmp_path, content, reason):
+    path = tmp_path / "bad.wav"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(AudioError, match=reason) as info:
+        load_audio(path)
+    assert info.value.path == str(path)
+
+
+def test_nan_audio_is_rejected(tmp_path):
+    wave = np.full(16000, np.nan, np.float32)
+    sf.write(tmp_path / "nan.wav", wave, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN"):
+        load_audio(tmp_path / "nan.wav")
+
+
+def test_zero_sample_wav_is_rejected(tmp_path):
+    sf.write(tmp_path / "z.wav", np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError):
+        load_audio(tmp_path / "z.wav")
+
+
+def test_silence_is_valid(tmp_path):
+    sf.write(tmp_path / "s.wav", np.zeros(8000, np.float32), 16000)
+    assert load_audio(tmp_path / "s.wav").shape == (8000,)
+
+
+def test_duration_from_header_and_streaming_blocks(tmp_path):
+    wave = np.random.default_rng(0).standard_normal(16000 * 5).astype(np.float32) * 0.1
+    sf.write(tmp_path / "long.wav", wave, 16000)
+    assert audio_duration(tmp_path / "long.wav") == pytest.approx(5.0)
+    blocks = list(iter_audio_blocks(tmp_path / "long.wav", block_seconds=2.0))
+    assert [round(start, 3) for start, _ in blocks] == [0.0, 2.0, 4.0]
+    assert np.allclose(np.concatenate([b for _, b in blocks]), wave, atol=1e-4)

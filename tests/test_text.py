@@ -1,0 +1,56 @@
+import pytest
+
+from speech.errors import TranscriptError
+from speech.text import DEFAULT_CHARS, Vocabulary, normalize_text
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Hello, World!", "hello world"),
+    ("It’s 3rd of May", "it's third of may"),
+    ("42% & 1.5", "forty two percent and one point five"),
+    ("1,000 people", "one thousand people"),
+    ("café naïve Straße", "cafe naive strasse"),
+    ("well-known \"quote\"", "well known quote"),
+    ("'quoted' don't", "quoted don't"),
+    ("  many   spaces\t\n", "many spaces"),
+    ("...", ""),
+])
+def test_normalize_policy(raw, expected):
+    assert normalize_text(raw) == expected
+
+
+def test_normalized_text_is_inside_default_vocabulary():
+    text = normalize_text("Mr. O'Neil paid $3,250.75 — 20% more — on 2/3/2024 (see §4)!")
+    assert set(text) <= set(DEFAULT_CHARS)
+
+
+def test_encode_decode_round_trip_and_blank_is_last():
+    vocab = Vocabulary()
+    labels = vocab.encode("Hello there")
+    assert vocab.decode(labels) == "hello there"
+    assert vocab.blank == len(DEFAULT_CHARS) == vocab.num_classes - 1
+    assert max(labels) < vocab.blank and min(labels) >= 0
+
+
+def test_out_of_vocabulary_is_an_error_naming_the_characters():
+    with pytest.raises(TranscriptError, match="日本"):
+        Vocabulary().encode("日本語", path="x.wav")
+
+
+def test_empty_transcript_is_an_error():
+    with pytest.raises(TranscriptError, match="empty"):
+        Vocabulary().encode("?!")
+
+
+def test_custom_vocabulary_round_trips_through_json(tmp_path):
+    vocab = Vocabulary(" abcé")
+    vocab.save(tmp_path / "v.json")
+    assert Vocabulary.load(tmp_path / "v.json") == vocab
+    with pytest.raises(ValueError):
+        Vocabulary("abc")  # no space
+    with pytest.raises(ValueError):
+        Vocabulary(" aa")
+
+
+def test_custom_vocabulary_keeps_its_accented_letters():
+    assert Vocabulary(" abcdefghijklmnopqrstuvwxyzé").normalize("Café Noël") == "café noel"
