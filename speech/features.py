@@ -91,6 +91,8 @@ def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
 
 def _source_key(path: str, config: FeatureConfig) -> str:
+    if not os.path.isfile(path):
+        raise AudioError("file not found", path)
     st = os.stat(path)
     ident = json.dumps([os.path.realpath(path), st.st_size, st.st_mtime_ns, config.to_json(), FEATURE_VERSION])
     return hashlib.sha1(ident.encode()).hexdigest()

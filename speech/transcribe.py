@@ -69,10 +69,12 @@ def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_
         yield offset / sample_rate, pending
 
 
-def featurize_file(path: str, config: FeatureConfig) -> tuple[str, float, list[tuple[float, np.ndarray]]]:
+def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS
+                   ) -> tuple[str, float, list[tuple[float, np.ndarray]]]:
     """Decode and featurize one file: ``(path, duration, [(offset, features)])``. Raises SpeechError."""
     segments, duration = [], 0.0
-    for offset, wave in iter_segments(path, config.sample_rate):
+    search = min(SEARCH_SECONDS, max_segment_seconds / 3)
+    for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds, search):
         if wave.size == 0:
             if offset == 0:
                 raise SpeechError("audio has no samples", path)
@@ -84,10 +86,10 @@ def featurize_file(path: str, config: FeatureConfig) -> tuple[str, float, list[t
     return path, duration, segments
 
 
-def _featurize_worker(args: tuple[str, FeatureConfig]):
-    path, config = args
+def _featurize_worker(args: tuple[str, FeatureConfig, float]):
+    path, config, max_segment_seconds = args
     try:
-        return featurize_file(path, config)
+        return featurize_file(path, config, max_segment_seconds)
     except SpeechError as e:
         return path, 0.0, e.reason
     except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
@@ -111,7 +113,7 @@ class Transcriber:
 
     def __init__(self, model_dir: str | None = None, beam_width: int = 1, lm_path: str | None = None,
                  alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
-                 max_batch_frames: int = 48000):
+                 max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS):
         import tensorflow as tf
 
         from speech.model import load_model
@@ -121,6 +123,7 @@ class Transcriber:
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
                                     lm_path=lm_path, **kwargs)
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
+        self.max_segment_seconds = max_segment_seconds
         model, output_length = self.model, self.spec.model.output_length
         signature = [tf.TensorSpec([None, None, self.spec.features.n_mfcc], tf.float32),
                      tf.TensorSpec([None], tf.int32)]
@@ -174,7 +177,7 @@ class Transcriber:
                          files_per_batch: int = 64) -> Iterator[Transcript]:
         """Transcripts in input order. Bad files yield a Transcript with ``error`` set, never raise."""
         jobs = jobs or os.cpu_count() or 1
-        tasks = ((str(p), self.spec.features) for p in paths)
+        tasks = ((str(p), self.spec.features, self.max_segment_seconds) for p in paths)
         if jobs == 1:
             yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch)
             return

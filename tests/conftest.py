@@ -65,3 +65,29 @@ def tone_corpus(tmp_path: Path) -> Path:
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The feature cache of a test lives in its own tmp folder, never in the user's home.
     monkeypatch.setenv("SPEECH_CACHE", str(tmp_path / "feature-cache"))
+
+
+TINY_TRAIN_CONFIG = {"train": {"batch_size": 4, "learning_rate": 0.004, "warmup_steps": 20, "spec_augment": None,
+                               "early_stopping_patience": 0, "checkpoint_every_steps": 0}}
+TINY_EPOCHS = 80
+
+
+def train_tiny(root: Path, manifest: Path, epochs: int = TINY_EPOCHS, extra: list[str] | None = None) -> int:
+    import json
+
+    from pipelines.train import main as train_main
+
+    config = root / "tiny.json"
+    config.write_text(json.dumps(TINY_TRAIN_CONFIG))
+    return train_main(["--train", str(manifest), "--dev", str(manifest), "--output", str(root / "model"),
+                       "--preset", "tiny", "--epochs", str(epochs), "--config", str(config), "--no-progress",
+                       "--cache-dir", str(root / "cache"), *(extra or [])])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(model folder, manifest)``: the tiny preset trained on the tone corpus (about a minute)."""
+    root = tmp_path_factory.mktemp("tiny")
+    manifest = write_corpus(root / "corpus", WORDS)
+    assert train_tiny(root, manifest) == 0
+    return root / "model", manifest

@@ -1,0 +1,388 @@
+"""CTC decoding: one interface (:class:`Decoder`) for greedy and beam search, with optional KenLM fusion.
+
+Every decoder takes log-probabilities ``[T, C]`` (log-softmax of the acoustic model, valid frames only,
+``C = vocab.num_classes``, blank = last class) and returns a :class:`Hypothesis` with word timings.
+Times are in seconds: ``frame * frame_duration`` where ``frame_duration`` is the duration of one *output*
+frame of the model (after any subsampling).
+
+Greedy decoding (exact definition; the TensorFlow graph mirrors it op for op):
+
+1. best path: ``a[t] = argmax_c log_probs[t, c]`` (ties go to the lowest class index, as numpy and
+   ``tf.argmax`` do on CPU), and ``m[t] = log_probs[t, a[t]]``;
+2. maximal runs of equal ``a[t]`` collapse to one token; blank tokens are dropped (so a blank between two
+   equal letters keeps both: ``l _ l`` -> ``ll``);
+3. token probability = ``max over the token's run of exp(m[t])``;
+4. words = maximal runs of non-space tokens; word ``start = first frame of its first token's run *
+   frame_duration``, ``end = (last frame of its last token's run + 1) * frame_duration``; word confidence =
+   mean of its token probabilities;
+5. text = the words joined by one space (leading, trailing and repeated spaces vanish);
+6. utterance confidence = ``exp(sum_t m[t] / max(T, 1))``: the per-frame geometric mean of the best
+   path's probability. It is defined for an empty transcript too, and is 1.0 for ``T == 0``.
+
+Nothing is rounded.
+
+Beam search (:class:`BeamSearchDecoder`) is pyctcdecode's prefix beam search, optionally fused with a KenLM
+n-gram model (shallow fusion: ``score = acoustic + alpha * lm_log10_prob * ln(10) + beta * words``). Only its
+text is used: the text is then force-aligned to the frames (Viterbi CTC alignment, :func:`ctc_align`) and
+the aligned path goes through greedy rules 2-6 in place of the argmax path. So word timings and confidences
+follow the greedy conventions exactly, and the utterance confidence is the per-frame geometric mean of the
+best path that spells the chosen text. When the beam returns the greedy text, the best such path is the
+argmax path and the hypothesis equals greedy's (up to argmax ties); when the LM overrules the acoustic
+model, the confidence drops. (pyctcdecode's own word frame offsets are not used: they come from whichever
+alignment survived its prefix merges and were seen off by several frames on noisy input.)
+
+Beam search needs the optional stack that ``scripts/install_kenlm.sh`` installs (pyctcdecode, and kenlm for
+an LM); without it, asking for a beam raises :class:`DecoderUnavailableError` naming that script.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from speech.text import Vocabulary
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode, kenlm, lmplz and build_binary)"
+DEFAULT_BEAM_WIDTH = 32
+UNIGRAMS_SUFFIX = ".unigrams.txt"  # sidecar written by speech.lm.build_ngram_lm next to the LM
+
+
+class DecoderUnavailableError(ImportError):
+    """Beam search or LM fusion was asked for but its optional dependencies are not installed."""
+
+
+@dataclass
+class Word:
+    word: str
+    start: float  # seconds
+    end: float  # seconds
+    confidence: float  # 0..1
+
+
+@dataclass
+class Hypothesis:
+    text: str
+    confidence: float  # 0..1
+    words: list[Word] = field(default_factory=list)
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    def decode(self, log_probs: np.ndarray) -> Hypothesis:
+        """Decode one utterance: ``log_probs`` ``[T, C]`` log-softmax over the valid frames only."""
+        ...
+
+    def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
+        """Decode a padded batch ``[B, T, C]``; ``lengths[b]`` valid frames of row ``b``."""
+        ...
+
+
+def _check_matrix(log_probs: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    log_probs = np.asarray(log_probs)
+    if log_probs.ndim != 2 or log_probs.shape[1] != vocab.num_classes:
+        raise ValueError(
+            f"log_probs must have shape [T, {vocab.num_classes}] (characters + blank), got {log_probs.shape}"
+        )
+    return log_probs
+
+
+def _split_batch(log_probs: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    log_probs = np.asarray(log_probs)
+    lengths = np.asarray(lengths).reshape(-1)
+    if log_probs.ndim != 3 or lengths.shape[0] != log_probs.shape[0]:
+        raise ValueError(f"need log_probs [B, T, C] and lengths [B], got {log_probs.shape} and {lengths.shape}")
+    if np.any(lengths < 0) or np.any(lengths > log_probs.shape[1]):
+        raise ValueError(f"lengths must lie in [0, {log_probs.shape[1]}], got {lengths.tolist()}")
+    return [log_probs[b, : int(n)] for b, n in enumerate(lengths)]
+
+
+def _words_from_path(
+    path: np.ndarray, path_log_probs: np.ndarray, vocab: Vocabulary, frame_duration: float
+) -> tuple[str, float, list[Word]]:
+    """Text, confidence and words of a frame-level path (class per frame) by the greedy rules 2-6."""
+    num_frames = len(path)
+    # Geometric mean of the path's per-frame probabilities; exp(0) = 1.0 when there are no frames.
+    confidence = float(np.exp(np.sum(path_log_probs, dtype=np.float64) / max(num_frames, 1)))
+    if num_frames == 0:
+        return "", confidence, []
+    # Runs of equal class: start indices, exclusive ends, and the max log-prob within each run.
+    starts = np.flatnonzero(np.concatenate(([True], path[1:] != path[:-1])))
+    ends = np.append(starts[1:], num_frames)
+    run_max = np.maximum.reduceat(path_log_probs, starts)
+    keep = path[starts] != vocab.blank
+    words: list[Word] = []
+    chars: list[str] = []
+    probs: list[float] = []
+    word_start = word_end = 0
+
+    def close_word() -> None:
+        if chars:
+            words.append(
+                Word("".join(chars), word_start * frame_duration, word_end * frame_duration, sum(probs) / len(probs))
+            )
+            chars.clear()
+            probs.clear()
+
+    for token, start, end, lp in zip(path[starts][keep], starts[keep], ends[keep], run_max[keep]):
+        char = vocab.chars[token]
+        if char == " ":
+            close_word()
+            continue
+        if not chars:
+            word_start = int(start)
+        chars.append(char)
+        probs.append(math.exp(float(lp)))
+        word_end = int(end)
+    close_word()
+    return " ".join(w.word for w in words), confidence, words
+
+
+class GreedyDecoder:
+    """Best-path decoding, exactly as defined in the module docstring."""
+
+    def __init__(self, vocab: Vocabulary, frame_duration: float):
+        self.vocab = vocab
+        self.frame_duration = float(frame_duration)
+
+    def decode(self, log_probs: np.ndarray) -> Hypothesis:
+        log_probs = _check_matrix(log_probs, self.vocab)
+        best = np.argmax(log_probs, axis=1)
+        frame_max = np.take_along_axis(log_probs, best[:, None], axis=1)[:, 0]
+        return Hypothesis(*_words_from_path(best, frame_max, self.vocab, self.frame_duration))
+
+    def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
+        return [self.decode(x) for x in _split_batch(log_probs, lengths)]
+
+
+_ALIGN_FLOOR = math.log(1e-30)  # keeps every path finite, so only infeasibility (a bug) gives -inf
+
+
+def ctc_align(log_probs: np.ndarray, text: str, vocab: Vocabulary) -> np.ndarray:
+    """Viterbi forced alignment: the most probable frame path (class per frame) that the greedy rules turn
+    into ``text`` (words separated by single spaces). For the greedy transcript it is the argmax path itself.
+
+    The state chain is CTC's (letters with blanks between, skippable between different letters), widened so
+    that the spaces the greedy rules ignore may appear: before the first word and after the last, any of
+    blank/space; between words, blanks, then at least one space, then any of blank/space.
+    """
+    blank, space = vocab.blank, vocab.chars.index(" ")
+    index = {c: i for i, c in enumerate(vocab.chars)}
+    # (class a, class b, may be entered from two states back): the state emits the likelier of a and b.
+    states = [(blank, space, False)]  # leading gap
+    for w, word in enumerate(text.split()):
+        if w:
+            states += [(blank, blank, False), (space, space, True), (blank, space, False)]  # gap: _* ' '+ [_ ]*
+        for i, char in enumerate(word):
+            if i:
+                states.append((blank, blank, False))
+            skip = (i > 0 and char != word[i - 1]) or (i == 0 and w > 0)
+            states.append((index[char], index[char], skip))
+    if len(states) > 1:
+        states.append((blank, space, False))  # trailing gap
+    class_a, class_b, can_skip = (np.array(column) for column in zip(*states))
+    num_frames, num_states = log_probs.shape[0], len(states)
+    score_a = log_probs[:, class_a].astype(np.float64)
+    score_b = log_probs[:, class_b].astype(np.float64)
+    emit = np.maximum(np.maximum(score_a, score_b), _ALIGN_FLOOR)
+    emit_class = np.where(score_a >= score_b, class_a, class_b)
+    back = np.zeros((num_frames, num_states), np.int8)  # how many states back the best predecessor is
+    score = np.full(num_states, -np.inf)
+    score[:2] = emit[0, :2]  # start in the leading gap or on the first letter
+    for t in range(1, num_frames):
+        choices = np.full((3, num_states), -np.inf)
+        choices[0] = score
+        choices[1, 1:] = score[:-1]
+        choices[2, 2:] = np.where(can_skip[2:], score[:-2], -np.inf)
+        back[t] = np.argmax(choices, axis=0)
+        score = choices[back[t], np.arange(num_states)] + emit[t]
+    # End in the trailing gap or on the last letter.
+    last = num_states - 1 if num_states == 1 or score[-1] >= score[-2] else num_states - 2
+    if not np.isfinite(score[last]):
+        raise RuntimeError(f"cannot align {text!r} to {num_frames} frames")
+    path = np.empty(num_frames, np.int64)
+    for t in range(num_frames - 1, -1, -1):
+        path[t] = emit_class[t, last]
+        last -= int(back[t, last])  # int: numpy would keep int8 and overflow past 127 states
+    return path
+
+
+def _require(module: str, what: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise DecoderUnavailableError(
+            f"{what} needs the Python package '{module}', which is not installed: {INSTALL_HINT}"
+        ) from exc
+
+
+def read_unigrams(path: str | Path) -> list[str]:
+    """Words, one a line (the ``.unigrams.txt`` sidecar of an LM)."""
+    return [w for w in Path(path).read_text(encoding="utf-8").split() if w]
+
+
+class BeamSearchDecoder:
+    """pyctcdecode prefix beam search, with KenLM shallow fusion when ``lm_path`` is given.
+
+    ``unigrams`` (the LM's word list) lets pyctcdecode score partial words; by default it is read from an
+    ARPA LM itself or from the ``<lm_path>.unigrams.txt`` sidecar that :func:`speech.lm.build_ngram_lm` writes.
+    Note that pyctcdecode's penalty for partial words outside the unigrams is not scaled by ``alpha``, so
+    with an LM even ``alpha=0`` steers words towards the unigram list.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        frame_duration: float,
+        beam_width: int = DEFAULT_BEAM_WIDTH,
+        lm_path: str | None = None,
+        alpha: float = 0.5,
+        beta: float = 1.0,
+        unigrams: list[str] | None = None,
+        beam_prune_logp: float = -10.0,
+        token_min_logp: float = -5.0,
+    ):
+        pyctcdecode = _require("pyctcdecode", "beam search decoding")
+        if lm_path is not None:
+            _require("kenlm", "decoding with a language model")
+            if not Path(lm_path).is_file():
+                raise FileNotFoundError(f"language model not found: {lm_path}")
+            lm_path = str(lm_path)
+            sidecar = Path(lm_path + UNIGRAMS_SUFFIX)
+            if unigrams is None and sidecar.is_file():
+                unigrams = read_unigrams(sidecar)
+        if beam_width < 1:
+            raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+        self.vocab = vocab
+        self.frame_duration = float(frame_duration)
+        self.beam_width = int(beam_width)
+        self.lm_path = lm_path
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.beam_prune_logp = beam_prune_logp
+        self.token_min_logp = token_min_logp
+        # The blank is "" at index len(chars), matching the vocabulary's class order; " " delimits words.
+        labels = [*vocab.chars, ""]
+        self._decoder = pyctcdecode.build_ctcdecoder(
+            labels, kenlm_model_path=lm_path, unigrams=unigrams, alpha=self.alpha, beta=self.beta
+        )
+
+    def set_lm_weights(self, alpha: float, beta: float) -> None:
+        """Change the LM weights without reloading the LM (used by :func:`tune_lm_weights`)."""
+        self.alpha, self.beta = float(alpha), float(beta)
+        if self.lm_path is not None:
+            self._decoder.reset_params(alpha=self.alpha, beta=self.beta)
+
+    def decode(self, log_probs: np.ndarray) -> Hypothesis:
+        log_probs = _check_matrix(log_probs, self.vocab)
+        num_frames = log_probs.shape[0]
+        if num_frames == 0:
+            return Hypothesis("", 1.0, [])
+        # float32 in, float64 for pyctcdecode's score arithmetic (sums over thousands of frames).
+        log_probs = log_probs.astype(np.float64, copy=False)
+        beams = self._decoder.decode_beams(
+            log_probs,
+            beam_width=self.beam_width,
+            beam_prune_logp=self.beam_prune_logp,
+            token_min_logp=self.token_min_logp,
+        )
+        text = beams[0][0]
+        # pyctcdecode's own word frames come from whichever alignment survived its prefix merges (seen off by
+        # several frames on noisy input); a forced alignment of the chosen text gives the greedy conventions.
+        path = ctc_align(log_probs, text, self.vocab)
+        path_log_probs = np.take_along_axis(log_probs, path[:, None], axis=1)[:, 0]
+        aligned_text, confidence, words = _words_from_path(path, path_log_probs, self.vocab, self.frame_duration)
+        if aligned_text != text:  # cannot happen: the path collapses to the labels by construction
+            raise RuntimeError(f"alignment of {text!r} produced {aligned_text!r}")
+        return Hypothesis(text, confidence, words)
+
+    def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
+        # A plain loop: pyctcdecode's pool variant forks the process, which is unsafe once TF has started.
+        return [self.decode(x) for x in _split_batch(log_probs, lengths)]
+
+    def close(self) -> None:
+        """Release the LM (pyctcdecode keeps it in a class-level registry)."""
+        decoder = getattr(self, "_decoder", None)
+        if decoder is not None:
+            decoder.cleanup()
+            self._decoder = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the registry may already be gone
+            pass
+
+
+def make_decoder(
+    vocab: Vocabulary,
+    frame_duration: float,
+    beam_width: int = 1,
+    lm_path: str | None = None,
+    alpha: float = 0.5,
+    beta: float = 1.0,
+    unigrams: list[str] | None = None,
+) -> Decoder:
+    """Greedy when ``beam_width <= 1`` and no LM; otherwise beam search.
+
+    An LM with ``beam_width <= 1`` uses a beam of ``DEFAULT_BEAM_WIDTH``: a one-wide beam would make the LM
+    almost useless, and ``--lm`` alone should just work.
+    """
+    if lm_path is None and beam_width <= 1:
+        return GreedyDecoder(vocab, frame_duration)
+    if beam_width <= 1:
+        log.info("language model given with beam_width=%s: using beam_width=%s", beam_width, DEFAULT_BEAM_WIDTH)
+        beam_width = DEFAULT_BEAM_WIDTH
+    return BeamSearchDecoder(vocab, frame_duration, beam_width, lm_path, alpha, beta, unigrams)
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER (total word errors / total reference words) with jiwer."""
+    import jiwer
+
+    return float(jiwer.wer(list(references), list(hypotheses)))
+
+
+def tune_lm_weights(
+    decoder: BeamSearchDecoder | Callable[[float, float], Decoder],
+    log_probs_list: Sequence[np.ndarray],
+    references: Sequence[str],
+    alphas: Iterable[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
+    betas: Iterable[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+) -> tuple[float, float, float]:
+    """Grid-search LM weights on a dev set; returns ``(alpha, beta, wer)`` of the lowest WER.
+
+    ``decoder`` is a :class:`BeamSearchDecoder` with an LM (its weights are reset in place and left at the
+    best values) or a factory ``(alpha, beta) -> Decoder``. ``references`` are normalised transcripts.
+    Ties keep the first grid point (alphas outer, betas inner, in the order given). Use the dev split only.
+    """
+    if len(log_probs_list) != len(references):
+        raise ValueError(f"{len(log_probs_list)} utterances but {len(references)} references")
+    if not references:
+        raise ValueError("tuning needs at least one utterance")
+    best: tuple[float, float, float] | None = None
+    for alpha, beta in itertools.product(list(alphas), list(betas)):
+        if isinstance(decoder, BeamSearchDecoder):
+            decoder.set_lm_weights(alpha, beta)
+            current: Decoder = decoder
+        else:
+            current = decoder(alpha, beta)
+        hypotheses = [current.decode(x).text for x in log_probs_list]
+        wer = word_error_rate(references, hypotheses)
+        log.info("alpha=%.3f beta=%.3f WER=%.4f", alpha, beta, wer)
+        if best is None or wer < best[2]:
+            best = (float(alpha), float(beta), wer)
+    if best is None:
+        raise ValueError("alphas and betas must not be empty")
+    if isinstance(decoder, BeamSearchDecoder):
+        decoder.set_lm_weights(best[0], best[1])
+    return best

@@ -1,0 +1,149 @@
+"""Build KenLM n-gram language models for :mod:`speech.decoding`.
+
+``build_ngram_lm`` normalises the text with the vocabulary (so LM words match decoder output), runs KenLM's
+``lmplz`` (``--discount_fallback`` so tiny corpora work) and ``build_binary``, and writes the result
+atomically, plus a ``<output>.unigrams.txt`` word list that :class:`speech.decoding.BeamSearchDecoder` picks
+up by itself. The binaries are looked up in ``$KENLM_BIN``, then ``.tools/kenlm/bin`` of this repository
+(where ``scripts/install_kenlm.sh`` builds them), then ``PATH``.
+
+Usage: ``python -m speech.lm --text sentences.txt --output lm.binary --order 3``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from speech.decoding import UNIGRAMS_SUFFIX
+from speech.text import Vocabulary
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOLS_BIN = REPO_ROOT / ".tools" / "kenlm" / "bin"
+DEFAULT_VOCAB = Vocabulary()
+
+
+class KenLMNotFoundError(FileNotFoundError):
+    """lmplz or build_binary is not installed."""
+
+
+def find_kenlm_binary(name: str) -> Path:
+    """Path of a KenLM binary (``lmplz``, ``build_binary``) from ``$KENLM_BIN``, ``.tools/kenlm/bin`` or PATH."""
+    candidates = []
+    if os.environ.get("KENLM_BIN"):
+        candidates.append(Path(os.environ["KENLM_BIN"]) / name)
+    candidates.append(TOOLS_BIN / name)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise KenLMNotFoundError(
+        f"KenLM binary '{name}' not found in $KENLM_BIN, {TOOLS_BIN} or PATH: run scripts/install_kenlm.sh"
+    )
+
+
+def _normalized_lines(text_file: str | Path, vocab: Vocabulary | None) -> Iterator[str]:
+    """Lines of ``text_file``; normalised, and words with characters outside ``vocab`` dropped, if given."""
+    allowed = set(vocab.chars) if vocab is not None else set()
+    with open(text_file, encoding="utf-8") as f:
+        for line in f:
+            if vocab is None:
+                line = " ".join(line.split())
+            else:
+                line = " ".join(w for w in vocab.normalize(line).split() if set(w) <= allowed)
+            if line:
+                yield line
+
+
+def unigrams_from_text(text_file: str | Path, vocab: Vocabulary | None = DEFAULT_VOCAB) -> list[str]:
+    """Sorted distinct words of ``text_file`` after the same normalisation as :func:`build_ngram_lm`."""
+    return sorted({w for line in _normalized_lines(text_file, vocab) for w in line.split()})
+
+
+def _run(cmd: list[str], **kwargs) -> None:
+    result = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, **kwargs)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{Path(cmd[0]).name} failed (exit {result.returncode}):\n{tail}")
+
+
+def build_ngram_lm(
+    text_file: str,
+    output: str,
+    order: int = 3,
+    prune: str | None = None,
+    binary: bool = True,
+    vocab: Vocabulary | None = DEFAULT_VOCAB,
+    memory: str = "20%",
+) -> Path:
+    """Train an ``order``-gram LM on ``text_file`` (one sentence a line) and write it to ``output``.
+
+    ``prune``: lmplz's ``--prune`` thresholds, e.g. ``"0 0 1"``. ``binary``: KenLM binary (fast to load)
+    rather than ARPA. ``vocab``: normalise the text with it (``None``: use the text as it is). ``memory``:
+    lmplz's ``-S`` sort memory (it allocates all of it up front, so small corpora run faster with e.g.
+    ``"64M"``). Also writes ``<output>.unigrams.txt``. Returns the output path.
+    """
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
+    lmplz = find_kenlm_binary("lmplz")
+    build_binary = find_kenlm_binary("build_binary") if binary else None
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    words: set[str] = set()
+    # Temp files live next to the output so the final rename is atomic (same filesystem).
+    with tempfile.TemporaryDirectory(prefix=".lm-", dir=out.parent) as tmp:
+        tmpdir = Path(tmp)
+        corpus = tmpdir / "corpus.txt"
+        with open(corpus, "w", encoding="utf-8") as f:
+            for line in _normalized_lines(text_file, vocab):
+                words.update(line.split())
+                f.write(line + "\n")
+        if not words:
+            raise ValueError(f"{text_file}: no usable text for a language model")
+        arpa = tmpdir / "lm.arpa"
+        cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", memory, "-T", str(tmpdir)]
+        if prune:
+            cmd += ["--prune", *prune.split()]
+        with open(corpus, "rb") as stdin, open(arpa, "wb") as stdout:
+            _run(cmd, stdin=stdin, stdout=stdout)
+        result = arpa
+        if build_binary is not None:
+            result = tmpdir / "lm.binary"
+            _run([str(build_binary), "-T", str(tmpdir / "bb"), str(arpa), str(result)], stdout=subprocess.DEVNULL)
+        unigrams = tmpdir / "unigrams.txt"
+        unigrams.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+        os.replace(result, out)
+        os.replace(unigrams, str(out) + UNIGRAMS_SUFFIX)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m speech.lm", description="Build a KenLM n-gram LM.")
+    parser.add_argument("--text", required=True, help="training text, one sentence a line")
+    parser.add_argument("--output", required=True, help="LM file to write (.binary, or .arpa with --arpa)")
+    parser.add_argument("--order", type=int, default=3)
+    parser.add_argument("--prune", default=None, help='lmplz --prune thresholds, e.g. "0 0 1"')
+    parser.add_argument("--arpa", action="store_true", help="write ARPA text instead of KenLM binary")
+    parser.add_argument("--raw", action="store_true", help="do not normalise the text with the vocabulary")
+    parser.add_argument("--vocab", default=None, help="vocabulary JSON (default: the standard alphabet)")
+    parser.add_argument("--memory", default="20%", help="lmplz -S sort memory (default 20%%)")
+    args = parser.parse_args(argv)
+    vocab = None if args.raw else (Vocabulary.load(args.vocab) if args.vocab else Vocabulary())
+    try:
+        path = build_ngram_lm(args.text, args.output, args.order, args.prune, not args.arpa, vocab, args.memory)
+    except (KenLMNotFoundError, RuntimeError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} ({path.stat().st_size} bytes) and {path}{UNIGRAMS_SUFFIX}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+import numpy as np
+
+from speech.dataset import SpecAugment, ctc_min_frames, make_dataset, prepare_examples
+from speech.features import FeatureConfig
+from speech.manifest import Utterance, read_manifest
+from speech.model import preset
+from speech.text import Vocabulary
+
+
+def test_ctc_min_frames_counts_repeats():
+    assert ctc_min_frames([1, 2, 3]) == 3
+    assert ctc_min_frames([1, 1, 2, 2, 2]) == 8
+
+
+def test_unusable_utterances_are_skipped_with_reasons(tone_corpus, tmp_path):
+    utts = read_manifest(tone_corpus)
+    utts.append(Utterance(utts[0].audio_filepath, 1.0, "日本"))
+    utts.append(Utterance(utts[0].audio_filepath, 1.0, "this label is far too long for a clip this short " * 3))
+    utts.append(Utterance(str(tmp_path / "missing.wav"), 1.0, "gone"))
+    examples, skipped = prepare_examples(utts, Vocabulary(), FeatureConfig(), preset("tiny"), tmp_path / "c", jobs=1)
+    assert len(examples) == len(utts) - 3
+    reasons = " | ".join(s.reason for s in skipped)
+    assert "outside the vocabulary" in reasons and "after subsampling" in reasons and "not found" in reasons
+
+
+def test_batches_are_padded_with_true_lengths_and_deterministic(tone_corpus, tmp_path):
+    examples, _ = prepare_examples(read_manifest(tone_corpus), Vocabulary(), FeatureConfig(), preset("tiny"),
+                                   tmp_path / "c", jobs=1)
+
+    def collect(**kwargs):
+        return [(f.numpy(), n.numpy(), lab.numpy(), ln.numpy(), i.numpy())
+                for f, n, lab, ln, i in make_dataset(examples, 26, 4, **kwargs)]
+
+    batches = collect(shuffle=True, seed=3, epoch=1, spec_augment=SpecAugment())
+    seen = sorted(int(i) for b in batches for i in b[4])
+    assert seen == list(range(len(examples)))
+    for feats, lengths, labels, label_lengths, ids in batches:
+        for row, idx in enumerate(ids):
+            assert lengths[row] == examples[idx].num_frames
+            assert np.all(feats[row, lengths[row]:] == 0)
+            assert list(labels[row, :label_lengths[row]]) == examples[idx].labels
+    again = collect(shuffle=True, seed=3, epoch=1, spec_augment=SpecAugment())
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[4], b[4]) for a, b in zip(batches, again))
+    other_epoch = collect(shuffle=True, seed=3, epoch=2)
+    assert [list(b[4]) for b in other_epoch] != [list(b[4]) for b in batches]
+    skipped = collect(shuffle=True, seed=3, epoch=1, spec_augment=SpecAugment(), skip_batches=1)
+    assert [list(b[4]) for b in skipped] == [list(b[4]) for b in batches[1:]]
+
+
+def test_spec_augment_masks_some_features(tone_corpus, tmp_path):
+    examples, _ = prepare_examples(read_manifest(tone_corpus), Vocabulary(), FeatureConfig(), preset("tiny"),
+                                   tmp_path / "c", jobs=1)
+    plain = next(iter(make_dataset(examples[:1], 26, 1)))[0].numpy()
+    masked = next(iter(make_dataset(examples[:1], 26, 1, spec_augment=SpecAugment(freq_width=8))))[0].numpy()
+    assert (masked == 0).sum() > (plain == 0).sum()

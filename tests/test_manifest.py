@@ -1,0 +1,36 @@
+import json
+import os
+
+import pytest
+
+from speech.errors import ManifestError
+from speech.manifest import Utterance, atomic_write, read_manifest, write_manifest
+
+
+def test_round_trip_resolves_relative_paths_and_keeps_extra_keys(tmp_path):
+    (tmp_path / "audio").mkdir()
+    utts = [Utterance(str(tmp_path / "audio" / "a.wav"), 1.5, "hello", {"speaker": "s1"})]
+    write_manifest(tmp_path / "m.jsonl", utts, relative_to=tmp_path)
+    line = json.loads((tmp_path / "m.jsonl").read_text())
+    assert line["audio_filepath"] == os.path.join("audio", "a.wav") and line["speaker"] == "s1"
+    back = read_manifest(tmp_path / "m.jsonl")
+    assert back[0].audio_filepath == str(tmp_path / "audio" / "a.wav")
+    assert back[0].extra == {"speaker": "s1"} and back[0].duration == 1.5
+
+
+def test_bad_line_names_the_line(tmp_path):
+    (tmp_path / "m.jsonl").write_text('{"audio_filepath": "a.wav", "text": "x"}\n{not json\n')
+    with pytest.raises(ManifestError, match="line 2"):
+        read_manifest(tmp_path / "m.jsonl")
+    with pytest.raises(ManifestError, match="not found"):
+        read_manifest(tmp_path / "missing.jsonl")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write("partial")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temp file left behind

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from speech.dataset import prepare_examples
+from speech.features import FeatureConfig
+from speech.manifest import read_manifest
+from speech.model import ModelSpec, load_model, preset
+from speech.text import Vocabulary
+from speech.training import TrainConfig, Trainer
+
+SPEC = ModelSpec(FeatureConfig(), preset("tiny", lstm_units=32, conv_channels=32), Vocabulary())
+
+
+@pytest.fixture
+def examples(tone_corpus, tmp_path):
+    examples, _ = prepare_examples(read_manifest(tone_corpus), SPEC.vocab, SPEC.features, SPEC.model,
+                                   tmp_path / "cache", jobs=1)
+    return examples
+
+
+def _config(**kw):
+    return TrainConfig(**{"epochs": 3, "batch_size": 4, "learning_rate": 3e-3, "warmup_steps": 2,
+                          "checkpoint_every_steps": 1, **kw})
+
+
+def _weights(trainer):
+    return [v.numpy().copy() for v in trainer.model.weights]
+
+
+def test_resume_after_an_interruption_mid_epoch_gives_the_same_weights(examples, tmp_path):
+    straight = Trainer(SPEC, _config(), tmp_path / "a")
+    straight.fit(examples, progress=False)
+
+    interrupted = Trainer(SPEC, _config(), tmp_path / "b")
+    interrupted._build_steps()
+    step, calls = interrupted._train_step, []
+
+    def dying_step(*args):
+        if len(calls) == 5:  # mid-way through epoch 2 (3 batches per epoch)
+            raise KeyboardInterrupt
+        calls.append(1)
+        return step(*args)
+
+    interrupted._train_step = dying_step
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(examples, progress=False)
+
+    resumed = Trainer(SPEC, _config(), tmp_path / "b")
+    history = resumed.fit(examples, resume=True, progress=False)
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    assert int(resumed.optimizer.iterations.numpy()) == int(straight.optimizer.iterations.numpy())
+    for a, b in zip(_weights(straight), _weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_non_finite_loss_skips_the_update(examples, tmp_path):
+    poisoned = np.load(examples[0].cache_path)
+    poisoned[:] = np.nan
+    np.save(examples[0].cache_path, poisoned)
+    trainer = Trainer(SPEC, _config(epochs=1, batch_size=len(examples)), tmp_path / "nan")
+    history = trainer.fit(examples, progress=False)
+    batches = int(trainer.step_in_epoch.numpy()) or sum(1 for _ in trainer._epoch_batches(examples, 0))
+    assert history[0]["skipped_steps"] == 1
+    assert int(trainer.optimizer.iterations.numpy()) == batches - 1  # every other batch was applied
+    assert all(np.all(np.isfinite(w)) for w in _weights(trainer))
+
+
+def test_best_weights_and_config_are_saved_and_loadable(examples, tmp_path):
+    trainer = Trainer(SPEC, _config(epochs=2), tmp_path / "m")
+    history = trainer.fit(examples, dev=examples[:4], progress=False)
+    assert all("dev_wer" in h for h in history)
+    model, spec = load_model(tmp_path / "m")
+    assert spec == SPEC
+    assert (tmp_path / "m" / "history.json").is_file() and (tmp_path / "m" / "logs").is_dir()
+
+
+def test_early_stopping(examples, tmp_path, monkeypatch):
+    trainer = Trainer(SPEC, _config(epochs=10, early_stopping_patience=2), tmp_path / "es")
+    monkeypatch.setattr(trainer, "evaluate", lambda dev: {"wer": 1.0 + 0.1 * len(dev_calls.append(1) or dev_calls),
+                                                         "cer": 1.0})
+    dev_calls: list = []
+    history = trainer.fit(examples, dev=examples, progress=False)
+    assert len(history) == 3  # best at epoch 1, then two worse epochs

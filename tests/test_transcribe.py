@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speech.manifest import read_manifest
+from speech.transcribe import Transcriber, iter_segments
+from tests.conftest import tone_speech
+
+
+@pytest.fixture(scope="module")
+def transcriber(tiny_model):
+    return Transcriber(str(tiny_model[0]))
+
+
+def test_transcribes_training_clips_with_word_timings(transcriber, tiny_model):
+    utts = read_manifest(tiny_model[1])
+    results = list(transcriber.transcribe_files([u.audio_filepath for u in utts], jobs=1))
+    assert [r.audio_filepath for r in results] == [u.audio_filepath for u in utts]
+    correct = sum(r.text == u.text for r, u in zip(results, utts))
+    assert correct >= len(utts) - 3
+    for r in results:
+        assert 0 < r.confidence <= 1 and r.duration > 0
+        assert [w.word for w in r.words] == r.text.split()
+        assert all(0 <= w.start < w.end <= r.duration + 0.05 for w in r.words)
+        assert all(a.end <= b.start + 1e-6 for a, b in zip(r.words, r.words[1:]))
+
+
+def test_same_transcript_for_every_encoding(transcriber, tmp_path):
+    import librosa
+
+    wave = tone_speech("stop")
+    expected = transcriber.transcribe_waveform(wave).text
+    sf.write(tmp_path / "a16.wav", wave, 16000, subtype="PCM_16")
+    sf.write(tmp_path / "a24.wav", wave, 16000, subtype="PCM_24")
+    sf.write(tmp_path / "f.wav", wave, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "st.flac", np.stack([wave, wave], 1), 16000)
+    sf.write(tmp_path / "a.ogg", wave, 16000, format="OGG", subtype="VORBIS")
+    for sr in (44100, 48000, 8000 * 3):
+        sf.write(tmp_path / f"r{sr}.wav", librosa.resample(wave, orig_sr=16000, target_sr=sr), sr)
+    results = list(transcriber.transcribe_files(sorted(str(p) for p in tmp_path.iterdir()), jobs=2))
+    assert {r.audio_filepath.rsplit("/", 1)[1]: r.text for r in results} == {
+        r.audio_filepath.rsplit("/", 1)[1]: expected for r in results}
+
+
+def test_bad_files_do_not_stop_the_batch(transcriber, tmp_path):
+    sf.write(tmp_path / "good.wav", tone_speech("go"), 16000)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.mp3").write_text("not audio")
+    sf.write(tmp_path / "nan.wav", np.full(8000, np.nan, np.float32), 16000, subtype="FLOAT")
+    sf.write(tmp_path / "silence.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(tmp_path / "tiny.wav", np.zeros(160, np.float32) + 0.01, 16000)  # 10 ms
+    paths = [str(tmp_path / n) for n in
+             ["good.wav", "corrupt.wav", "empty.wav", "text.mp3", "nan.wav", "silence.wav", "tiny.wav", "nope.wav"]]
+    results = {r.audio_filepath.rsplit("/", 1)[1]: r for r in transcriber.transcribe_files(paths, jobs=2)}
+    assert results["good.wav"].text and not results["good.wav"].error
+    for name in ["corrupt.wav", "empty.wav", "text.mp3", "nan.wav", "nope.wav"]:
+        assert results[name].error, name
+    assert results["silence.wav"].error is None and results["silence.wav"].text == ""
+    assert results["tiny.wav"].error is None
+
+
+def test_long_recordings_are_segmented_at_quiet_points(tiny_model, tmp_path):
+    # 80 s of "left" every 0.8 s. Segments stay under the limit (6 s here), every cut falls in a pause
+    # between words, and the words keep their place in time.
+    clip = tone_speech("left")
+    period = np.zeros(int(0.8 * 16000), np.float32)
+    period[:len(clip)] = clip
+    wave = np.tile(period, 100)
+    sf.write(tmp_path / "long.wav", wave, 16000)
+    segments = list(iter_segments(str(tmp_path / "long.wav"), 16000, max_seconds=6.0, search_seconds=2.0))
+    assert len(segments) >= 14 and all(len(w) <= 6 * 16000 for _, w in segments)
+    assert sum(len(w) for _, w in segments) == len(wave)
+    for offset, _ in segments[1:]:
+        assert np.abs(wave[int(offset * 16000) - 400:int(offset * 16000) + 400]).max() < 0.02  # silence
+    transcriber = Transcriber(str(tiny_model[0]), max_segment_seconds=6.0)
+    result = next(transcriber.transcribe_files([str(tmp_path / "long.wav")], jobs=1))
+    assert result.duration == pytest.approx(80.0)
+    alone = [transcriber.transcribe_waveform(w) for _, w in segments]
+    assert result.text == " ".join(h.text for h in alone if h.text)
+    assert result.words[-1].start == pytest.approx(segments[-1][0] + alone[-1].words[-1].start)
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts) and starts[-1] > 75
