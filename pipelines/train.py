@@ -44,18 +44,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="feature extraction processes (default: all cores)")
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy: one device, local GPUs, or hosts from TF_CONFIG")
+    p.add_argument("--cpu-replicas", type=int, default=0,
+                   help="with --strategy mirrored and no GPU: split the CPU into N logical devices")
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
-def make_strategy(name: str):
+def make_strategy(name: str, cpu_replicas: int = 0):
+    """A tf.distribute strategy. ``cpu_replicas`` > 1 splits the CPU into that many logical devices
+    (for trying the distributed path on a machine without GPUs; it must run before TensorFlow starts)."""
     import tensorflow as tf
 
+    if cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = None if gpus or cpu_replicas < 2 else [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy()  # hosts and ranks come from TF_CONFIG
     return tf.distribute.get_strategy()
 
 
@@ -93,6 +102,8 @@ def _train(args: argparse.Namespace) -> int:
     from speech.dataset import prepare_examples, summarize_skipped
     from speech.manifest import atomic_write, read_manifest
 
+    # Strategies (logical devices, collective ops) must be set up before TensorFlow runs anything.
+    strategy = make_strategy(args.strategy, args.cpu_replicas)
     out = Path(args.output)
     has_run = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
     if has_run and not (args.resume or args.overwrite):
@@ -123,7 +134,6 @@ def _train(args: argparse.Namespace) -> int:
 
     from speech.training import Trainer
 
-    strategy = make_strategy(args.strategy)
     trainer = Trainer(spec, train_config, out, strategy=strategy)
     log.info("model: %s parameters, %d replica(s)", f"{trainer.model.count_params():,}",
              strategy.num_replicas_in_sync)

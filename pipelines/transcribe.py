@@ -97,7 +97,7 @@ def output_stems(items: list[tuple[str, str]], output_dir: Path) -> dict[str, Pa
 def _transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from speech.manifest import atomic_write
+    from speech.manifest import atomic_write, remove_stale_temp_files
     from speech.outputs import FORMATS, render
     from speech.transcribe import Transcriber
 
@@ -109,6 +109,8 @@ def _transcribe(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else None
     stems = output_stems(items, out_dir) if out_dir else {}
     done = 0
+    if out_dir and out_dir.is_dir():
+        remove_stale_temp_files(out_dir)  # left by a killed run; the finished outputs are whole
     if out_dir and args.resume:
         todo = [a for a, _ in items if not all(Path(f"{stems[a]}.{f}").exists() for f in formats)]
         done = len(items) - len(todo)

@@ -123,10 +123,10 @@ def bucket_boundaries(frames: Sequence[int], buckets: int = 8) -> list[int]:
 
 def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int, *, shuffle: bool = False,
                  seed: int = 0, epoch: int = 0, spec_augment: SpecAugment | None = None,
-                 max_batch_frames: int | None = None, skip_batches: int = 0):
+                 max_batch_frames: int | None = None, skip_batches: int = 0, min_batch: int = 1):
     """Batches ``(features [B,T,F], lengths [B], labels [B,L], label_lengths [B], ids [B])``, zero-padded.
 
-    ``ids`` index ``examples``.
+    ``ids`` index ``examples``. Batches smaller than ``min_batch`` (the replica count) are dropped.
 
     Length-bucketed; the order for a given ``(seed, epoch)`` is fixed, so a resumed epoch can skip the
     batches it already trained on and see exactly the rest.
@@ -159,6 +159,9 @@ def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int
         element_length_func=lambda f, n, lab, ln, i: n, bucket_boundaries=boundaries, bucket_batch_sizes=sizes,
         padded_shapes=([None, num_features], [], [None], [], []), padding_values=(0.0, 0, 0, 0, 0),
         drop_remainder=False)
+    if min_batch > 1:
+        # Each replica needs at least one utterance; a bucket's last, smaller batch is dropped instead.
+        ds = ds.filter(lambda f, *rest: tf.shape(f)[0] >= min_batch)
     if skip_batches:
         ds = ds.skip(skip_batches)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -72,6 +72,16 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], relative_t
     return count
 
 
+def remove_stale_temp_files(directory: str | Path) -> int:
+    """Delete temp files that :class:`atomic_write` left behind when its process was killed."""
+    count = 0
+    for tmp in Path(directory).rglob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            count += 1
+    return count
+
+
 class atomic_write:
     """``with atomic_write(path) as f:`` writes text to a temp file beside ``path`` and renames it into
     place on success, so a reader (or a ``kill -9``) never sees a partial file."""

@@ -84,7 +84,16 @@ class Trainer:
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step_in_epoch=self.step_in_epoch,
             best_wer=self.best_wer, bad_epochs=self.bad_epochs, skipped_steps=self.skipped_steps,
             schedule_total=self.schedule_total)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.output_dir / "checkpoints", max_to_keep=2)
+        # Under MultiWorkerMirroredStrategy every worker takes part in saving, but only the chief writes
+        # to the output folder; the others write to a scratch folder of their own.
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        task_type = getattr(resolver, "task_type", None)
+        self.is_chief = task_type in (None, "chief") or (task_type == "worker" and resolver.task_id == 0
+                                                          and "chief" not in resolver.cluster_spec().as_dict())
+        checkpoint_dir = self.output_dir / "checkpoints"
+        if not self.is_chief:
+            checkpoint_dir = self.output_dir / f".worker-{resolver.task_id}" / "checkpoints"
+        self.manager = tf.train.CheckpointManager(self.checkpoint, checkpoint_dir, max_to_keep=2)
         self._train_step = None
         self._predict_step = None
 
@@ -107,7 +116,7 @@ class Trainer:
         output_length = self.spec.model.output_length
         strategy = self.strategy
 
-        def replica_step(features, lengths, labels, label_lengths):
+        def replica_gradients(features, lengths, labels, label_lengths):
             with tf.GradientTape() as tape:
                 logits = model({"features": features, "lengths": lengths}, training=True)
                 per_utt = tf.nn.ctc_loss(labels, tf.cast(logits, tf.float32), label_lengths, output_length(lengths),
@@ -118,25 +127,29 @@ class Trainer:
             finite = tf.math.is_finite(loss)
             for g in grads:
                 finite &= tf.reduce_all(tf.math.is_finite(g))
-            # Gradients are summed across replicas inside apply(); each replica must take the same branch.
-            finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32)) == 0
+            return loss, 1.0 - tf.cast(finite, tf.float32), grads
+
+        def replica_apply(grads):
+            optimizer.apply(grads, model.trainable_variables)
+
+        @tf.function(reduce_retracing=True)
+        def train_step(features, lengths, labels, label_lengths):
+            loss, not_finite, grads = strategy.run(replica_gradients, args=(features, lengths, labels, label_lengths))
+            # The update is skipped on every replica if the loss or a gradient is NaN/inf on any of them.
+            # The branch is taken in the cross-replica context: a cond inside a replica cannot hold the
+            # gradient all-reduce that optimizer.apply performs.
+            all_finite = strategy.reduce("SUM", not_finite, axis=None) == 0.0
 
             def apply():
-                optimizer.apply(grads, model.trainable_variables)
+                strategy.run(replica_apply, args=(grads,))
                 return tf.constant(True)
 
             def skip():
                 self.skipped_steps.assign_add(1)
                 return tf.constant(False)
 
-            applied = tf.cond(finite, apply, skip)
-            return loss, applied
-
-        @tf.function(reduce_retracing=True)
-        def train_step(features, lengths, labels, label_lengths):
-            loss, applied = strategy.run(replica_step, args=(features, lengths, labels, label_lengths))
-            loss = strategy.reduce("SUM", loss, axis=None)
-            return loss, strategy.experimental_local_results(applied)[0]
+            applied = tf.cond(all_finite, apply, skip)
+            return strategy.reduce("SUM", loss, axis=None), applied
 
         @tf.function(reduce_retracing=True)
         def predict_step(features, lengths):
@@ -203,7 +216,8 @@ class Trainer:
                 else:
                     log.warning("non-finite loss or gradient at epoch %d step %d: update skipped", epoch + 1,
                                 int(self.step_in_epoch.numpy()))
-                audio_seconds += float(tf.reduce_sum(lengths)) * audio_seconds_per_frame
+                frames = sum(float(tf.reduce_sum(x)) for x in self.strategy.experimental_local_results(lengths))
+                audio_seconds += frames * audio_seconds_per_frame
                 self.step_in_epoch.assign_add(1)
                 step = int(self.optimizer.iterations.numpy())
                 with writer.as_default(step=step):
@@ -242,8 +256,9 @@ class Trainer:
             self.epoch.assign(epoch + 1)
             self.step_in_epoch.assign(0)
             self.manager.save(checkpoint_number=int(self.optimizer.iterations.numpy()))
-            with atomic_write(history_path) as f:
-                json.dump(history, f, indent=1)
+            if self.is_chief:
+                with atomic_write(history_path) as f:
+                    json.dump(history, f, indent=1)
             if stop:
                 log.info("early stopping: dev WER has not improved for %d epochs", c.early_stopping_patience)
                 break
@@ -251,13 +266,23 @@ class Trainer:
         return history
 
     def _epoch_batches(self, examples: Sequence[Example], epoch: int, skip: int = 0):
+        import tensorflow as tf
+
         c = self.config
         replicas = self.strategy.num_replicas_in_sync
         ds = make_dataset(examples, self.spec.features.n_mfcc, c.batch_size * replicas, shuffle=True, seed=c.seed,
                           epoch=epoch, spec_augment=c.spec_augment,
-                          max_batch_frames=c.max_batch_frames and c.max_batch_frames * replicas, skip_batches=skip)
-        return self.strategy.experimental_distribute_dataset(ds) if self.strategy.num_replicas_in_sync > 1 else ds
+                          max_batch_frames=c.max_batch_frames and c.max_batch_frames * replicas, skip_batches=skip,
+                          min_batch=replicas)
+        if replicas == 1:
+            return ds
+        # Every worker builds the same batches; each replica takes its slice of every global batch.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return self.strategy.experimental_distribute_dataset(ds.with_options(options))
 
     def _save_weights(self, record: dict) -> None:
+        if not self.is_chief:
+            return
         save_model(self.output_dir, self.model, self.spec,
                    extra={"train": self.config.to_json(), "trained": {k: v for k, v in record.items()}})

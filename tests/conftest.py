@@ -30,7 +30,8 @@ def tone_speech(text: str, sr: int = SR, seed: int = 0, rate: float = 1.0) -> np
             piece = np.zeros(n)
         else:
             envelope = np.hanning(n) ** 0.5
-            piece = envelope * (0.3 * np.sin(2 * np.pi * (250 + 55 * i) * t) + 0.2 * np.sin(2 * np.pi * (1400 + 170 * i) * t))
+            low, high = 250 + 55 * i, 1400 + 170 * i
+            piece = envelope * (0.3 * np.sin(2 * np.pi * low * t) + 0.2 * np.sin(2 * np.pi * high * t))
         pieces.append(piece.astype(np.float32))
     pieces.append(np.zeros(int(0.1 * sr), np.float32))
     wave = np.concatenate(pieces)

@@ -34,3 +34,13 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temp file left behind
+
+
+def test_stale_temp_files_are_swept(tmp_path):
+    from speech.manifest import remove_stale_temp_files
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".a.txt.abc123.tmp").write_text("partial")
+    (tmp_path / "a.txt").write_text("whole")
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["a.txt"]

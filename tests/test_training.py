@@ -69,7 +69,7 @@ def test_best_weights_and_config_are_saved_and_loadable(examples, tmp_path):
     trainer = Trainer(SPEC, _config(epochs=2), tmp_path / "m")
     history = trainer.fit(examples, dev=examples[:4], progress=False)
     assert all("dev_wer" in h for h in history)
-    model, spec = load_model(tmp_path / "m")
+    _, spec = load_model(tmp_path / "m")
     assert spec == SPEC
     assert (tmp_path / "m" / "history.json").is_file() and (tmp_path / "m" / "logs").is_dir()
 

@@ -1,0 +1,509 @@
+"""Generate a synthetic English speech corpus with the offline TTS engines (``python -m speech synth``).
+
+Output (``--output DIR``)::
+
+    DIR/audio/{train,dev,test}/<id>.wav   16-bit 16 kHz mono
+    DIR/{train,dev,test}.jsonl           manifests, paths relative to DIR (extra keys: voice, rate, ...)
+    DIR/corpus.json                      settings, voices per split, counts, hours, failures
+    DIR/sentences.txt                    normalised sentences NOT in dev/test, for the language model
+
+Design decisions:
+
+* Splits are disjoint by sentence. ``--test-voices`` voices (at least 2, picked from engines that keep
+  another voice for training) are heard only in test; about half the test utterances use them, the rest
+  use training voices, so test WER shows both unseen text and unseen speakers.
+* Voice mix is weighted by engine toward the natural-sounding ones (piper, festival with the HTS voice
+  boosted, flite, MBROLA, pico); plain espeak-ng is kept small (~13% when all engines are installed)
+  because it is robotic, but its many accents add variety.
+* Rate (0.85-1.15) and pitch (0.88-1.12) vary per utterance; ``--augment-prob`` of train utterances
+  (default 0.5) are augmented (speed, noise, reverb, telephone, gain; :mod:`speech.augment`). dev/test
+  are clean by default (``--eval-augment-prob``) so their WER compares across runs and voice mixes.
+* Deterministic: the whole plan (sentence, voice, rate, pitch, augmentation seed per utterance) is drawn
+  in the parent from ``--seed`` before any work is handed out, so ``--jobs`` does not change it. Piper's
+  neural vocoder samples noise internally, so its waveforms (not its plan) differ between runs.
+* Resumable: every WAV is written to a temp file and renamed; a re-run skips files that exist. An
+  utterance's id includes a hash of its plan, so changing the settings never reuses a stale file.
+* A voice that fails the start-up probe is dropped; an utterance whose voice fails at run time falls back
+  to two other voices of the same split, and is skipped (and counted) if all fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from speech.augment import AugmentConfig, augment_with_log
+from speech.manifest import Utterance, atomic_write, write_manifest
+from speech.prompts import Prompt, load_prompts, load_sentences
+from speech.synth import ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize
+
+SPLITS = ("train", "dev", "test")
+# Share of utterances per engine (renormalised over the engines found): natural voices first.
+ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15, "pico": 0.13, "espeak": 0.13}
+# Within an engine voices share equally, except: festival's HTS voice is by far its most natural, and
+# flite's kal is the 8 kHz version of kal16.
+VOICE_BOOST = {"festival:cmu_us_slt_arctic_hts": 4.0, "flite:kal": 0.5}
+# Never held out: train should keep the best voice of an engine.
+NEVER_HOLD_OUT = {"festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium"}
+ENGINE_ALIASES = {"espeak-ng": "espeak", "pico2wave": "pico", "text2wave": "festival", "piper-tts": "piper"}
+SECONDS_PER_WORD, SECONDS_PER_PROMPT = 0.30, 0.35  # duration estimate for --hours (measured mix average)
+PROBE_TEXT = "This is a short test of the voice."
+LOG_NAME = ".synth_log.jsonl"
+
+
+@dataclass
+class CorpusConfig:
+    output: str
+    num_prompts: int | None = None
+    hours: float | None = None
+    seed: int = 0
+    jobs: int = 1
+    test_voices: int = 2
+    holdout: tuple[str, ...] = ()
+    dev_fraction: float = 0.05
+    test_fraction: float = 0.05
+    augment_prob: float = 0.5
+    eval_augment_prob: float = 0.0
+    engines: tuple[str, ...] = ENGINES
+    min_words: int = 4
+    max_words: int = 20
+    rate_range: tuple[float, float] = (0.85, 1.15)
+    pitch_range: tuple[float, float] = (0.88, 1.12)
+    timeout: float = 60.0
+
+
+@dataclass
+class Job:
+    """One planned utterance. Everything random about it is fixed here, in the parent process."""
+
+    index: int
+    uid: str
+    split: str
+    text: str
+    spoken: str
+    voices: list[str]  # primary voice id, then fallbacks
+    rate: float
+    pitch: float
+    variation: float
+    augment: bool
+    seed: int
+    path: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------ planning
+
+def _voice_weights(voices: list[Voice]) -> np.ndarray:
+    boost = {v.id: VOICE_BOOST.get(v.id, 1.0) for v in voices}
+    engine_boost = defaultdict(float)
+    for v in voices:
+        engine_boost[v.engine] += boost[v.id]
+    w = np.array([ENGINE_WEIGHTS.get(v.engine, 0.1) * boost[v.id] / engine_boost[v.engine] for v in voices])
+    return w / w.sum()
+
+
+def choose_holdout(voices: list[Voice], k: int, rng: np.random.Generator,
+                   explicit: tuple[str, ...] = ()) -> list[Voice]:
+    """``k`` test-only voices, from different engines where possible, each leaving its engine another voice."""
+    by_id = {v.id: v for v in voices}
+    if explicit:
+        missing = [v for v in explicit if v not in by_id]
+        if missing:
+            raise ValueError(f"--holdout voices not available: {', '.join(missing)}")
+        return [by_id[v] for v in explicit]
+    k = min(k, len(voices) - 1)
+    per_engine: dict[str, list[Voice]] = defaultdict(list)
+    for v in voices:
+        if v.id not in NEVER_HOLD_OUT:
+            per_engine[v.engine].append(v)
+    counts = Counter(v.engine for v in voices)
+    # Prefer natural engines (an unseen espeak variant of a seen accent is a weak "new speaker").
+    engines = [e for e in ENGINES if e != "espeak" and counts[e] >= 2 and per_engine[e]]
+    engines = [engines[i] for i in rng.permutation(len(engines))]
+    if counts["espeak"] >= 2:
+        engines.append("espeak")
+    chosen: list[Voice] = []
+    while len(chosen) < k and engines:
+        for e in list(engines):
+            left = [v for v in per_engine[e] if v not in chosen]
+            # keep at least one voice of the engine for training
+            if not left or counts[e] - sum(c.engine == e for c in chosen) <= 1:
+                engines.remove(e)
+                continue
+            chosen.append(left[int(rng.integers(len(left)))])
+            if len(chosen) == k:
+                break
+    if len(chosen) < k:  # engines with a single voice each: hold out whole engines, keep one voice in train
+        rest = [v for v in voices if v not in chosen]
+        for i in rng.permutation(len(rest))[: k - len(chosen)]:
+            chosen.append(rest[int(i)])
+    return chosen
+
+
+def _uid(split: str, index: int, job_fields: tuple) -> str:
+    digest = hashlib.sha1(json.dumps(job_fields, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{split}-{index:06d}-{digest}"
+
+
+def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -> tuple[list[Job], list[Voice]]:
+    """Assign sentences to splits and a voice, rate, pitch and augmentation to each utterance."""
+    if not prompts:
+        raise ValueError("no prompt sentences available")
+    rng = np.random.default_rng(cfg.seed)
+    order = [prompts[int(i)] for i in rng.permutation(len(prompts))]
+    if cfg.num_prompts is not None:
+        n = cfg.num_prompts
+    else:
+        mean = np.mean([SECONDS_PER_PROMPT + SECONDS_PER_WORD * (p.text.count(" ") + 1) for p in order[:5000]])
+        n = math.ceil(cfg.hours * 3600.0 / mean)
+    holdout = choose_holdout(voices, cfg.test_voices, rng, cfg.holdout)
+    train_voices = [v for v in voices if v not in holdout]
+    # At least one sentence per requested split (and one per held-out voice), even for tiny corpora.
+    n_test = max(round(n * cfg.test_fraction), len(holdout), 1) if cfg.test_fraction > 0 else 0
+    n_dev = max(round(n * cfg.dev_fraction), 1) if cfg.dev_fraction > 0 else 0
+    n_train = max(n - n_test - n_dev, 0)
+    if n_test + n_dev >= len(order):
+        raise ValueError(f"only {len(order)} prompts: too few for {n_dev} dev + {n_test} test sentences")
+    eval_pool, train_pool = order[: n_test + n_dev], order[n_test + n_dev:]
+    assignments = [("test", p) for p in eval_pool[:n_test]] + [("dev", p) for p in eval_pool[n_test:]]
+    # Train reuses its own sentences (with other voices) only when asked for more than the pool holds.
+    assignments += [("train", train_pool[i % len(train_pool)]) for i in range(n_train)]
+    if n_train > len(train_pool):
+        print(f"note: {n_train} train utterances from {len(train_pool)} sentences: sentences repeat with other voices")
+
+    weights = _voice_weights(train_voices)
+    jobs = []
+    counters = Counter()
+    for index, (split, prompt) in enumerate(assignments):
+        i = counters[split]
+        counters[split] += 1
+        if split == "test" and holdout and (i < len(holdout) or i % 2 == 0):
+            pool = holdout
+            primary = holdout[i] if i < len(holdout) else holdout[int(rng.integers(len(holdout)))]
+        else:
+            pool = train_voices
+            primary = train_voices[int(rng.choice(len(train_voices), p=weights))]
+        others = [v for v in pool if v != primary]
+        fallbacks = [others[int(j)] for j in rng.permutation(len(others))[:2]]
+        rate = round(float(rng.uniform(*cfg.rate_range)), 3)
+        pitch = round(float(rng.uniform(*cfg.pitch_range)), 3)
+        variation = round(float(rng.uniform(0.8, 1.2)), 3)
+        prob = cfg.augment_prob if split == "train" else cfg.eval_augment_prob
+        do_aug = bool(rng.random() < prob)
+        seed = int(rng.integers(2**31))
+        fields = (prompt.spoken, primary.id, rate, pitch, variation, do_aug, seed)
+        uid = _uid(split, index, fields)
+        path = os.path.join(cfg.output, "audio", split, uid + ".wav")
+        jobs.append(Job(index, uid, split, prompt.text, prompt.spoken, [primary.id] + [v.id for v in fallbacks],
+                        rate, pitch, variation, do_aug, seed, path))
+    return jobs, holdout
+
+
+# ------------------------------------------------------------------------------------------------ workers
+
+_VOICES: dict[str, Voice] = {}
+_TIMEOUT = 60.0
+
+
+def _init_worker(voices: list[dict], timeout: float, threads: int) -> None:
+    global _TIMEOUT
+    # Parallelism comes from processes; keep each engine/library to its share of the cores.
+    os.environ["SPEECH_SYNTH_THREADS"] = str(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    _VOICES.clear()
+    _VOICES.update({v["id"]: Voice(v["engine"], v["name"], v["settings"]) for v in voices})
+    _TIMEOUT = timeout
+
+
+def _probe(voice_id: str) -> tuple[str, str | None]:
+    try:
+        synthesize(_VOICES[voice_id], PROBE_TEXT, timeout=_TIMEOUT)
+        return voice_id, None
+    except SynthesisError as e:
+        return voice_id, str(e)
+
+
+def _write_wav(path: str, wave: np.ndarray) -> None:
+    tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.tmp"
+    try:
+        sf.write(tmp, wave, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _work(job: Job) -> dict:
+    failures = []
+    for voice_id in job.voices:
+        try:
+            wave = synthesize(_VOICES[voice_id], job.spoken, job.rate, job.pitch, job.variation, timeout=_TIMEOUT)
+        except SynthesisError as e:
+            failures.append({"uid": job.uid, "voice": voice_id, "error": str(e)})
+            continue
+        applied: list[str] = []
+        if job.augment:
+            rng = np.random.default_rng(job.seed)
+            wave, applied = augment_with_log(wave, SAMPLE_RATE, rng, AugmentConfig())
+        _write_wav(job.path, wave)
+        return {"uid": job.uid, "voice": voice_id, "duration": len(wave) / SAMPLE_RATE, "augment": applied,
+                "failures": failures}
+    return {"uid": job.uid, "voice": None, "duration": 0.0, "augment": [], "failures": failures}
+
+
+# ------------------------------------------------------------------------------------------------ main job
+
+def _parse_engines(value: str) -> tuple[str, ...]:
+    names = []
+    for raw in value.split(","):
+        name = ENGINE_ALIASES.get(raw.strip().lower(), raw.strip().lower())
+        if not name:
+            continue
+        if name not in ENGINES:
+            raise argparse.ArgumentTypeError(f"unknown engine {raw!r}; choose from {', '.join(ENGINES)}")
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speech synth", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output", help="corpus folder (created; re-running resumes); required")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--num-prompts", type=int, help="number of utterances in all splits together")
+    size.add_argument("--hours", type=float, help="approximate total audio hours (estimated from word counts)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    p.add_argument("--test-voices", type=int, default=2, help="voices heard only in the test split (>= 2)")
+    p.add_argument("--holdout", default="", help="explicit test-only voice ids, comma separated (e.g. flite:awb)")
+    p.add_argument("--dev-fraction", type=float, default=0.05)
+    p.add_argument("--test-fraction", type=float, default=0.05)
+    p.add_argument("--augment-prob", type=float, default=0.5, help="fraction of train utterances augmented")
+    p.add_argument("--eval-augment-prob", type=float, default=0.0, help="fraction of dev/test augmented")
+    p.add_argument("--engines", type=_parse_engines, default=ENGINES, help=f"comma list of {','.join(ENGINES)}")
+    p.add_argument("--min-words", type=int, default=4)
+    p.add_argument("--max-words", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per engine call")
+    p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
+    return p
+
+
+def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
+    return CorpusConfig(
+        output=os.path.abspath(args.output), num_prompts=args.num_prompts, hours=args.hours, seed=args.seed,
+        jobs=max(1, args.jobs), test_voices=args.test_voices,
+        holdout=tuple(h.strip() for h in args.holdout.split(",") if h.strip()),
+        dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, augment_prob=args.augment_prob,
+        eval_augment_prob=args.eval_augment_prob, engines=tuple(args.engines), min_words=args.min_words,
+        max_words=args.max_words, timeout=args.timeout)
+
+
+def _report_voices(voices: list[Voice], engines: tuple[str, ...]) -> None:
+    counts = Counter(v.engine for v in voices)
+    print("TTS engines:")
+    for e in engines:
+        names = [v.name for v in voices if v.engine == e]
+        if names:
+            shown = ", ".join(names[:8]) + (f", ... ({len(names)} voices)" if len(names) > 8 else "")
+            print(f"  {e:9s} {counts[e]:4d} voices: {shown}")
+        else:
+            print(f"  {e:9s} MISSING (run scripts/install_tts.sh)")
+
+
+def _load_log(path: str) -> dict[str, dict]:
+    records = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                    records[rec["uid"]] = rec
+                except (ValueError, KeyError):
+                    continue  # a line cut by a kill
+    return records
+
+
+def run(cfg: CorpusConfig) -> int:
+    t0 = time.time()
+    voices = available_voices(cfg.engines)
+    _report_voices(voices, cfg.engines)
+    if not voices:
+        print("error: no TTS voice found; install engines with scripts/install_tts.sh", file=sys.stderr)
+        return 1
+    out = Path(cfg.output)
+    for split in SPLITS:
+        (out / "audio" / split).mkdir(parents=True, exist_ok=True)
+        for stale in (out / "audio" / split).glob(".*.tmp"):  # left by a killed run
+            stale.unlink(missing_ok=True)
+
+    ctx = mp.get_context("spawn")  # fork is unsafe if the caller already started threads (TensorFlow)
+    threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
+    init = ([v.to_json() for v in voices], cfg.timeout, threads)
+    with ctx.Pool(cfg.jobs, initializer=_init_worker, initargs=init) as pool:
+        # Probe each voice once (one espeak variant per accent: variants share the accent's engine path).
+        probe_ids, seen_accents = [], set()
+        for v in voices:
+            if v.engine == "espeak":
+                if v.settings["accent"] in seen_accents:
+                    continue
+                seen_accents.add(v.settings["accent"])
+            probe_ids.append(v.id)
+        broken = {vid: err for vid, err in pool.imap_unordered(_probe, probe_ids) if err}
+        for vid, err in sorted(broken.items()):
+            print(f"  voice {vid} FAILED its probe and is skipped: {err}")
+        bad_accents = {vid.split(":", 1)[1].split("+")[0] for vid in broken if vid.startswith("espeak:")}
+        voices = [v for v in voices if v.id not in broken and v.settings.get("accent") not in bad_accents]
+        if not voices:
+            print("error: every voice failed its probe", file=sys.stderr)
+            return 1
+
+        prompts = load_prompts(cfg.min_words, cfg.max_words)
+        print(f"prompts: {len(prompts)} sentences of {cfg.min_words}-{cfg.max_words} words")
+        try:
+            jobs, holdout = plan_corpus(cfg, voices, prompts)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"test-only voices: {', '.join(v.id for v in holdout) or 'none'}")
+        if len(holdout) < cfg.test_voices:
+            print(f"warning: only {len(voices)} voices: {len(holdout)} held out for test instead of {cfg.test_voices}")
+
+        log_path = str(out / LOG_NAME)
+        done = _load_log(log_path)
+        todo = [j for j in jobs if not os.path.isfile(j.path)]
+        print(f"utterances: {len(jobs)} planned, {len(jobs) - len(todo)} already on disk, {len(todo)} to synthesise "
+              f"with {cfg.jobs} processes")
+        results: dict[str, dict] = {}
+        failures: list[dict] = []
+        synth_audio = 0.0
+        t_synth = time.time()
+        with open(log_path, "a", encoding="utf-8") as log:
+            for i, res in enumerate(pool.imap_unordered(_work, todo, chunksize=2), 1):
+                failures.extend(res["failures"])
+                if res["voice"] is None:
+                    continue
+                results[res["uid"]] = res
+                synth_audio += res["duration"]
+                log.write(json.dumps({k: res[k] for k in ("uid", "voice", "duration", "augment")}) + "\n")
+                log.flush()
+                if i % 200 == 0 or i == len(todo):
+                    rate = synth_audio / max(time.time() - t_synth, 1e-9)
+                    print(f"  {i}/{len(todo)} done, {synth_audio / 3600:.2f} h audio, {rate:.0f}x real time",
+                          flush=True)
+        synth_wall = time.time() - t_synth
+
+    return _finish(cfg, jobs, holdout, voices, done, results, failures, synth_audio, synth_wall, time.time() - t0)
+
+
+def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: list[Voice], done: dict, results: dict,
+            failures: list[dict], synth_audio: float, synth_wall: float, total_wall: float) -> int:
+    out = Path(cfg.output)
+    utts: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    per_voice: dict[str, Counter] = {s: Counter() for s in SPLITS}
+    seconds = Counter()
+    skipped = 0
+    for job in jobs:  # plan order, not completion order: manifests are the same whatever --jobs
+        if not os.path.isfile(job.path):
+            skipped += 1
+            continue
+        rec = results.get(job.uid) or done.get(job.uid)
+        if rec is None:  # file written but the log line was lost in a kill
+            rec = {"voice": job.voices[0], "duration": sf.info(job.path).duration, "augment": []}
+        voice = rec["voice"]
+        extra = {"voice": voice, "engine": voice.split(":", 1)[0], "rate": job.rate, "pitch": job.pitch,
+                 "augment": rec.get("augment", [])}
+        utts[job.split].append(Utterance(job.path, float(rec["duration"]), job.text, extra))
+        per_voice[job.split][voice] += 1
+        seconds[job.split] += float(rec["duration"])
+    for split in SPLITS:
+        write_manifest(out / f"{split}.jsonl", utts[split], relative_to=out)
+
+    eval_texts = {u.text for s in ("dev", "test") for u in utts[s]} | {j.text for j in jobs if j.split != "train"}
+    lm_sentences = [s for s in load_sentences(3, 40) if s not in eval_texts]
+    known = set(lm_sentences)
+    for job in jobs:  # train sentences outside the 3-40 word LM range are still training text
+        if job.split == "train" and job.text not in known:
+            known.add(job.text)
+            lm_sentences.append(job.text)
+    with atomic_write(out / "sentences.txt") as f:
+        f.writelines(s + "\n" for s in lm_sentences)
+
+    failed_voices = Counter(f["voice"] for f in failures)
+    summary = {
+        "settings": {**asdict(cfg), "augment_config": asdict(AugmentConfig())},
+        "engine_weights": ENGINE_WEIGHTS,
+        "voices": {
+            "all": [v.to_json() for v in voices],
+            "test_only": [v.id for v in holdout],
+            **{s: sorted(per_voice[s]) for s in SPLITS},
+        },
+        "counts": {s: len(utts[s]) for s in SPLITS},
+        "hours": {s: round(seconds[s] / 3600, 4) for s in SPLITS},
+        "per_voice": {s: dict(sorted(per_voice[s].items())) for s in SPLITS},
+        "failures": {"utterances_missing": skipped, "engine_failures": len(failures),
+                     "by_voice": dict(failed_voices), "examples": failures[:20]},
+        "lm_sentences": len(lm_sentences),
+    }
+    with atomic_write(out / "corpus.json") as f:
+        json.dump(summary, f, indent=1)
+
+    total = sum(seconds.values())
+    print("summary:")
+    for s in SPLITS:
+        print(f"  {s:5s} {len(utts[s]):6d} utterances  {seconds[s] / 3600:7.3f} h  {len(per_voice[s])} voices")
+    print(f"  total {total / 3600:.3f} h; sentences.txt: {len(lm_sentences)} sentences (dev/test excluded)")
+    by_engine = Counter()
+    for s in SPLITS:
+        for v, c in per_voice[s].items():
+            by_engine[v.split(":", 1)[0]] += c
+    n_all = max(sum(by_engine.values()), 1)
+    print("  engines: " + ", ".join(f"{e} {c} ({100 * c / n_all:.0f}%)" for e, c in by_engine.most_common()))
+    top = Counter()
+    for s in SPLITS:
+        top.update(per_voice[s])
+    print("  voices: " + ", ".join(f"{v} {c}" for v, c in top.most_common(12))
+          + (f", ... ({len(top)} voices)" if len(top) > 12 else ""))
+    if synth_wall > 0 and synth_audio > 0:
+        print(f"  synthesised {synth_audio:.0f} s of audio in {synth_wall:.1f} s wall "
+              f"({synth_audio / synth_wall:.1f} audio-seconds per second, {cfg.jobs} processes)")
+    print(f"  failures: {len(failures)} engine calls failed ({dict(failed_voices) or 'none'}), "
+          f"{skipped} utterances missing; wall time {total_wall:.1f} s")
+    if not utts["train"] or (cfg.test_fraction > 0 and not utts["test"]):
+        print("error: a split came out empty", file=sys.stderr)
+        return 1
+    return 0 if skipped <= 0.5 * len(jobs) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_voices:
+        _report_voices(available_voices(args.engines), tuple(args.engines))
+        for v in available_voices(args.engines):
+            print(v.id)
+        return 0
+    if not args.output or (args.num_prompts is None and args.hours is None):
+        parser.error("--output and one of --num-prompts/--hours are required")
+    if args.test_voices < 2 and not args.holdout:
+        parser.error("--test-voices must be at least 2")
+    if (args.num_prompts is not None and args.num_prompts < 1) or (args.hours is not None and args.hours <= 0):
+        parser.error("--num-prompts/--hours must be positive")
+    if not (0 <= args.dev_fraction < 1 and 0 <= args.test_fraction < 1 and args.dev_fraction + args.test_fraction < 1):
+        parser.error("--dev-fraction and --test-fraction must be in [0, 1) and sum below 1")
+    return run(_config_from_args(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

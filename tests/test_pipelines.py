@@ -1,0 +1,168 @@
+"""End-to-end: the CLI jobs composed the way a user runs them."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speech.cli import main as cli_main
+from tests.conftest import TINY_EPOCHS, tone_speech, write_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _json_stdout(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_prepare_then_evaluate_the_trained_tiny_model(tiny_model, tmp_path, capsys):
+    model_dir, manifest = tiny_model
+    # The training clips laid out as a "folder" corpus, prepared into a new manifest.
+    corpus = tmp_path / "folder"
+    for i, line in enumerate(manifest.read_text().splitlines()):
+        record = json.loads(line)
+        shutil.copy(manifest.parent / record["audio_filepath"], corpus / f"{i}.wav" if corpus.exists()
+                    else (corpus.mkdir() or corpus / f"{i}.wav"))
+        (corpus / f"{i}.txt").write_text(record["text"].upper() + ".")
+    assert cli_main(["prepare", "folder", str(corpus), str(tmp_path / "m.jsonl")]) == 0
+    assert cli_main(["evaluate", "--model", str(model_dir), "--manifest", str(tmp_path / "m.jsonl"),
+                     "--report", str(tmp_path / "report.jsonl")]) == 0
+    metrics = _json_stdout(capsys)
+    assert metrics["utterances"] == 12 and metrics["failed"] == 0
+    assert metrics["cer"] < 0.1, metrics
+    report = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
+    assert len(report) == 12 and {"reference", "hypothesis", "wer", "cer"} <= set(report[0])
+
+
+def test_train_refuses_to_clobber_a_run_and_user_errors_are_one_line(tiny_model, tmp_path, capsys):
+    model_dir, manifest = tiny_model
+    assert cli_main(["train", "--train", str(manifest), "--output", str(model_dir), "--preset", "tiny"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert cli_main(["evaluate", "--model", str(tmp_path), "--manifest", str(manifest)]) == 2
+    assert "not a model folder" in capsys.readouterr().err
+    assert cli_main(["train", "--train", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "o")]) == 2
+    assert cli_main(["nonsense"]) == 2
+
+
+def test_transcribe_to_stdout_and_exit_code(tiny_model, tmp_path, capsys):
+    model_dir, manifest = tiny_model
+    (tmp_path / "bad.wav").write_bytes(b"not audio" * 50)
+    rc = cli_main(["transcribe", "--model", str(model_dir), str(manifest), str(tmp_path / "bad.wav"),
+                   "--no-progress"])
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert rc == 1 and len(records) == 12
+    assert {"audio_filepath", "duration", "text", "words"} <= set(records[0])
+    assert "1 failed" in captured.err and "bad.wav" in captured.err
+
+
+def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tmp_path, capsys):
+    model_dir, _ = tiny_model
+    src = tmp_path / "in"
+    for rel, text in [("a/one.wav", "yes"), ("a/b/two.wav", "left"), ("three.flac", "stop")]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(src / rel, tone_speech(text), 16000)
+    (src / "a" / "broken.wav").write_bytes(b"RIFF....WAVE")
+    out = tmp_path / "out"
+    args = ["transcribe", "--model", str(model_dir), str(src), "--output-dir", str(out), "--format",
+            "txt,jsonl,srt,vtt", "--no-progress"]
+    assert cli_main(args) == 1
+    for stem in ["a/one", "a/b/two", "three"]:
+        for fmt in ["txt", "jsonl", "srt", "vtt"]:
+            assert (out / f"{stem}.{fmt}").is_file(), f"{stem}.{fmt}"
+    assert (out / "three.vtt").read_text().startswith("WEBVTT")
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    assert [Path(f["audio_filepath"]).name for f in failures] == ["broken.wav"]
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.txt")}
+    capsys.readouterr()
+    assert cli_main([*args, "--resume"]) == 1  # the broken file is retried, and fails again
+    assert "3 already done" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.txt")} == mtimes
+
+
+@pytest.mark.slow
+def test_kill_9_during_batch_transcription_then_resume_loses_nothing(tiny_model, tmp_path):
+    model_dir, _ = tiny_model
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(300):
+        sf.write(src / f"{i:03d}.wav", tone_speech(["yes", "no", "left"][i % 3], seed=i), 16000)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "speech", "transcribe", "--model", str(model_dir), str(src), "--output-dir",
+           str(out), "--format", "txt,jsonl", "--no-progress", "--batch-size", "4", "--jobs", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(out.glob("*.jsonl"))) < 70:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("[0-9]*.jsonl")}
+    assert 0 < len(finished) < 300
+    assert subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True).returncode == 0
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files left
+    outputs = sorted(out.glob("[0-9]*.jsonl"))
+    assert len(outputs) == 300 and len(list(out.glob("*.txt"))) == 300
+    assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # nothing done twice
+    for p in outputs:
+        record = json.loads(p.read_text())
+        assert Path(record["audio_filepath"]).stem == p.stem
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_then_resume_gives_the_same_model(tiny_model, tmp_path, capsys):
+    model_dir, manifest = tiny_model
+    config = model_dir.parent / "tiny.json"
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "speech", "train", "--train", str(manifest), "--dev", str(manifest), "--output",
+           str(out), "--preset", "tiny", "--epochs", str(TINY_EPOCHS), "--config", str(config), "--no-progress",
+           "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        history = out / "history.json"
+        try:
+            if history.exists() and len(json.loads(history.read_text())) >= TINY_EPOCHS // 3:
+                break
+        except ValueError:
+            pass
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(json.loads((out / "history.json").read_text()))
+    assert 0 < done < TINY_EPOCHS
+    assert subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True).returncode == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(TINY_EPOCHS))
+    results = []
+    for folder in (model_dir, out):
+        assert cli_main(["evaluate", "--model", str(folder), "--manifest", str(manifest)]) == 0
+        results.append(_json_stdout(capsys))
+    assert results[0]["cer"] == pytest.approx(results[1]["cer"], abs=0.02)
+    assert results[1]["cer"] < 0.1
+
+
+def test_a_brand_new_corpus_with_bad_items_trains_and_reports_them(tmp_path, capsys):
+    manifest = write_corpus(tmp_path / "c", ["go", "no"])
+    lines = manifest.read_text().splitlines()
+    lines.append(json.dumps({"audio_filepath": "missing.wav", "duration": 1.0, "text": "gone"}))
+    lines.append(json.dumps({"audio_filepath": json.loads(lines[0])["audio_filepath"], "duration": 1.0,
+                             "text": "Ωμέγα"}))
+    manifest.write_text("\n".join(lines) + "\n")
+    rc = cli_main(["train", "--train", str(manifest), "--output", str(tmp_path / "m"), "--preset", "tiny",
+                   "--epochs", "1", "--no-progress", "--cache-dir", str(tmp_path / "cache")])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "skipped 2 utterance(s)" in captured.err and "file not found" in captured.err
+    assert "outside the vocabulary" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["epochs"] == 1
+    assert np.isfinite(json.loads((tmp_path / "m" / "history.json").read_text())[0]["train_loss"])

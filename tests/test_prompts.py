@@ -1,0 +1,136 @@
+"""Prompt sentences: parsing of the text packages, filters, normalisation, fallback, determinism."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import pytest
+
+from speech import prompts
+from speech.text import DEFAULT_CHARS, normalize_text
+
+FORTUNE = """\
+Digital circuits are made from analog parts. It is a well known fact.
+\t\t-- Don Vonada
+%
+Dr. Smith met Mr. Jones at 5 pm. They talked about the FBI and the weather.
+%
+You will be married within a year, and divorced within two.
+%
+J. R. R. Tolkien wrote long books; "Never laugh at live dragons," he said.
+%
+Do not  use this   sentence. Do not use this sentence.
+"""
+WORDNET = """\
+  1 This software and database is being provided "AS IS" by Princeton
+00001740 29 v 04 breathe 0 001 | draw air into the lungs; "I can breathe better now"; "Breathe deeply"
+00002724 29 v 01 choke 0 002 | breathe with great difficulty; "She choked with emotion when she spoke about her husband"
+"""
+DEVIL = """\
+PREFACE text that is not a definition at all and should be skipped.
+
+ABNORMAL, adj.  Not conforming to standard.  In matters of thought and
+conduct, to be independent is to be abnormal.
+
+    Some indented verse line that is skipped entirely here.
+"""
+
+
+@pytest.fixture
+def fixture_texts(tmp_path, monkeypatch):
+    fortunes = tmp_path / "fortunes"
+    fortunes.mkdir()
+    (fortunes / "misc").write_text(FORTUNE)
+    (fortunes / "misc.dat").write_bytes(b"\x00binary")
+    (fortunes / "ascii-art").write_text("Pictures of cats made of many little letters.\n")
+    wordnet = tmp_path / "wordnet"
+    wordnet.mkdir()
+    (wordnet / "data.verb").write_text(WORDNET)
+    devil = tmp_path / "devil.dict.dz"
+    with gzip.open(devil, "wt") as f:
+        f.write(DEVIL)
+    monkeypatch.setattr(prompts, "FORTUNE_DIR", str(fortunes))
+    monkeypatch.setattr(prompts, "WORDNET_DIR", str(wordnet))
+    monkeypatch.setattr(prompts, "DEVIL_DICT", str(devil))
+    prompts._scan.cache_clear()
+    yield tmp_path
+    prompts._scan.cache_clear()
+
+
+def test_split_sentences_respects_abbreviations_and_initials():
+    text = 'Dr. Smith arrived. He said "Hello there." Then J. R. Bob left! Was it late? Yes.'
+    assert prompts.split_sentences(text) == [
+        "Dr. Smith arrived.", 'He said "Hello there."', "Then J. R. Bob left!", "Was it late?", "Yes."]
+
+
+def test_parses_each_source_and_filters_unspeakable(fixture_texts):
+    found = prompts.load_prompts(min_words=3, max_words=40)
+    texts = [p.text for p in found]
+    assert texts == [
+        "digital circuits are made from analog parts",
+        "it is a well known fact",
+        "you will be married within a year and divorced within two",
+        "do not use this sentence",
+        "i can breathe better now",
+        "she choked with emotion when she spoke about her husband",
+        "not conforming to standard",
+        "in matters of thought and conduct to be independent is to be abnormal",
+    ]
+    sources = {p.text: p.source for p in found}
+    assert sources["i can breathe better now"] == "wordnet/verb"
+    assert sources["not conforming to standard"] == "devil"
+    # spoken keeps punctuation for the engine and normalises to exactly the transcript
+    for p in found:
+        assert normalize_text(p.spoken) == p.text
+        assert p.spoken[-1] in ".!?" and '"' not in p.spoken
+    # attribution lines, digits, abbreviations, acronyms, initials and ascii-art never become prompts
+    joined = " ".join(texts)
+    for bad in ("vonada", "smith", "fbi", "tolkien", "cats"):
+        assert bad not in joined
+
+
+def test_sentences_for_the_lm_keep_digits_spelled_out(fixture_texts):
+    sentences = prompts.load_sentences(min_words=3, max_words=40)
+    assert "they talked about the fbi and the weather" in sentences
+    assert any("five pm" in s for s in sentences)
+    assert len(sentences) == len(set(sentences))
+    assert set(p.text for p in prompts.load_prompts(3, 40)) <= set(sentences)
+    assert prompts.load_sentences(min_words=5, max_words=6) == [
+        s for s in sentences if 5 <= len(s.split()) <= 6]
+
+
+def test_builtin_fallback_when_no_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(prompts, "FORTUNE_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr(prompts, "WORDNET_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr(prompts, "DEVIL_DICT", str(tmp_path / "none.dz"))
+    prompts._scan.cache_clear()
+    try:
+        found = prompts.load_prompts()
+        assert len(found) >= 40 and all(p.source == "builtin" for p in found)
+        assert len(" ".join(p.text for p in found).split()) < 500
+        assert all(set(p.text) <= set(DEFAULT_CHARS) for p in found)
+    finally:
+        prompts._scan.cache_clear()
+
+
+def test_write_sentences(tmp_path, fixture_texts):
+    path = tmp_path / "out" / "sentences.txt"
+    n = prompts.write_sentences(path)
+    lines = path.read_text().splitlines()
+    assert n == len(lines) == len(prompts.load_sentences())
+    assert not [p for p in os.listdir(path.parent) if p.endswith(".tmp")]
+
+
+@pytest.mark.skipif(not os.path.isdir(prompts.FORTUNE_DIR) or not os.path.isdir(prompts.WORDNET_DIR),
+                    reason="fortunes/wordnet-base not installed (scripts/install_tts.sh)")
+def test_installed_packages_give_many_clean_sentences():
+    prompts._scan.cache_clear()
+    sentences = prompts.load_sentences()
+    found = prompts.load_prompts()
+    assert len(sentences) > 20000 and len(found) > 10000
+    assert len(set(sentences)) == len(sentences)
+    allowed = set(DEFAULT_CHARS)
+    assert all(set(s) <= allowed and 3 <= len(s.split()) <= 40 for s in sentences)
+    assert all(4 <= len(p.text.split()) <= 20 for p in found)
+    assert prompts.load_sentences()[:50] == sentences[:50]  # deterministic order

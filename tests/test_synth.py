@@ -1,0 +1,213 @@
+"""TTS engines (skipped when not installed) and the synthetic-corpus job."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipelines import synth_corpus
+from speech.manifest import read_manifest
+from speech.prompts import Prompt
+from speech.synth import ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize, trim_silence
+
+TEXT = "The quick brown fox jumps over the lazy dog near the river bank."
+WORDS = len(TEXT.split())
+ALL_VOICES = available_voices()
+BY_ENGINE = {e: [v for v in ALL_VOICES if v.engine == e] for e in ENGINES}
+
+
+def _voice(engine: str) -> Voice:
+    if not BY_ENGINE[engine]:
+        pytest.skip(f"TTS engine {engine} not installed (scripts/install_tts.sh)")
+    preferred = {"festival": "festival:kal_diphone", "flite": "flite:kal", "espeak": "espeak:en-us+m1"}
+    return next((v for v in BY_ENGINE[engine] if v.id == preferred.get(engine)), BY_ENGINE[engine][0])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_speaks_16k_mono_float32(engine):
+    voice = _voice(engine)
+    wave = synthesize(voice, TEXT)
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    seconds = len(wave) / SAMPLE_RATE
+    # plausible speaking rate: 1.5 to 6 words per second, plus up to ~0.3 s of kept silence
+    assert WORDS / 6.0 < seconds < WORDS / 1.5 + 0.5, seconds
+    assert np.sqrt(np.mean(wave**2)) > 0.02 and 0.5 < np.max(np.abs(wave)) <= 0.91
+    # speech energy lies mostly below 4 kHz and the signal is not a constant tone
+    spectrum = np.abs(np.fft.rfft(wave)) ** 2
+    freqs = np.fft.rfftfreq(len(wave), 1 / SAMPLE_RATE)
+    assert spectrum[freqs < 4000].sum() > 0.7 * spectrum.sum()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rate_changes_duration(engine):
+    voice = _voice(engine)
+    slow = synthesize(voice, TEXT, rate=0.8)
+    fast = synthesize(voice, TEXT, rate=1.25)
+    assert len(fast) < 0.9 * len(slow)
+
+
+@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola"])
+def test_pitch_changes_f0(engine):
+    voice = _voice(engine)
+
+    def f0(wave: np.ndarray) -> float:  # autocorrelation pitch of the loudest 0.5 s
+        frame = int(0.04 * SAMPLE_RATE)
+        hop = frame // 2
+        values = []
+        for start in range(0, len(wave) - frame, hop):
+            x = wave[start:start + frame] - wave[start:start + frame].mean()
+            if np.sqrt(np.mean(x**2)) < 0.05:
+                continue
+            ac = np.correlate(x, x, "full")[frame - 1:]
+            lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 60
+            lag = lo + int(np.argmax(ac[lo:hi]))
+            if ac[lag] > 0.3 * ac[0]:
+                values.append(SAMPLE_RATE / lag)
+        return float(np.median(values))
+
+    low, high = f0(synthesize(voice, TEXT, pitch=0.85)), f0(synthesize(voice, TEXT, pitch=1.15))
+    assert high > 1.1 * low, (low, high)
+
+
+def test_unknown_voice_raises_synthesis_error():
+    if not BY_ENGINE["espeak"]:
+        pytest.skip("espeak-ng not installed")
+    with pytest.raises(SynthesisError):
+        synthesize(Voice("espeak", "nope", {"voice": "xx-nonexistent"}), TEXT)
+    with pytest.raises(SynthesisError):
+        synthesize(BY_ENGINE["espeak"][0], "   ")
+
+
+def test_festival_bad_voice_fails_cleanly_and_good_voice_still_works():
+    if not BY_ENGINE["festival"]:
+        pytest.skip("festival not installed")
+    with pytest.raises(SynthesisError):
+        synthesize(Voice("festival", "nope", {"voice": "no_such_voice", "kind": "diphone"}), TEXT, timeout=20)
+    assert len(synthesize(_voice("festival"), TEXT)) > SAMPLE_RATE
+
+
+def test_voice_ids_unique_and_engines_known():
+    ids = [v.id for v in ALL_VOICES]
+    assert len(ids) == len(set(ids))
+    assert {v.engine for v in ALL_VOICES} <= set(ENGINES)
+    with pytest.raises(ValueError):
+        available_voices(["nonesuch"])
+
+
+def test_trim_silence_keeps_a_margin():
+    wave = np.zeros(SAMPLE_RATE * 3, dtype=np.float32)
+    wave[SAMPLE_RATE:2 * SAMPLE_RATE] = 0.5 * np.sin(np.arange(SAMPLE_RATE) * 0.1)
+    out = trim_silence(wave, keep=0.1)
+    assert abs(len(out) - 1.2 * SAMPLE_RATE) < 0.02 * SAMPLE_RATE
+
+
+# ----------------------------------------------------------------------------------------- planning (no engines)
+
+FAKE_VOICES = ([Voice("espeak", f"en-us+m{i}", {"accent": "en-us"}) for i in range(1, 6)]
+               + [Voice("flite", n) for n in ("kal16", "slt", "awb")]
+               + [Voice("festival", "cmu_us_slt_arctic_hts"), Voice("festival", "kal_diphone")]
+               + [Voice("mbrola", n) for n in ("us1", "us2")] + [Voice("piper", "en_US-joe-medium")])
+FAKE_PROMPTS = [Prompt(f"sentence number {i} here", f"Sentence number {i} here.", "test") for i in range(3000)]
+
+
+def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=3, test_voices=2)
+    jobs, holdout = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    assert len(jobs) == 2000 and len(holdout) == 2
+    assert len({v.engine for v in holdout}) == 2 and "piper:en_US-joe-medium" not in {v.id for v in holdout}
+    texts = {s: {j.text for j in jobs if j.split == s} for s in ("train", "dev", "test")}
+    assert not texts["train"] & texts["dev"] and not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
+    held = {v.id for v in holdout}
+    for j in jobs:
+        if j.split != "test":
+            assert not held & set(j.voices), "a test-only voice (or fallback) leaked into train/dev"
+    test_voices = Counter(j.voices[0] for j in jobs if j.split == "test")
+    assert all(test_voices[v] > 0 for v in held)
+    engines = Counter(j.voices[0].split(":")[0] for j in jobs if j.split == "train")
+    n = sum(engines.values())
+    assert 0.08 < engines["espeak"] / n < 0.18 and engines["piper"] > engines["espeak"]
+    # same plan for the same seed, a different one for another seed
+    again, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    assert [j.uid for j in again] == [j.uid for j in jobs]
+    other, _ = synth_corpus.plan_corpus(synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=4),
+                                        FAKE_VOICES, FAKE_PROMPTS)
+    assert [j.uid for j in other] != [j.uid for j in jobs]
+    rates = [j.rate for j in jobs]
+    assert min(rates) < 0.9 and max(rates) > 1.1
+    augmented = sum(j.augment for j in jobs if j.split == "train") / len(texts["train"])
+    assert 0.4 < augmented < 0.6 and not any(j.augment for j in jobs if j.split != "train")
+
+
+def test_hours_estimate_and_repeated_train_sentences():
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", hours=0.5, seed=0)
+    jobs, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS[:200])
+    assert 400 < len(jobs) < 1200  # ~1.6 s per 4-word prompt
+    dev_test = {j.text for j in jobs if j.split != "train"}
+    assert not dev_test & {j.text for j in jobs if j.split == "train"}
+
+
+# ----------------------------------------------------------------------------------------- the corpus job
+
+FAST_ENGINES = [e for e in ("espeak", "flite", "pico", "mbrola") if BY_ENGINE[e]]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if sum(len(BY_ENGINE[e]) for e in FAST_ENGINES) < 3:
+        pytest.skip("needs at least 3 voices of espeak/flite/pico/mbrola")
+    root = tmp_path_factory.mktemp("corpus")
+    args = ["--num-prompts", "14", "--seed", "5", "--engines", ",".join(FAST_ENGINES), "--dev-fraction", "0.15",
+            "--test-fraction", "0.3", "--augment-prob", "0.5"]
+    assert synth_corpus.main(["--output", str(root / "a"), "--jobs", "2", *args]) == 0
+    return root, args
+
+
+def test_corpus_layout_and_manifests(corpus):
+    root, _ = corpus
+    out = root / "a"
+    utts = {s: read_manifest(out / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    assert sum(len(u) for u in utts.values()) == 14 and all(utts.values())
+    for line in (out / "train.jsonl").read_text().splitlines():
+        assert not os.path.isabs(json.loads(line)["audio_filepath"])
+    for split, items in utts.items():
+        for u in items:
+            info = sf.info(u.audio_filepath)
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            assert abs(info.duration - u.duration) < 1e-3 and u.duration > 0.5
+            assert f"/audio/{split}/" in u.audio_filepath and u.text
+    texts = {s: {u.text for u in items} for s, items in utts.items()}
+    assert not texts["train"] & texts["dev"] and not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
+    summary = json.loads((out / "corpus.json").read_text())
+    held = set(summary["voices"]["test_only"])
+    assert len(held) >= 2
+    assert not held & set(summary["voices"]["train"]) and not held & set(summary["voices"]["dev"])
+    assert held & set(summary["voices"]["test"])
+    assert summary["counts"] == {s: len(utts[s]) for s in utts}
+    lm = set((out / "sentences.txt").read_text().splitlines())
+    assert texts["train"] <= lm and not (texts["dev"] | texts["test"]) & lm
+    assert not list(out.glob("audio/*/.*.tmp"))
+
+
+def test_corpus_rerun_is_a_noop_and_jobs_do_not_change_the_plan(corpus):
+    root, args = corpus
+    out = root / "a"
+    wavs = sorted(out.glob("audio/*/*.wav"))
+    mtimes = {p: p.stat().st_mtime_ns for p in wavs}
+    manifest = (out / "train.jsonl").read_text()
+    assert synth_corpus.main(["--output", str(out), "--jobs", "1", *args]) == 0
+    assert sorted(out.glob("audio/*/*.wav")) == wavs
+    assert all(p.stat().st_mtime_ns == mtimes[p] for p in wavs), "a finished file was rewritten"
+    assert (out / "train.jsonl").read_text() == manifest
+    # a fresh run with another --jobs plans the same utterances (ids hash the sentence, voice, rate, ...)
+    assert synth_corpus.main(["--output", str(root / "b"), "--jobs", "1", *args]) == 0
+    for split in ("train", "dev", "test"):
+        a = [(os.path.basename(u.audio_filepath), u.text, u.extra["voice"], u.extra["augment"])
+             for u in read_manifest(out / f"{split}.jsonl")]
+        b = [(os.path.basename(u.audio_filepath), u.text, u.extra["voice"], u.extra["augment"])
+             for u in read_manifest(root / "b" / f"{split}.jsonl")]
+        assert a == b
