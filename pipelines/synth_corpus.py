@@ -46,7 +46,7 @@ import soundfile as sf
 
 from speech.augment import AugmentConfig, augment_with_log
 from speech.manifest import Utterance, atomic_write, write_manifest
-from speech.prompts import Prompt, load_prompts, load_sentences
+from speech.prompts import Prompt, load_prompts, load_sentences, prompts_from_file
 from speech.synth import ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize
 
 SPLITS = ("train", "dev", "test")
@@ -82,6 +82,7 @@ class CorpusConfig:
     rate_range: tuple[float, float] = (0.85, 1.15)
     pitch_range: tuple[float, float] = (0.88, 1.12)
     timeout: float = 60.0
+    prompts_file: str | None = None  # one prompt a line instead of the offline text sources
 
 
 @dataclass
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-words", type=int, default=4)
     p.add_argument("--max-words", type=int, default=20)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per engine call")
+    p.add_argument("--prompts", help="text file, one prompt a line, instead of the offline text sources "
+                   "(read as written; the transcript is its normalised form, e.g. digits spelled out)")
     p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
     return p
 
@@ -307,7 +310,8 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         holdout=tuple(h.strip() for h in args.holdout.split(",") if h.strip()),
         dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, augment_prob=args.augment_prob,
         eval_augment_prob=args.eval_augment_prob, engines=tuple(args.engines), min_words=args.min_words,
-        max_words=args.max_words, timeout=args.timeout)
+        max_words=args.max_words, timeout=args.timeout,
+        prompts_file=os.path.abspath(args.prompts) if args.prompts else None)
 
 
 def _report_voices(voices: list[Voice], engines: tuple[str, ...]) -> None:
@@ -369,8 +373,12 @@ def run(cfg: CorpusConfig) -> int:
             print("error: every voice failed its probe", file=sys.stderr)
             return 1
 
-        prompts = load_prompts(cfg.min_words, cfg.max_words)
-        print(f"prompts: {len(prompts)} sentences of {cfg.min_words}-{cfg.max_words} words")
+        if cfg.prompts_file:
+            prompts = prompts_from_file(cfg.prompts_file)
+            print(f"prompts: {len(prompts)} from {cfg.prompts_file}")
+        else:
+            prompts = load_prompts(cfg.min_words, cfg.max_words)
+            print(f"prompts: {len(prompts)} sentences of {cfg.min_words}-{cfg.max_words} words")
         try:
             jobs, holdout = plan_corpus(cfg, voices, prompts)
         except ValueError as e:

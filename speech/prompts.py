@@ -264,3 +264,18 @@ def write_sentences(path: str | Path, sentences: list[str] | None = None, min_wo
         for s in sentences:
             f.write(s + "\n")
     return len(sentences)
+
+
+def prompts_from_file(path: str | Path) -> list[Prompt]:
+    """Prompts from a text file, one a line, spoken as written (blank lines, ``#`` comments and lines whose
+    transcript would leave the vocabulary are skipped); duplicates by transcript are dropped."""
+    prompts, seen = [], set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        text = _clean(line)
+        if text and text not in seen:
+            seen.add(text)
+            prompts.append(Prompt(text=text, spoken=line, source=Path(path).name))
+    return prompts

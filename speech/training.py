@@ -103,8 +103,10 @@ class Trainer:
         c = self.config
         step = tf.cast(self.optimizer.iterations, tf.float32)
         total = tf.cast(self.schedule_total, tf.float32)
-        warm = tf.minimum(1.0, (step + 1.0) / float(max(c.warmup_steps, 1)))
-        progress = tf.clip_by_value((step - c.warmup_steps) / tf.maximum(total - c.warmup_steps, 1.0), 0.0, 1.0)
+        # A short run (a small corpus) warms up over at most a tenth of its steps.
+        warmup = tf.maximum(1.0, tf.minimum(float(c.warmup_steps), total / 10.0))
+        warm = tf.minimum(1.0, (step + 1.0) / warmup)
+        progress = tf.clip_by_value((step - warmup) / tf.maximum(total - warmup, 1.0), 0.0, 1.0)
         cosine = c.final_lr_fraction + (1 - c.final_lr_fraction) * 0.5 * (1 + tf.cos(math.pi * progress))
         return c.learning_rate * warm * cosine
 

@@ -108,6 +108,25 @@ def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, floa
     return text, confidence, words
 
 
+LM_FILE = "lm.binary"
+
+
+def bundled_lm(model_dir: str | None, beam_width: int, lm_path: str | None) -> tuple[str | None, dict]:
+    """The LM and its tuned weights for a beam search: ``lm_path`` if given (``"none"`` disables it),
+    else the model folder's ``lm.binary`` with the ``decoder`` weights saved in its config."""
+    import json
+
+    from speech.model import CONFIG_FILE, resolve_model_dir
+
+    if lm_path is not None:
+        return (None, {}) if lm_path.lower() == "none" else (lm_path, {})
+    folder = resolve_model_dir(model_dir)
+    if beam_width <= 1 or not (folder / LM_FILE).is_file():
+        return None, {}
+    decoder = json.loads((folder / CONFIG_FILE).read_text()).get("decoder", {})
+    return str(folder / LM_FILE), {k: decoder[k] for k in ("alpha", "beta") if k in decoder}
+
+
 class Transcriber:
     """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio."""
 
@@ -119,9 +138,10 @@ class Transcriber:
         from speech.model import load_model
 
         self.model, self.spec = load_model(model_dir)
-        kwargs = {k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None}
+        lm_path, settings = bundled_lm(model_dir, beam_width, lm_path)
+        settings.update({k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None})
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
-                                    lm_path=lm_path, **kwargs)
+                                    lm_path=lm_path, **settings)
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
         self.max_segment_seconds = max_segment_seconds
         model, output_length = self.model, self.spec.model.output_length

@@ -1,0 +1,77 @@
+"""TensorFlow twin of :func:`speech.features.compute_features`, for padded batches inside a graph.
+
+Same recipe, step for step: librosa's centring (``n_fft // 2`` zeros each side of each row's *true*
+samples), librosa's own periodic Hann window zero-padded to ``n_fft`` and its Slaney mel matrix (both
+computed once with librosa and baked in as constants), power spectrum, ``10 * log10(max(power, 1e-10))``,
+an orthonormal DCT-II, then per-utterance mean/variance normalisation over each row's valid frames.
+
+The spectrum is computed in float64: float32 FFTs from two libraries disagree by about 3e-4 on MFCCs of
+up to about 400, and the normalisation divides by a coefficient's spread, so that noise would grow on
+nearly constant coefficients. It costs little next to the acoustic model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from speech.features import NORM_EPS, FeatureConfig
+
+
+def feature_constants(config: FeatureConfig) -> dict[str, np.ndarray]:
+    """Window ``[n_fft]``, mel matrix ``[n_fft // 2 + 1, n_mels]``, DCT ``[n_mels, n_mfcc]`` (float64), via librosa."""
+    import librosa
+
+    window = librosa.filters.get_window("hann", config.win_length, fftbins=True)
+    window = librosa.util.pad_center(window, size=config.n_fft)
+    mel = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin,
+                              fmax=config.fmax, htk=False, norm="slaney")
+    # Orthonormal DCT-II (scipy's dct(type=2, norm="ortho")), keeping the first n_mfcc coefficients.
+    n = config.n_mels
+    k = np.arange(config.n_mfcc)[None, :]
+    m = np.arange(n)[:, None]
+    dct = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * m + 1) / (2 * n))
+    dct[:, 0] /= np.sqrt(2.0)
+    return {"window": window.astype(np.float64), "mel": mel.T.astype(np.float64), "dct": dct}
+
+
+def frame_lengths(lengths: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
+    """Valid frames per row: ``1 + samples // hop`` (as librosa with centring)."""
+    return 1 + tf.cast(lengths, tf.int32) // config.hop_length
+
+
+def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
+                constants: dict[str, np.ndarray] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """Features ``[B, T, n_mfcc]`` float32 and valid frames ``[B]`` of right-padded mono waves ``[B, N]``.
+
+    ``lengths`` are valid samples per row; ``T = 1 + N // hop``. Frames past a row's valid frames are zero.
+    ``constants`` (from :func:`feature_constants`) may be passed to avoid recomputing them per trace.
+    """
+    if config.n_fft % 2:
+        raise ValueError("n_fft must be even (librosa's centring is then exactly 1 + N // hop frames)")
+    c = constants or feature_constants(config)
+    waves = tf.convert_to_tensor(waves, tf.float32)
+    lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
+    num_samples = tf.shape(waves)[1]
+    # Samples past a row's length must be zero before framing: the centred frames near the end of a short
+    # row reach into its padding, and librosa sees zeros there.
+    valid = tf.range(num_samples)[None, :] < lengths[:, None]
+    waves = tf.where(valid, waves, 0.0)
+    pad = config.n_fft // 2
+    padded = tf.pad(tf.cast(waves, tf.float64), [[0, 0], [pad, pad]])
+    frames = tf.signal.frame(padded, config.n_fft, config.hop_length, pad_end=False)  # [B, T, n_fft]
+    spectrum = tf.signal.rfft(frames * tf.constant(c["window"], tf.float64))
+    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
+    mel = tf.tensordot(power, tf.constant(c["mel"], tf.float64), axes=1)
+    log_mel = (10.0 / np.log(10.0)) * tf.math.log(tf.maximum(mel, 1e-10))
+    mfcc = tf.tensordot(log_mel, tf.constant(c["dct"], tf.float64), axes=1)  # [B, T, n_mfcc]
+    n_frames = frame_lengths(lengths, config)
+    mask = tf.cast(tf.range(tf.shape(mfcc)[1])[None, :] < n_frames[:, None], tf.float64)[:, :, None]
+    if config.normalize:
+        # librosa's features are float32 and normalised in float64; round to float32 first to match.
+        mfcc = tf.cast(tf.cast(mfcc, tf.float32), tf.float64)
+        count = tf.cast(n_frames, tf.float64)[:, None, None]
+        mean = tf.reduce_sum(mfcc * mask, axis=1, keepdims=True) / count
+        std = tf.sqrt(tf.reduce_sum(tf.square((mfcc - mean) * mask), axis=1, keepdims=True) / count)
+        mfcc = (mfcc - mean) / (std + NORM_EPS)
+    return tf.cast(mfcc * mask, tf.float32), n_frames

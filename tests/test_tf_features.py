@@ -1,0 +1,86 @@
+"""The TensorFlow feature twin against librosa (speech.features), alone and through a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import SR, tone_speech
+
+from speech.features import FeatureConfig, compute_features
+
+# Measured on these clips: raw MFCC (values up to ~630) max |diff| 4.6e-5, normalised 4.5e-6 (the spectrum is
+# float64 in the twin; librosa is float32). The bounds leave a few x headroom for other CPUs/BLAS builds.
+RAW_TOLERANCE = 3e-4
+NORMALIZED_TOLERANCE = 5e-5
+
+
+def _clips() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return {
+        "speech-like": tone_speech("hello world"),
+        "speech-like-2": tone_speech("three four", seed=3, rate=1.3),
+        "noise": (0.1 * rng.standard_normal(2 * SR)).astype(np.float32),
+        "silence": np.zeros(SR // 2, np.float32),
+        "10ms": (0.1 * rng.standard_normal(SR // 100)).astype(np.float32),
+        "odd-length": (0.05 * rng.standard_normal(12345)).astype(np.float32),
+        "one-sample": np.array([0.25], np.float32),
+    }
+
+
+def _padded(clips: list[np.ndarray], fill: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    # Non-zero padding: the twin must ignore whatever lies past a row's length.
+    lengths = np.array([len(c) for c in clips], np.int32)
+    waves = np.full((len(clips), lengths.max()), fill, np.float32)
+    for row, clip in enumerate(clips):
+        waves[row, : len(clip)] = clip
+    return waves, lengths
+
+
+@pytest.mark.parametrize("normalize, tolerance", [(False, RAW_TOLERANCE), (True, NORMALIZED_TOLERANCE)])
+def test_twin_matches_librosa_on_a_padded_batch(normalize: bool, tolerance: float) -> None:
+    from speech.tf_features import tf_features
+
+    config = FeatureConfig(normalize=normalize)
+    clips = _clips()
+    waves, lengths = _padded(list(clips.values()))
+    features, frames = tf_features(waves, lengths, config)
+    features, frames = features.numpy(), frames.numpy()
+    assert features.shape == (len(clips), 1 + waves.shape[1] // config.hop_length, config.n_mfcc)
+    for row, (name, clip) in enumerate(clips.items()):
+        expected = compute_features(clip, config)
+        assert frames[row] == len(expected) == config.num_frames(len(clip)), name
+        diff = np.abs(features[row, : frames[row]] - expected).max()
+        assert diff <= tolerance, f"{name}: max |diff| {diff:.2e}"
+        assert not np.any(features[row, frames[row]:]), f"{name}: padded frames must be zero"
+
+
+def test_twin_is_independent_of_the_batch_it_is_in() -> None:
+    from speech.tf_features import tf_features
+
+    config = FeatureConfig()
+    clip = tone_speech("up")
+    alone, _ = tf_features(clip[None, :], np.array([len(clip)], np.int32), config)
+    waves, lengths = _padded([tone_speech("three four"), clip], fill=-0.3)
+    batched, frames = tf_features(waves, lengths, config)
+    np.testing.assert_array_equal(batched.numpy()[1, : frames[1]], alone.numpy()[0])
+
+
+def test_trained_model_transcribes_twin_features_identically(tiny_model, tmp_path) -> None:
+    from speech.tf_features import tf_features
+    from speech.transcribe import Transcriber
+
+    model_dir, manifest = tiny_model
+    transcriber = Transcriber(str(model_dir))
+    config = transcriber.spec.features
+    clips = [sf.read(p, dtype="float32")[0] for p in sorted(manifest.parent.glob("*.wav"))]
+    clips += [tone_speech("stop go", seed=11), np.zeros(SR // 100, np.float32)]
+    reference = transcriber.transcribe_features([compute_features(c, config) for c in clips])
+    waves, lengths = _padded(clips)
+    features, frames = tf_features(waves, lengths, config)
+    twin = transcriber.transcribe_features([f[:n] for f, n in zip(features.numpy(), frames.numpy())])
+    assert any(h.text for h in reference)
+    for expected, got in zip(reference, twin):
+        assert got.text == expected.text
+        assert [(w.word, w.start, w.end) for w in got.words] == [(w.word, w.start, w.end) for w in expected.words]
+        assert got.confidence == pytest.approx(expected.confidence, abs=1e-4)
