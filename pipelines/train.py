@@ -73,7 +73,7 @@ def resolve_settings(args: argparse.Namespace):
     from speech.features import FeatureConfig
     from speech.model import ModelSpec, preset
     from speech.text import Vocabulary
-    from speech.training import TrainConfig
+    from speech.training import PRESET_TRAIN_DEFAULTS, TrainConfig
 
     out = Path(args.output)
     if args.resume and (out / RUN_FILE).is_file():
@@ -88,7 +88,8 @@ def resolve_settings(args: argparse.Namespace):
             features = FeatureConfig(**overrides.get("features", {}))
             model = preset(args.preset, num_features=features.n_mfcc, **overrides.get("model", {}))
             vocab = Vocabulary(**overrides.get("vocab", {}))
-            train = TrainConfig.from_json({**TrainConfig().to_json(), **overrides.get("train", {})})
+            train = TrainConfig.from_json({**TrainConfig().to_json(), **PRESET_TRAIN_DEFAULTS.get(args.preset, {}),
+                                           **overrides.get("train", {})})
         except (TypeError, ValueError) as e:
             raise SpeechError(f"bad configuration: {e}", args.config) from e
         spec = ModelSpec(features, model, vocab)

@@ -54,6 +54,13 @@ class TrainConfig:
         return cls(**data)
 
 
+# Training defaults that differ by model preset: a tiny network on a tiny corpus wants small batches (more
+# steps) and a higher learning rate. --config and flags still override them.
+PRESET_TRAIN_DEFAULTS: dict[str, dict] = {
+    "tiny": {"batch_size": 8, "learning_rate": 3e-3},
+}
+
+
 class Trainer:
     """Trains ``spec``'s model into ``output_dir`` (weights, config, checkpoints, logs)."""
 
