@@ -1,0 +1,132 @@
+"""Rebuild the bundled default model end to end: ``bash scripts/build_default_model.sh``.
+
+Steps (each skipped when its output exists, so a re-run resumes): synthesise the built-in corpus, train
+the ``small`` preset, build a 3-gram KenLM from the corpus text (dev/test sentences excluded), tune the LM
+weights on the dev split only, score greedy and LM decoding on the unseen-voice test split, and copy the
+shipped files (config, weights, LM, metrics) into ``models/default``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+import sys
+from pathlib import Path
+
+from speech.cli import run_job, setup_logging
+
+log = logging.getLogger("speech.default_model")
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0015, "warmup_steps": 300,
+                          "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.default_model", description=__doc__)
+    p.add_argument("--corpus", default=str(ROOT / "data" / "synth"))
+    p.add_argument("--hours", type=float, default=4.0)
+    p.add_argument("--run", default=str(ROOT / "runs" / "default"), help="training folder (checkpoints, logs)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--output", default=str(ROOT / "models" / "default"))
+    p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")
+    p.add_argument("--beam", type=int, default=32)
+    p.add_argument("--jobs", type=int)
+    return p
+
+
+def _lm_metrics(transcriber, examples, alpha: float, beta: float) -> dict:
+    from speech.decoding import BeamSearchDecoder
+    from speech.metrics import error_rates
+
+    decoder = transcriber.decoder
+    assert isinstance(decoder, BeamSearchDecoder)
+    decoder.set_lm_weights(alpha, beta)
+    hyps = [decoder.decode(lp).text for lp in examples["log_probs"]]
+    return error_rates(examples["refs"], hyps)
+
+
+def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int = 0) -> dict:
+    from pipelines.train import default_cache_dir
+    from speech.features import FeatureCache
+    from speech.manifest import read_manifest
+
+    utts = read_manifest(manifest)
+    if limit and len(utts) > limit:
+        utts = random.Random(seed).sample(utts, limit)
+    cache = FeatureCache(default_cache_dir(), transcriber.spec.features)
+    feats = [cache.get_or_compute(u.audio_filepath)[1] for u in utts]
+    return {"refs": [transcriber.spec.vocab.normalize(u.text) for u in utts],
+            "log_probs": transcriber.log_probs(feats), "voices": [u.extra.get("voice") for u in utts]}
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pipelines.synth_corpus import main as synth_main
+    from pipelines.train import main as train_main
+    from speech.decoding import tune_lm_weights
+    from speech.lm import build_ngram_lm
+    from speech.metrics import error_rates
+    from speech.transcribe import Transcriber
+
+    corpus, run, out = Path(args.corpus), Path(args.run), Path(args.output)
+    if not (corpus / "test.jsonl").is_file():
+        code = synth_main(["--output", str(corpus), "--hours", str(args.hours), "--seed", "0",
+                           *(["--jobs", str(args.jobs)] if args.jobs else [])])
+        if code:
+            return code
+    history = run / "history.json"
+    if not history.is_file() or len(json.loads(history.read_text())) < args.epochs:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "train-config.json").write_text(json.dumps(TRAIN_CONFIG))
+        code = train_main(["--train", str(corpus / "train.jsonl"), "--dev", str(corpus / "dev.jsonl"), "--output",
+                           str(run), "--preset", "small", "--epochs", str(args.epochs), "--config",
+                           str(run / "train-config.json"), "--resume", "--no-progress"])
+        if code:
+            return code
+    if not (run / "lm.binary").is_file():
+        build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
+
+    greedy = Transcriber(str(run))
+    dev = _log_probs(greedy, corpus / "dev.jsonl", args.tune_utterances)
+    test = _log_probs(greedy, corpus / "test.jsonl")
+    beam = Transcriber(str(run), beam_width=args.beam, lm_path=str(run / "lm.binary"))
+    alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
+                                           alphas=(0.3, 0.6, 0.9, 1.2), betas=(0.5, 1.5, 3.0))
+    log.info("tuned on %d dev utterances: alpha=%.2f beta=%.2f (dev WER %.4f)", len(dev["refs"]), alpha, beta,
+             dev_wer)
+
+    greedy_hyps = [h.text for h in greedy.decode(test["log_probs"])]
+    metrics = {"test_utterances": len(test["refs"]), "greedy": error_rates(test["refs"], greedy_hyps),
+               "lm": _lm_metrics(beam, test, alpha, beta), "decoder": {"alpha": alpha, "beta": beta,
+                                                                      "beam_width": args.beam, "dev_wer": dev_wer}}
+    corpus_info = json.loads((corpus / "corpus.json").read_text())
+    unseen = set(corpus_info.get("voices", {}).get("test_only") or [])
+    if unseen:
+        idx = [i for i, v in enumerate(test["voices"]) if v in unseen]
+        metrics["greedy_unseen_voices"] = error_rates([test["refs"][i] for i in idx], [greedy_hyps[i] for i in idx])
+        subset = {"refs": [test["refs"][i] for i in idx], "log_probs": [test["log_probs"][i] for i in idx]}
+        metrics["lm_unseen_voices"] = _lm_metrics(beam, subset, alpha, beta)
+        metrics["unseen_voice_utterances"] = len(idx)
+        metrics["unseen_voices"] = sorted(unseen)
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    config = json.loads((run / "config.json").read_text())
+    config["decoder"] = {"alpha": alpha, "beta": beta}
+    (run / "config.json").write_text(json.dumps(config, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED:
+        shutil.copy2(run / name, out / name)
+    print(json.dumps(metrics))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    return run_job(lambda: _build(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
