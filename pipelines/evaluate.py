@@ -34,14 +34,10 @@ def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
 
     vocab = transcriber.spec.vocab
     refs, hyps, records, failed, skipped = [], [], [], 0, 0
-    by_path = {}
+    # Each distinct file is transcribed once, even if the manifest lists it twice.
+    files = sorted({u.audio_filepath for u in utterances})
+    results = {t.audio_filepath: t for t in transcriber.transcribe_files(files)}
     for utt in utterances:
-        by_path.setdefault(utt.audio_filepath, []).append(utt)
-    pending = [u for u in utterances]
-    results = {}
-    for t in transcriber.transcribe_files(sorted(by_path)):
-        results[t.audio_filepath] = t
-    for utt in pending:
         ref = vocab.normalize(utt.text)
         if not ref:
             skipped += 1
