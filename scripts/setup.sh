@@ -2,7 +2,8 @@
 # Set up everything the project needs on a fresh Debian/Ubuntu machine, idempotently:
 #   1. a virtual environment (.venv, or $VENV) with requirements.txt (tensorflow-cpu by default);
 #   2. the offline TTS engines and text packages for the built-in corpus (scripts/install_tts.sh);
-#   3. pyctcdecode, kenlm and KenLM's lmplz/build_binary for LM beam search (scripts/install_kenlm.sh).
+#   3. pyctcdecode, kenlm and KenLM's lmplz/build_binary for LM beam search (scripts/install_kenlm.sh);
+#   4. apache-beam (requirements-beam.txt) for pipelines/beam_transcribe.py.
 # Steps 2-3 need root (apt); what cannot be installed is reported and the rest still works.
 # Usage: bash scripts/setup.sh [--minimal]     (--minimal: step 1 only)
 set -euo pipefail
@@ -23,6 +24,14 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 [[ "${1:-}" == "--minimal" ]] && exit 0
+# Apache Beam shares the environment (it moves protobuf to 6.x, which TensorFlow 2.21 accepts).
+stamp_beam="$VENV/.requirements-beam.sha1"
+want_beam="$(sha1sum "$ROOT/requirements-beam.txt" | cut -d' ' -f1)"
+if [[ ! -f "$stamp_beam" || "$(cat "$stamp_beam")" != "$want_beam" ]]; then
+  echo "setup: installing requirements-beam.txt"
+  "$VENV/bin/pip" install --disable-pip-version-check -q -r "$ROOT/requirements-beam.txt"
+  echo "$want_beam" > "$stamp_beam"
+fi
 bash "$ROOT/scripts/install_tts.sh"
 bash "$ROOT/scripts/install_kenlm.sh"
 echo "setup: done (activate with: source $VENV/bin/activate)"

@@ -1,0 +1,334 @@
+"""Batch transcription on Apache Beam: audio files matched by a pattern -> JSON lines, through RunInference.
+
+    python -m pipelines.beam_transcribe --input 'audio/**.wav' --model exports/speech --output out/transcripts \\
+        [--runner DataflowRunner --project P --region R --temp_location gs://B/tmp ...]
+
+Steps: ``MatchFiles``/``ReadMatches`` (local paths and whatever Beam's filesystems read: gs://, s3://, hdfs://;
+Beam globs: ``*`` within a folder, ``**`` across folders) -> decode with :func:`speech.audio.load_audio` (any
+format; recordings longer than ``--max-segment-seconds`` are cut at their quietest 100 ms, the CLI's rule) ->
+``RunInference`` with :class:`SavedModelHandler`, which loads the exported SavedModel (``python -m speech
+export``) with ``tf.saved_model.load`` and calls its ``transcribe_waveform`` signature on length-sorted, padded
+sub-batches -> segments merged per file -> ``WriteToText``.
+
+Outputs: ``PREFIX-SSSSS-of-NNNNN.jsonl``, one record per file, the same as ``python -m speech transcribe``
+prints (``audio_filepath`` as matched, ``duration``, ``text``, ``confidence``, ``words``), and
+``PREFIX.failures-SSSSS-of-NNNNN.jsonl``: ``{"audio_filepath", "error"}`` for files that could not be decoded
+or that the model reported an error for. A bad file never fails the pipeline.
+
+Arguments this script does not know are Beam pipeline options (``--runner``, ``--project``, ``--region``,
+``--temp_location``, ``--flink_master``, ``--requirements_file``, ``--setup_file``...). DirectRunner by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io import fileio
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "speech"
+FAILURES_SUFFIX = ".failures"
+SHARD_SUFFIX = ".jsonl"
+
+
+class Segment(NamedTuple):
+    """One piece of one file on its way to the model (most files are one segment)."""
+
+    path: str
+    index: int
+    count: int
+    offset: float  # seconds from the start of the file
+    num_samples: int  # of the whole file: its duration once merged
+    wave: np.ndarray
+
+
+class SegmentResult(NamedTuple):
+    path: str
+    index: int
+    count: int
+    offset: float
+    num_samples: int
+    text: str
+    confidence: float
+    words: list[dict]
+    error: str
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decoding.
+
+
+def split_segments(wave: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, np.ndarray]]:
+    """``[(start sample, wave)]``: the CLI's segmentation (:func:`speech.transcribe.iter_segments`) in memory."""
+    from speech.transcribe import SEARCH_SECONDS, quietest_cut
+
+    max_len = int(max_seconds * sample_rate)
+    search = int(min(SEARCH_SECONDS, max_seconds / 3) * sample_rate)  # as featurize_file bounds it
+    out, offset = [], 0
+    while len(wave) - offset > max_len:
+        cut = quietest_cut(wave[offset:offset + max_len], sample_rate, max_len - search, max_len)
+        out.append((offset, wave[offset:offset + cut]))
+        offset += cut
+    out.append((offset, wave[offset:]))
+    return out
+
+
+def _load(readable: fileio.ReadableFile, sample_rate: int) -> np.ndarray:
+    from speech.audio import load_audio
+    from speech.errors import AudioError
+
+    path = readable.metadata.path
+    if os.path.isfile(path):
+        return load_audio(path, sample_rate)
+    # Remote files (gs://, s3://...): the decoders need a local file; the suffix tells ffmpeg the format.
+    with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as tmp:
+        with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as f:
+            while chunk := f.read(1 << 20):
+                tmp.write(chunk)
+        tmp.flush()
+        try:
+            return load_audio(tmp.name, sample_rate)
+        except AudioError as e:  # decoder messages quote the file name: name the real one
+            raise AudioError(e.reason.replace(tmp.name, path), path) from e
+
+
+class DecodeAudio(beam.DoFn):
+    """ReadableFile -> Segments; files that cannot be decoded go to the ``failures`` output with the reason."""
+
+    FAILURES = "failures"
+
+    def __init__(self, sample_rate: int, max_segment_seconds: float):
+        self.sample_rate = sample_rate
+        self.max_segment_seconds = max_segment_seconds
+        self.failed = beam.metrics.Metrics.counter(NAMESPACE, "decode_failures")
+
+    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        from speech.errors import SpeechError
+
+        path = readable.metadata.path
+        try:
+            wave = _load(readable, self.sample_rate)
+        except SpeechError as e:
+            reason = e.reason  # not str(e): for a remote file that would name the temp copy
+        except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
+            reason = f"cannot decode audio ({type(e).__name__}: {e})"
+        else:
+            pieces = split_segments(wave, self.sample_rate, self.max_segment_seconds)
+            for i, (start, piece) in enumerate(pieces):
+                yield Segment(path, i, len(pieces), start / self.sample_rate, len(wave), piece)
+            return
+        self.failed.inc()
+        yield beam.pvalue.TaggedOutput(self.FAILURES, {"audio_filepath": path, "error": reason})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The model.
+
+
+def resolve_version(base: str) -> str:
+    """``base`` itself when it holds ``saved_model.pb``, else its highest numeric version folder (TF Serving's
+    layout, as ``python -m speech export`` writes it)."""
+    import tensorflow as tf
+
+    from speech.errors import ModelError
+
+    if tf.io.gfile.exists(f"{base.rstrip('/')}/saved_model.pb"):
+        return base
+    if not tf.io.gfile.isdir(base):
+        raise ModelError("SavedModel folder not found", base)
+    versions = [int(name.rstrip("/")) for name in tf.io.gfile.listdir(base) if name.rstrip("/").isdigit()]
+    for version in sorted(versions, reverse=True):
+        path = f"{base.rstrip('/')}/{version}"
+        if tf.io.gfile.exists(f"{path}/saved_model.pb"):
+            return path
+    raise ModelError("no SavedModel (saved_model.pb) in it nor in a numeric version folder", base)
+
+
+class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
+    """RunInference handler for the exported speech SavedModel.
+
+    Beam's ``TFModelHandlerTensor`` imports tensorflow_hub (and so tf-keras and the full ``tensorflow``
+    package, which clashes with tensorflow-cpu); this one needs only TensorFlow. Beam hands it bundles of
+    segments bounded in samples; it sorts them by length and runs sub-batches of
+    at most ``batch_size`` rows and ``max_batch_samples`` padded samples, so short clips are not padded to
+    the longest clip of the bundle.
+    """
+
+    def __init__(self, model_path: str, sample_rate: int = 16000, batch_size: int = 16,
+                 max_batch_samples: int = 16 * 10 * 16000, bundle_batches: int = 4):
+        # BatchElements measures a batch with element_size_fn, so its sizes are in samples here: bundles of one
+        # to `bundle_batches` full model calls. (Beam 2.77's ModelHandler accepts max_batch_weight but its
+        # BatchElements rejects it, hence sizes rather than weights.)
+        super().__init__(min_batch_size=max_batch_samples, max_batch_size=bundle_batches * max_batch_samples,
+                         element_size_fn=lambda segment: len(segment.wave))
+        self.model_path = model_path
+        self.sample_rate = sample_rate
+        self.batch_size = batch_size
+        self.max_batch_samples = max_batch_samples
+
+    def load_model(self) -> Any:
+        import tensorflow as tf
+
+        from speech.errors import ModelError
+
+        path = resolve_version(self.model_path)
+        model = tf.saved_model.load(path)
+        if "transcribe_waveform" not in model.signatures:
+            raise ModelError("SavedModel has no transcribe_waveform signature (export it with "
+                             "`python -m speech export`)", path)
+        # The SavedModel reports duration = samples / its rate: one second of silence tells its rate, and a
+        # mismatch would silently give wrong transcripts.
+        probe = model.signatures["transcribe_waveform"](waveform=tf.zeros([1, self.sample_rate]),
+                                                        lengths=tf.constant([self.sample_rate]))
+        rate = self.sample_rate / float(probe["duration"].numpy()[0])
+        if abs(rate - self.sample_rate) > 0.5:
+            raise ModelError(f"the model expects {rate:.0f} Hz audio, not {self.sample_rate} (--sample-rate)", path)
+        log.info("loaded SavedModel %s", path)
+        return model
+
+    def run_inference(self, batch: Sequence[Segment], model: Any,
+                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+        results: list[PredictionResult | None] = [None] * len(batch)
+        for rows in self._sub_batches(batch):
+            lengths = np.array([len(batch[i].wave) for i in rows], np.int32)
+            padded = np.zeros((len(rows), lengths.max()), np.float32)
+            for row, i in enumerate(rows):
+                padded[row, :lengths[row]] = batch[i].wave
+            out = model.signatures["transcribe_waveform"](waveform=padded, lengths=lengths)
+            out = {k: v.numpy() for k, v in out.items()}
+            for row, i in enumerate(rows):
+                s = batch[i]
+                result = SegmentResult(
+                    s.path, s.index, s.count, s.offset, s.num_samples, out["transcript"][row].decode("utf-8"),
+                    float(out["confidence"][row]), json.loads(out["words"][row].decode("utf-8")),
+                    out["error"][row].decode("utf-8"))
+                # The wave is not carried on: the example is the segment's key.
+                results[i] = PredictionResult((s.path, s.index), result)
+        return results  # type: ignore[return-value]
+
+    def _sub_batches(self, batch: Sequence[Segment]) -> Iterator[list[int]]:
+        order = sorted(range(len(batch)), key=lambda i: len(batch[i].wave))
+        rows: list[int] = []
+        for i in order:
+            longest = len(batch[i].wave)
+            if rows and (len(rows) >= self.batch_size or longest * (len(rows) + 1) > self.max_batch_samples):
+                yield rows
+                rows = []
+            rows.append(i)
+        if rows:
+            yield rows
+
+    def get_num_bytes(self, batch: Sequence[Segment]) -> int:
+        return sum(segment.wave.nbytes for segment in batch)  # the default pickles the whole batch
+
+    def get_metrics_namespace(self) -> str:
+        return NAMESPACE
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Records.
+
+
+def merge_file(item: tuple[str, Iterable[SegmentResult]], sample_rate: int) -> Iterator[Any]:
+    """All segments of one file -> the CLI's JSON record (:meth:`speech.transcribe.Transcript.to_json`),
+    or a failure when the model reported an error for any segment."""
+    path, parts = item
+    parts = sorted(parts, key=lambda r: r.index)
+    errors = [r.error for r in parts if r.error]
+    if errors or len(parts) != parts[0].count:
+        reason = errors[0] if errors else f"{len(parts)} of {parts[0].count} segments transcribed"
+        yield beam.pvalue.TaggedOutput(DecodeAudio.FAILURES, {"audio_filepath": path, "error": reason})
+        return
+    # speech.transcribe.merge_segments: words shifted by their segment's offset, mean confidence.
+    words = [{"word": w["word"], "start": round(w["start"] + r.offset, 3), "end": round(w["end"] + r.offset, 3),
+              "confidence": round(float(w["confidence"]), 4)} for r in parts for w in r.words]
+    yield {"audio_filepath": path, "duration": round(parts[0].num_samples / sample_rate, 3),
+           "text": " ".join(r.text for r in parts if r.text),
+           "confidence": round(float(np.mean([r.confidence for r in parts])), 4), "words": words}
+
+
+def to_json_line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pipeline.
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.beam_transcribe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", required=True, help="file pattern (glob; local or any Beam filesystem)")
+    p.add_argument("--model", required=True, help="SavedModel base (python -m speech export --output) "
+                                                  "or one version folder")
+    p.add_argument("--output", required=True, help="output prefix: PREFIX-*.jsonl and PREFIX.failures-*.jsonl")
+    p.add_argument("--sample-rate", type=int, default=16000, help="the model's sample rate (checked at load)")
+    p.add_argument("--batch-size", type=int, default=16, help="rows per model call")
+    p.add_argument("--max-batch-seconds", type=float, default=160.0,
+                   help="padded audio per model call, in seconds (bounds memory)")
+    p.add_argument("--max-segment-seconds", type=float, default=30.0,
+                   help="longer recordings are cut at quiet points, as the CLI does")
+    p.add_argument("--num-shards", type=int, default=0, help="output shards (0: the runner chooses)")
+    return p
+
+
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> dict[str, beam.PCollection]:
+    """Add the transforms to ``pipeline``; returns the ``transcripts`` and ``failures`` record collections."""
+    handler = SavedModelHandler(args.model, sample_rate=args.sample_rate, batch_size=args.batch_size,
+                                max_batch_samples=int(args.max_batch_seconds * args.sample_rate))
+    decoded = (pipeline
+               | "Match" >> fileio.MatchFiles(args.input)
+               | "Read" >> fileio.ReadMatches()
+               # Reshuffle so that decoding spreads over workers (a few huge match results would not).
+               | "Spread" >> beam.Reshuffle()
+               | "Decode" >> beam.ParDo(DecodeAudio(args.sample_rate, args.max_segment_seconds))
+               .with_outputs(DecodeAudio.FAILURES, main="segments"))
+    merged = (decoded.segments
+              | "Transcribe" >> RunInference(handler)
+              | "KeyByFile" >> beam.Map(lambda r: (r.inference.path, r.inference))
+              | "GroupSegments" >> beam.GroupByKey()
+              | "Merge" >> beam.FlatMap(merge_file, sample_rate=args.sample_rate)
+              .with_outputs(DecodeAudio.FAILURES, main="transcripts"))
+    failures = ((decoded[DecodeAudio.FAILURES], merged[DecodeAudio.FAILURES])
+                | "AllFailures" >> beam.Flatten())
+    shards = {"num_shards": args.num_shards, "file_name_suffix": SHARD_SUFFIX}
+    _ = (merged.transcripts | "TranscriptLines" >> beam.Map(to_json_line)
+         | "WriteTranscripts" >> beam.io.WriteToText(args.output, **shards))
+    _ = (failures | "FailureLines" >> beam.Map(to_json_line)
+         | "WriteFailures" >> beam.io.WriteToText(args.output + FAILURES_SUFFIX, **shards))
+    return {"transcripts": merged.transcripts, "failures": failures}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline and wait for it; the exit code is 0 (a failed file is a record, not an error)."""
+    args, beam_args = build_parser().parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    options = PipelineOptions(beam_args)
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, args)
+    log.info("transcripts: %s-*%s; failures: %s%s-*%s", args.output, SHARD_SUFFIX, args.output, FAILURES_SUFFIX,
+             SHARD_SUFFIX)
+    return 0
+
+
+if __name__ == "__main__":
+    # `python pipelines/beam_transcribe.py` from a checkout: make `speech` importable as with `python -m`.
+    # Run the importable module's main, not __main__'s copy: workers unpickle the DoFns and named tuples by
+    # module name.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from pipelines.beam_transcribe import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,123 @@
+"""pipelines/beam_transcribe.py on the DirectRunner: the same records as ``python -m speech transcribe``."""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tests.conftest import SR, tone_speech
+
+pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip install -r requirements-beam.txt)")
+
+from pipelines.beam_transcribe import SegmentResult, main, merge_file, split_segments
+
+CLIPS = {"a.wav": "yes", "b.wav": "left right", "c.wav": "three four", "d.flac": "go"}
+# Longer than the 30 s segment limit: cut at a quiet point and merged, as the CLI does.
+LONG_TEXT = " ".join(["one two three four"] * 24)
+
+
+def _read(pattern: str) -> list[dict]:
+    return [json.loads(line) for path in sorted(glob.glob(pattern)) for line in Path(path).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def beam_run(tiny_model, tmp_path_factory) -> dict:
+    """Export the tiny model, write the clips plus a corrupt file, run the pipeline once."""
+    from pipelines.export import main as export_main
+
+    model_dir, _ = tiny_model
+    root = tmp_path_factory.mktemp("beam")
+    base = root / "export"
+    assert export_main(["--model", str(model_dir), "--output", str(base)]) == 0
+    audio = root / "audio"
+    audio.mkdir()
+    for i, (name, text) in enumerate(CLIPS.items()):
+        sf.write(audio / name, tone_speech(text, seed=i), SR)
+    sf.write(audio / "long.wav", tone_speech(LONG_TEXT, seed=9), SR)
+    (audio / "broken.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage, not audio")
+    output = root / "out" / "transcripts"
+    assert main(["--input", str(audio / "*"), "--model", str(base), "--output", str(output),
+                 "--runner", "DirectRunner"]) == 0
+    return {"model_dir": model_dir, "audio": audio, "transcripts": _read(f"{output}-*.jsonl"),
+            "failures": _read(f"{output}.failures-*.jsonl")}
+
+
+def test_good_files_are_transcribed_and_the_corrupt_one_fails(beam_run) -> None:
+    audio = beam_run["audio"]
+    assert sorted(r["audio_filepath"] for r in beam_run["transcripts"]) == sorted(
+        str(audio / name) for name in [*CLIPS, "long.wav"])
+    [failure] = beam_run["failures"]
+    assert failure["audio_filepath"] == str(audio / "broken.wav")
+    assert "cannot decode" in failure["error"]
+
+
+def test_records_equal_the_cli_output(beam_run, capsys) -> None:
+    from pipelines.transcribe import main as transcribe_main
+
+    paths = sorted(r["audio_filepath"] for r in beam_run["transcripts"])
+    capsys.readouterr()
+    assert transcribe_main([*paths, "--model", str(beam_run["model_dir"]), "--no-progress", "--jobs", "1"]) == 0
+    expected = {r["audio_filepath"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    served = {r["audio_filepath"]: r for r in beam_run["transcripts"]}
+    assert served.keys() == expected.keys()
+    assert any(len(r["words"]) > 10 for r in served.values())  # the long clip really went through two segments
+    for path, want in expected.items():
+        got = served[path]
+        assert list(got) == list(want)
+        assert (got["text"], got["duration"]) == (want["text"], want["duration"]), path
+        assert [(w["word"], w["start"], w["end"]) for w in got["words"]] == [
+            (w["word"], w["start"], w["end"]) for w in want["words"]], path
+        # The SavedModel's MFCC twin differs from librosa by ~1e-5: a 4th decimal may round the other way.
+        assert got["confidence"] == pytest.approx(want["confidence"], abs=2e-4)
+        for g, w in zip(got["words"], want["words"]):
+            assert g["confidence"] == pytest.approx(w["confidence"], abs=2e-4)
+
+
+def test_segments_follow_the_cli_rule(tmp_path) -> None:
+    from speech.transcribe import iter_segments
+
+    wave = tone_speech(LONG_TEXT, seed=9)
+    sf.write(tmp_path / "long.wav", wave, SR, subtype="FLOAT")
+    pieces = split_segments(wave, SR, max_seconds=10.0)
+    expected = list(iter_segments(str(tmp_path / "long.wav"), SR, 10.0, 10.0 / 3))
+    assert len(pieces) > 2 and sum(len(p) for _, p in pieces) == len(wave)
+    assert [(start / SR, len(p)) for start, p in pieces] == [(offset, len(p)) for offset, p in expected]
+
+
+def test_model_errors_become_failures() -> None:
+    bad = SegmentResult("x.wav", 0, 1, 0.0, 16000, "", 0.0, [], "audio contains NaN or infinite samples")
+    [out] = list(merge_file(("x.wav", [bad]), 16000))
+    assert out.tag == "failures"
+    assert out.value == {"audio_filepath": "x.wav", "error": "audio contains NaN or infinite samples"}
+
+
+class _RemoteFile:
+    """A ReadableFile stand-in for a path that is not local (gs://...): only ``metadata.path`` and ``open``."""
+
+    def __init__(self, path: str, data: bytes):
+        import io
+        from types import SimpleNamespace
+
+        self.metadata = SimpleNamespace(path=path)
+        self._open = lambda: io.BytesIO(data)
+
+    def open(self, compression_type=None):
+        return self._open()
+
+
+def test_remote_files_are_decoded_through_a_local_copy(tmp_path) -> None:
+    from pipelines.beam_transcribe import DecodeAudio
+
+    wave = tone_speech("go", seed=3)
+    sf.write(tmp_path / "go.flac", wave, SR)
+    decode = DecodeAudio(SR, 30.0)
+    [segment] = decode.process(_RemoteFile("gs://bucket/go.flac", (tmp_path / "go.flac").read_bytes()))
+    assert segment.path == "gs://bucket/go.flac" and segment.num_samples == len(wave)
+    assert abs(segment.wave - wave).max() < 1e-4  # 16-bit FLAC
+    [failure] = decode.process(_RemoteFile("gs://bucket/bad.wav", b"RIFF\x24\x00\x00\x00WAVEfmt garbage"))
+    assert failure.value["audio_filepath"] == "gs://bucket/bad.wav"
+    assert "gs://bucket/bad.wav" in failure.value["error"] and "/tmp" not in failure.value["error"]
