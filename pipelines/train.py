@@ -29,8 +29,10 @@ def default_cache_dir() -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m speech train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train", required=True, action="append", help="training manifest (repeatable)")
-    p.add_argument("--dev", action="append", help="dev manifest for WER, best checkpoint, early stopping")
+    p.add_argument("--train", required=True, action="append",
+                   help="training manifest (repeatable), or one shard folder written by featurize")
+    p.add_argument("--dev", action="append",
+                   help="dev manifest or shard folder, for WER, best checkpoint, early stopping")
     p.add_argument("--output", required=True, help="model folder to write")
     p.add_argument("--preset", default="small", help="model preset: tiny, small (default), large")
     p.add_argument("--config", help="JSON file with optional sections model, features, train, vocab")
@@ -68,31 +70,39 @@ def make_strategy(name: str, cpu_replicas: int = 0):
     return tf.distribute.get_strategy()
 
 
-def resolve_settings(args: argparse.Namespace):
-    """Model spec and training config from (in order) a resumed run, the preset, --config, the flags."""
+def configured_settings(preset_name: str, config_path: str | None):
+    """Model spec and training config from a preset and an optional --config JSON file."""
     from speech.features import FeatureConfig
     from speech.model import ModelSpec, preset
     from speech.text import Vocabulary
     from speech.training import PRESET_TRAIN_DEFAULTS, TrainConfig
+
+    overrides = json.loads(Path(config_path).read_text()) if config_path else {}
+    unknown = set(overrides) - {"model", "features", "train", "vocab"}
+    if unknown:
+        raise SpeechError(f"unknown sections {sorted(unknown)} in config", config_path)
+    try:
+        features = FeatureConfig(**overrides.get("features", {}))
+        model = preset(preset_name, num_features=features.n_mfcc, **overrides.get("model", {}))
+        vocab = Vocabulary(**overrides.get("vocab", {}))
+        train = TrainConfig.from_json({**TrainConfig().to_json(), **PRESET_TRAIN_DEFAULTS.get(preset_name, {}),
+                                       **overrides.get("train", {})})
+    except (TypeError, ValueError) as e:
+        raise SpeechError(f"bad configuration: {e}", config_path) from e
+    return ModelSpec(features, model, vocab), train
+
+
+def resolve_settings(args: argparse.Namespace):
+    """Model spec and training config from (in order) a resumed run, the preset, --config, the flags."""
+    from speech.model import ModelSpec
+    from speech.training import TrainConfig
 
     out = Path(args.output)
     if args.resume and (out / RUN_FILE).is_file():
         saved = json.loads((out / RUN_FILE).read_text())
         spec, train = ModelSpec.from_json(saved["spec"]), TrainConfig.from_json(saved["train"])
     else:
-        overrides = json.loads(Path(args.config).read_text()) if args.config else {}
-        unknown = set(overrides) - {"model", "features", "train", "vocab"}
-        if unknown:
-            raise SpeechError(f"unknown sections {sorted(unknown)} in config", args.config)
-        try:
-            features = FeatureConfig(**overrides.get("features", {}))
-            model = preset(args.preset, num_features=features.n_mfcc, **overrides.get("model", {}))
-            vocab = Vocabulary(**overrides.get("vocab", {}))
-            train = TrainConfig.from_json({**TrainConfig().to_json(), **PRESET_TRAIN_DEFAULTS.get(args.preset, {}),
-                                           **overrides.get("train", {})})
-        except (TypeError, ValueError) as e:
-            raise SpeechError(f"bad configuration: {e}", args.config) from e
-        spec = ModelSpec(features, model, vocab)
+        spec, train = configured_settings(args.preset, args.config)
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
              "seed": args.seed, "mixed_precision": args.mixed_precision or None}
     train = replace(train, **{k: v for k, v in flags.items() if v is not None})
@@ -120,6 +130,8 @@ def _train(args: argparse.Namespace) -> int:
                    "train_manifests": args.train, "dev_manifests": args.dev or []}, f, indent=1)
 
     def load(manifests: list[str], name: str):
+        if any(Path(m).is_dir() for m in manifests):
+            return load_shards(manifests, name)
         utterances = [u for m in manifests for u in read_manifest(m)]
         examples, skipped = prepare_examples(utterances, spec.vocab, spec.features, spec.model, args.cache_dir,
                                              args.jobs, progress=not args.no_progress)
@@ -127,6 +139,21 @@ def _train(args: argparse.Namespace) -> int:
         hours = sum(e.num_frames for e in examples) * spec.features.frame_seconds / 3600
         log.info("%s: %d utterances, %.2f h", name, len(examples), hours)
         return examples
+
+    def load_shards(paths: list[str], name: str):
+        from speech.shards import ShardSource
+
+        if len(paths) > 1:
+            raise SpeechError(f"--{name} takes manifests or one shard folder, not both or several folders",
+                              ",".join(paths))
+        source = ShardSource(paths[0], spec.model)
+        source.check(spec)
+        if source.skipped:
+            print(f"{name}: skipped {source.skipped} utterance(s) of the shard folder: label needs more frames "
+                  "than the clip gives after subsampling", file=sys.stderr)
+        hours = float(source.frames.sum()) * spec.features.frame_seconds / 3600
+        log.info("%s: %d utterances, %.2f h in %d shard(s)", name, len(source), hours, len(source.files))
+        return source
 
     train = load(args.train, "train")
     if not train:

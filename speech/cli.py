@@ -13,6 +13,7 @@ from speech.errors import SpeechError
 VERBS = {
     "prepare": ("pipelines.prepare", "convert a corpus layout on disk into a JSON-lines manifest"),
     "synth": ("pipelines.synth_corpus", "generate the built-in synthetic English corpus with offline TTS"),
+    "featurize": ("pipelines.featurize", "extract features once into TFRecord shards for (many) trainers"),
     "train": ("pipelines.train", "train an LSTM-CTC model from manifests"),
     "evaluate": ("pipelines.evaluate", "WER/CER of a model on a manifest"),
     "transcribe": ("pipelines.transcribe", "transcribe audio files, folders, lists or manifests"),

@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -121,6 +122,11 @@ def bucket_boundaries(frames: Sequence[int], buckets: int = 8) -> list[int]:
     return sorted({int(q) + 1 for q in qs})
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle (and SpecAugment) seed of one epoch: a fixed order per ``(seed, epoch)``."""
+    return seed * 100003 + epoch
+
+
 def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int, *, shuffle: bool = False,
                  seed: int = 0, epoch: int = 0, spec_augment: SpecAugment | None = None,
                  max_batch_frames: int | None = None, skip_batches: int = 0, min_batch: int = 1):
@@ -138,18 +144,37 @@ def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int
     index = tf.data.Dataset.from_tensor_slices({
         "path": [e.cache_path for e in examples], "frames": np.asarray(frames, np.int32), "labels": labels,
         "id": np.arange(len(examples), dtype=np.int32)})
-    if shuffle:
-        index = index.shuffle(len(examples), seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
 
     def load(item):
-        feats = tf.numpy_function(lambda p: np.load(p.decode()), [item["path"]], tf.float32, stateful=False)
-        feats = tf.ensure_shape(feats, [None, num_features])
+        return tf.numpy_function(lambda p: np.load(p.decode()), [item["path"]], tf.float32, stateful=False)
+
+    return index_to_batches(index, load, frames, num_features, batch_size, shuffle_buffer=len(examples) if shuffle
+                            else 0, seed=seed, epoch=epoch, spec_augment=spec_augment,
+                            max_batch_frames=max_batch_frames, skip_batches=skip_batches, min_batch=min_batch)
+
+
+def index_to_batches(index, load, frames: Sequence[int], num_features: int, batch_size: int, *,
+                     shuffle_buffer: int = 0, seed: int = 0, epoch: int = 0, spec_augment: SpecAugment | None = None,
+                     max_batch_frames: int | None = None, skip_batches: int = 0, min_batch: int = 1):
+    """The shared tail of every input pipeline: shuffle, load, SpecAugment, bucket, pad, skip.
+
+    ``index`` yields dicts with ``frames`` (int32), ``labels`` (int32 [L]), ``id`` (int32) and whatever
+    ``load(item)`` needs to return the item's features ``[frames, num_features]`` float32; ``frames`` are
+    the lengths of every item (for the bucket boundaries). ``shuffle_buffer`` 0 keeps the index order.
+    """
+    import tensorflow as tf
+
+    if shuffle_buffer:
+        index = index.shuffle(shuffle_buffer, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+
+    def to_batch_item(item):
+        feats = tf.ensure_shape(load(item), [None, num_features])
         if spec_augment is not None:
-            utterance_seed = tf.stack([tf.cast(item["id"], tf.int64), tf.constant(seed * 100003 + epoch, tf.int64)])
+            utterance_seed = tf.stack([tf.cast(item["id"], tf.int64), tf.constant(epoch_seed(seed, epoch), tf.int64)])
             feats = _spec_augment(feats, item["frames"], utterance_seed, spec_augment)
         return feats, item["frames"], item["labels"], tf.shape(item["labels"])[0], item["id"]
 
-    ds = index.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = index.map(to_batch_item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     boundaries = bucket_boundaries(frames)
     sizes = [batch_size] * (len(boundaries) + 1)
     if max_batch_frames:
@@ -165,3 +190,40 @@ def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int
     if skip_batches:
         ds = ds.skip(skip_batches)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """What the Trainer trains and evaluates on: anything that makes :func:`make_dataset`-shaped batches.
+
+    ``auto_shard_policy`` names the ``tf.data.experimental.AutoShardPolicy`` a multi-worker run uses:
+    ``"DATA"`` (every worker reads everything and keeps its part) or ``"FILE"`` (each worker reads its files).
+    """
+
+    auto_shard_policy: str
+
+    def __len__(self) -> int: ...
+
+    def dataset(self, batch_size: int, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
+                spec_augment: SpecAugment | None = None, max_batch_frames: int | None = None,
+                skip_batches: int = 0, min_batch: int = 1): ...
+
+
+class ExampleSource:
+    """Prepared examples (features in the cache) as a :class:`DataSource`; ids index ``examples``."""
+
+    auto_shard_policy = "DATA"  # in-memory lists name no files: every worker builds the same batches
+
+    def __init__(self, examples: Sequence[Example], num_features: int):
+        self.examples, self.num_features = list(examples), num_features
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def dataset(self, batch_size: int, **kwargs):
+        return make_dataset(self.examples, self.num_features, batch_size, **kwargs)
+
+
+def as_source(data: Sequence[Example] | DataSource, num_features: int) -> DataSource:
+    """A list of examples becomes an :class:`ExampleSource`; a data source is returned as it is."""
+    return data if isinstance(data, DataSource) else ExampleSource(data, num_features)

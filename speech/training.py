@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech.dataset import Example, SpecAugment, make_dataset
+from speech.dataset import DataSource, Example, SpecAugment, as_source
 from speech.manifest import atomic_write
 from speech.metrics import error_rates
 from speech.model import ModelSpec, save_model
@@ -168,30 +168,38 @@ class Trainer:
         self._train_step, self._predict_step = train_step, predict_step
 
     # -- evaluation -----------------------------------------------------------------------------------------
-    def evaluate(self, examples: Sequence[Example]) -> dict[str, float]:
-        """Greedy WER/CER of the current weights on ``examples`` (their cached features)."""
+    def evaluate(self, data: Sequence[Example] | DataSource) -> dict[str, float]:
+        """Greedy WER/CER of the current weights on ``data`` (examples or a data source such as shards)."""
         from speech.decoding import GreedyDecoder
 
         if self._predict_step is None:
             self._build_steps()
         decoder = GreedyDecoder(self.spec.vocab, self.spec.frame_seconds)
         hypotheses: dict[int, str] = {}
-        ds = make_dataset(examples, self.spec.features.n_mfcc, self.config.eval_batch_size,
-                          max_batch_frames=self.config.max_batch_frames)
-        for features, lengths, _, _, ids in ds:
+        references: dict[int, str] = {}
+        ds = as_source(data, self.spec.features.n_mfcc).dataset(self.config.eval_batch_size,
+                                                                 max_batch_frames=self.config.max_batch_frames)
+        for features, lengths, labels, label_lengths, ids in ds:
             log_probs, out_lengths = self._predict_step(features, lengths)
-            for i, hyp in zip(ids.numpy(), decoder.decode_batch(log_probs.numpy(), out_lengths.numpy())):
+            hyps = decoder.decode_batch(log_probs.numpy(), out_lengths.numpy())
+            for i, hyp, label, n in zip(ids.numpy(), hyps, labels.numpy(), label_lengths.numpy()):
                 hypotheses[int(i)] = hyp.text
-        refs = [e.text for e in examples]
-        return error_rates(refs, [hypotheses[i] for i in range(len(examples))])
+                # The reference is the decoded label, which is what Example.text holds: a source need not
+                # carry its texts separately.
+                references[int(i)] = self.spec.vocab.decode(label[:n])
+        order = sorted(references)
+        return error_rates([references[i] for i in order], [hypotheses[i] for i in order])
 
     # -- the loop -------------------------------------------------------------------------------------------
-    def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None, resume: bool = False,
-            progress: bool = True) -> list[dict]:
+    def fit(self, train: Sequence[Example] | DataSource, dev: Sequence[Example] | DataSource | None = None,
+            resume: bool = False, progress: bool = True) -> list[dict]:
+        """Train on ``train`` (examples or a data source such as a shard folder), choosing weights on ``dev``."""
         import tensorflow as tf
         from tqdm import tqdm
 
         c = self.config
+        train = as_source(train, self.spec.features.n_mfcc)
+        dev = as_source(dev, self.spec.features.n_mfcc) if dev is not None else None
         history_path = self.output_dir / "history.json"
         history: list[dict] = []
         if resume and self.manager.latest_checkpoint:
@@ -274,20 +282,23 @@ class Trainer:
         writer.flush()
         return history
 
-    def _epoch_batches(self, examples: Sequence[Example], epoch: int, skip: int = 0):
+    def _epoch_batches(self, data: Sequence[Example] | DataSource, epoch: int, skip: int = 0):
         import tensorflow as tf
 
         c = self.config
+        source = as_source(data, self.spec.features.n_mfcc)
         replicas = self.strategy.num_replicas_in_sync
-        ds = make_dataset(examples, self.spec.features.n_mfcc, c.batch_size * replicas, shuffle=True, seed=c.seed,
-                          epoch=epoch, spec_augment=c.spec_augment,
-                          max_batch_frames=c.max_batch_frames and c.max_batch_frames * replicas, skip_batches=skip,
-                          min_batch=replicas)
+        ds = source.dataset(c.batch_size * replicas, shuffle=True, seed=c.seed, epoch=epoch,
+                            spec_augment=c.spec_augment,
+                            max_batch_frames=c.max_batch_frames and c.max_batch_frames * replicas, skip_batches=skip,
+                            min_batch=replicas)
         if replicas == 1:
             return ds
-        # Every worker builds the same batches; each replica takes its slice of every global batch.
+        # The source says how a multi-worker run splits it; with DATA (examples and shards alike) every worker
+        # builds the same batches and each replica takes its slice of every global batch.
         options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        policy = getattr(tf.data.experimental.AutoShardPolicy, source.auto_shard_policy)
+        options.experimental_distribute.auto_shard_policy = policy
         return self.strategy.experimental_distribute_dataset(ds.with_options(options))
 
     def _save_weights(self, record: dict) -> None:
