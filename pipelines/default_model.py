@@ -118,8 +118,63 @@ def _build(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED:
         shutil.copy2(run / name, out / name)
+    (out / "MODEL_CARD.md").write_text(model_card(config, metrics, json.loads(history.read_text()), corpus_info))
     print(json.dumps(metrics))
     return 0
+
+
+def _rates(m: dict) -> str:
+    return f"WER {m['wer']:.3f}, CER {m['cer']:.3f}"
+
+
+def model_card(config: dict, metrics: dict, history: list[dict], corpus: dict) -> str:
+    """The model card, from the run's own records (nothing typed by hand)."""
+    model, hours, counts = config["model"], corpus["hours"], corpus["counts"]
+    seconds = sum(h.get("seconds", 0) for h in history)
+    voices = corpus["voices"]
+    engines = sorted({v.split(":")[0] for v in voices["train"]})
+    unseen = metrics.get("unseen_voices", [])
+    lines = [
+        "# Default model: `small` LSTM-CTC, English, trained on the built-in synthetic corpus", "",
+        "## Model",
+        f"- Conv1D ({model['conv_channels']} channels, kernel {model['conv_kernel']}, stride {model['conv_stride']})"
+        f" + {model['lstm_layers']} x {'bidirectional ' if model['bidirectional'] else ''}LSTM {model['lstm_units']}"
+        f" + dense CTC head over {len(config['vocab']['chars'])} characters and the blank.",
+        f"- Features: {config['features']['n_mfcc']} MFCCs (librosa, 25 ms / 10 ms, {config['features']['n_mels']}"
+        " mel bands), per-utterance mean/variance normalisation. Output frame: 30 ms.",
+        "- Files: `config.json` (features, network, vocabulary, training settings, LM weights), "
+        "`model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, `metrics.json`.",
+        "", "## Data",
+        f"- `python -m speech synth --hours 4 --seed 0`: {counts['train']} train / {counts['dev']} dev / "
+        f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",
+        f"- Engines: {', '.join(engines)}; {len(voices['train'])} voices in train. Half of the train utterances "
+        "augmented (speed, noise, reverberation, telephone band, gain); SpecAugment during training.",
+        f"- Test-only (unseen) voices: {', '.join(unseen) or 'none'}. No sentence is in two splits.",
+        "- Prompts: sentences from Debian's fortunes, wordnet-base and dict-devil; the LM is built from the same "
+        "sources with every dev and test sentence removed.",
+        "", "## Training",
+        f"- {len(history)} epochs, {seconds / 60:.0f} minutes on a 2-core CPU (shared with other jobs), batch 16, "
+        "Adam with warm-up and cosine decay, best weights by dev WER.",
+        f"- Final dev (greedy): WER {history[-1].get('dev_wer', float('nan')):.3f}, "
+        f"CER {history[-1].get('dev_cer', float('nan')):.3f}.",
+        "", "## Results on the test split", "",
+        "| decoding | all test voices | unseen voices only |", "|---|---|---|",
+        f"| greedy (default) | {_rates(metrics['greedy'])} | "
+        f"{_rates(metrics['greedy_unseen_voices']) if 'greedy_unseen_voices' in metrics else '-'} |",
+        f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
+        f"{metrics['decoder']['beta']}, tuned on dev) | {_rates(metrics['lm'])} | "
+        f"{_rates(metrics['lm_unseen_voices']) if 'lm_unseen_voices' in metrics else '-'} |",
+        "", f"{metrics['test_utterances']} test utterances"
+        + (f", {metrics['unseen_voice_utterances']} of them by unseen voices." if unseen else "."),
+        "", "## Known limits",
+        "- Trained on synthetic speech only, for about two hours of CPU time: expect much higher error rates on real "
+        "human speech, accents, spontaneous speech, noise and far-field audio. It is a working default and a "
+        "starting point for training on a real corpus (`python -m speech prepare ...`), not a production model.",
+        "- Lower-case letters, space and apostrophe only: no punctuation, no casing; numbers come out as words.",
+        "- English only. The LM's text is literary and proverbial (fortunes, dictionary examples).",
+        "", "## Rebuild", "", "```bash", "bash scripts/build_default_model.sh", "```", "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
