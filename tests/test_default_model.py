@@ -1,0 +1,42 @@
+"""The bundled model and samples: the README's first command must work on a fresh clone."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speech.cli import main as cli_main
+from speech.metrics import error_rates
+from speech.model import DEFAULT_MODEL_DIR, load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+def test_bundled_model_is_shipped_and_small():
+    spec = load_spec(None)
+    assert spec.vocab.blank == len(spec.vocab.chars)
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file())
+    assert size <= 25 * 2**20
+    assert (DEFAULT_MODEL_DIR / "MODEL_CARD.md").is_file()
+
+
+def test_transcribe_the_samples_with_the_default_model(capsys):
+    rc = cli_main(["transcribe", str(SAMPLES), "--no-progress", "--jobs", "1"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rc == 0 and len(records) == len(list(SAMPLES.glob("*.wav")))
+    refs = [Path(r["audio_filepath"]).with_suffix(".txt").read_text().strip() for r in records]
+    rates = error_rates(refs, [r["text"] for r in records])
+    # A regression guard, not the model's score (that is in models/default/metrics.json).
+    assert rates["cer"] < 0.45, (rates, [r["text"] for r in records])
+    assert all(r["words"] and 0 < r["confidence"] <= 1 for r in records)
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "lm.binary").is_file(), reason="no bundled LM")
+def test_beam_search_uses_the_bundled_lm(capsys):
+    pytest.importorskip("kenlm")
+    pytest.importorskip("pyctcdecode")
+    assert cli_main(["transcribe", str(SAMPLES / "festival_slt.wav"), "--beam", "16", "--no-progress",
+                     "--jobs", "1"]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["text"] and record["words"]
