@@ -137,6 +137,9 @@ class FeatureCache:
         return entry, features
 
 
+PARALLEL_MIN_FILES = 1000
+
+
 @dataclass
 class ExtractResult:
     audio_path: str
@@ -176,7 +179,9 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
 
         bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True)
     results: list[ExtractResult] = []
-    if jobs == 1 or len(tasks) < 8:
+    # Worker start-up (importing librosa, numba) costs a few seconds, more than one process needs for a
+    # thousand short clips (scripts/bench.py measures both): small jobs stay in this process.
+    if jobs == 1 or len(tasks) < PARALLEL_MIN_FILES:
         for task in tasks:
             results.append(_extract_one(task))
             if bar:

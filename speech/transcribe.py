@@ -19,6 +19,7 @@ from speech.decoding import Hypothesis, Word, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, compute_features
 
+PARALLEL_MIN_FILES = 32
 MAX_SEGMENT_SECONDS = 30.0  # longer audio is split; the model was trained on sentence-length clips
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms inside the last SEARCH_SECONDS of a segment
 
@@ -196,7 +197,9 @@ class Transcriber:
     def transcribe_files(self, paths: Iterable[str], jobs: int | None = None,
                          files_per_batch: int = 64) -> Iterator[Transcript]:
         """Transcripts in input order. Bad files yield a Transcript with ``error`` set, never raise."""
-        jobs = jobs or os.cpu_count() or 1
+        paths = list(paths)
+        # Worker start-up costs a few seconds: a handful of files is faster in this process.
+        jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
         tasks = ((str(p), self.spec.features, self.max_segment_seconds) for p in paths)
         if jobs == 1:
             yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch)

@@ -54,7 +54,8 @@ def test_cache_key_follows_the_audio_content(tmp_path):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_parallel_extraction_reports_bad_files_and_keeps_order(tmp_path, jobs):
+def test_parallel_extraction_reports_bad_files_and_keeps_order(tmp_path, jobs, monkeypatch):
+    monkeypatch.setattr("speech.features.PARALLEL_MIN_FILES", 2)  # use the process pool even for 11 files
     paths = []
     for i in range(10):
         p = tmp_path / f"{i}.wav"
