@@ -35,6 +35,9 @@ def test_same_transcript_for_every_encoding(transcriber, tmp_path):
     sf.write(tmp_path / "f.wav", wave, 16000, subtype="FLOAT")
     sf.write(tmp_path / "st.flac", np.stack([wave, wave], 1), 16000)
     sf.write(tmp_path / "a.ogg", wave, 16000, format="OGG", subtype="VORBIS")
+    # 8-bit WAV loads to the same scale (test_audio); its quantisation noise (-48 dB) is louder than this
+    # fixture's noise floor, which the tone-trained test model notices, so it is not in this comparison.
+    sf.write(tmp_path / "a.mp3", wave, 16000, format="MP3", subtype="MPEG_LAYER_III")
     for sr in (44100, 48000, 8000 * 3):
         sf.write(tmp_path / f"r{sr}.wav", librosa.resample(wave, orig_sr=16000, target_sr=sr), sr)
     results = list(transcriber.transcribe_files(sorted(str(p) for p in tmp_path.iterdir()), jobs=2))
