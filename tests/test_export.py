@@ -53,7 +53,10 @@ GOOD = [
     ("stereo", lambda: np.stack([tone_speech("yes", seed=25), 0.5 * tone_speech("yes", seed=26)], axis=1), SR,
      "PCM_16"),
 ]
-RESAMPLED = [("rate44100", "one two", 44100), ("rate22050", "stop", 22050), ("rate8000", "on", 8000)]
+RESAMPLED = [("rate44100", "one two", 44100), ("rate22050", "stop", 22050), ("rate11025", "left", 11025),
+             ("rate8000", "on", 8000)]
+# The test corpus's tones reach 5.7 kHz: below an 11 kHz rate some are gone and the tiny model may hear nothing.
+FULL_BAND_RATE = 11025
 
 
 def _resampled(text: str, rate: int, seed: int) -> np.ndarray:
@@ -168,8 +171,9 @@ def test_other_rates_are_resampled_in_the_graph(client_run) -> None:
     # The graph's FFT resampler is not soxr: same words, word times within one output frame, close confidences
     # (measured: 44.1 kHz word confidences within 1e-3; 8 kHz within 0.04, the tone test signal reaching Nyquist).
     python, served = client_run["python"], client_run["served"]
-    for name, _, _ in RESAMPLED:
-        assert python[name].text, name
+    for name, _, rate in RESAMPLED:
+        if rate >= FULL_BAND_RATE:
+            assert python[name].text, name
         _assert_same(served[name], python[name], time_tolerance=0.021, confidence_tolerance=0.05)
 
 
