@@ -92,3 +92,25 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     manifest = write_corpus(root / "corpus", WORDS)
     assert train_tiny(root, manifest) == 0
     return root / "model", manifest
+
+
+def _small_tiny_spec():
+    from speech.features import FeatureConfig
+    from speech.model import ModelSpec, preset
+    from speech.text import Vocabulary
+
+    return ModelSpec(FeatureConfig(), preset("tiny", lstm_units=32, conv_channels=32), Vocabulary())
+
+
+SPEC = _small_tiny_spec()  # a smaller tiny model, for tests that train several times
+
+
+@pytest.fixture
+def examples(tone_corpus: Path, tmp_path: Path) -> list:
+    """The tone corpus prepared for :data:`SPEC` (features cached in the test's folder)."""
+    from speech.dataset import prepare_examples
+    from speech.manifest import read_manifest
+
+    examples, _ = prepare_examples(read_manifest(tone_corpus), SPEC.vocab, SPEC.features, SPEC.model,
+                                   tmp_path / "cache", jobs=1)
+    return examples

@@ -7,24 +7,14 @@ import numpy as np
 import pytest
 
 from speech.cli import main as cli_main
-from speech.dataset import SpecAugment, make_dataset, prepare_examples
+from speech.dataset import SpecAugment, make_dataset
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
-from speech.manifest import read_manifest
-from speech.model import ModelSpec, load_model, preset
+from speech.model import load_model
 from speech.shards import SHARDS_FILE, ShardSource, make_shard_dataset, write_shards
 from speech.text import Vocabulary
 from speech.training import TrainConfig, Trainer
-from tests.conftest import train_tiny
-
-SPEC = ModelSpec(FeatureConfig(), preset("tiny", lstm_units=32, conv_channels=32), Vocabulary())
-
-
-@pytest.fixture
-def examples(tone_corpus, tmp_path):
-    examples, _ = prepare_examples(read_manifest(tone_corpus), SPEC.vocab, SPEC.features, SPEC.model,
-                                   tmp_path / "cache", jobs=1)
-    return examples
+from tests.conftest import SPEC, train_tiny
 
 
 @pytest.fixture

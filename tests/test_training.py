@@ -1,21 +1,9 @@
 import numpy as np
 import pytest
 
-from speech.dataset import prepare_examples
-from speech.features import FeatureConfig
-from speech.manifest import read_manifest
-from speech.model import ModelSpec, load_model, preset
-from speech.text import Vocabulary
+from speech.model import load_model
 from speech.training import TrainConfig, Trainer
-
-SPEC = ModelSpec(FeatureConfig(), preset("tiny", lstm_units=32, conv_channels=32), Vocabulary())
-
-
-@pytest.fixture
-def examples(tone_corpus, tmp_path):
-    examples, _ = prepare_examples(read_manifest(tone_corpus), SPEC.vocab, SPEC.features, SPEC.model,
-                                   tmp_path / "cache", jobs=1)
-    return examples
+from tests.conftest import SPEC
 
 
 def _config(**kw):
