@@ -1,9 +1,11 @@
 """Rebuild the bundled default model end to end: ``bash scripts/build_default_model.sh``.
 
-Steps (each skipped when its output exists, so a re-run resumes): synthesise the built-in corpus, train
-the ``small`` preset, build a 3-gram KenLM from the corpus text (dev/test sentences excluded), tune the LM
-weights on the dev split only, score greedy and LM decoding on the unseen-voice test split, and copy the
-shipped files (config, weights, LM, metrics) into ``models/default``.
+Steps (each skipped when its output exists, so a re-run resumes): synthesise the built-in corpus
+(train/dev/test), train the ``small`` preset on it, synthesise a second, train-only corpus (other
+sentences, none of them a dev or test sentence, and without the test-only speakers), fine-tune the model
+on both corpora with a fresh learning-rate schedule, build a 3-gram KenLM from the corpus text (dev/test
+sentences excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the
+unseen-voice test split, and copy the shipped files (config, weights, LM, metrics) into ``models/default``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0015, "warmup_steps": 300,
                           "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+FINETUNE_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.001, "warmup_steps": 200,
+                             "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
 SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
 
 
@@ -29,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.default_model", description=__doc__)
     p.add_argument("--corpus", default=str(ROOT / "data" / "synth"))
     p.add_argument("--hours", type=float, default=4.0)
+    p.add_argument("--extra-corpus", default=str(ROOT / "data" / "synth2"), help="train-only second corpus")
+    p.add_argument("--extra-hours", type=float, default=6.0)
     p.add_argument("--run", default=str(ROOT / "runs" / "default"), help="training folder (checkpoints, logs)")
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--finetune-epochs", type=int, default=5)
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")
     p.add_argument("--beam", type=int, default=32)
@@ -86,10 +93,33 @@ def _build(args: argparse.Namespace) -> int:
                            str(run / "train-config.json"), "--resume", "--no-progress"])
         if code:
             return code
+    corpus_info = json.loads((corpus / "corpus.json").read_text())
+    extra = Path(args.extra_corpus)
+    if args.finetune_epochs > 0:
+        if not (extra / "train.jsonl").is_file():
+            voices = corpus_info["voices"]
+            withheld = voices["test_only"] + voices.get("withheld_same_speaker", [])
+            code = synth_main(["--output", str(extra), "--hours", str(args.extra_hours), "--seed", "1",
+                               "--prompts", str(corpus / "sentences.txt"), "--holdout", ",".join(withheld),
+                               "--dev-fraction", "0", "--test-fraction", "0",
+                               *(["--jobs", str(args.jobs)] if args.jobs else [])])
+            if code:
+                return code
+        stage1, run = run, run.with_name(run.name + "-finetuned")
+        history = run / "history.json"
+        if not history.is_file() or len(json.loads(history.read_text())) < args.finetune_epochs:
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "train-config.json").write_text(json.dumps(FINETUNE_CONFIG))
+            code = train_main(["--train", str(corpus / "train.jsonl"), "--train", str(extra / "train.jsonl"),
+                               "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from", str(stage1),
+                               "--epochs", str(args.finetune_epochs), "--config", str(run / "train-config.json"),
+                               "--resume", "--no-progress"])
+            if code:
+                return code
     if not (run / "lm.binary").is_file():
         build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
 
-    greedy = Transcriber(str(run))
+    greedy = Transcriber(str(run), beam_width=1)
     dev = _log_probs(greedy, corpus / "dev.jsonl", args.tune_utterances)
     test = _log_probs(greedy, corpus / "test.jsonl")
     beam = Transcriber(str(run), beam_width=args.beam, lm_path=str(run / "lm.binary"))
@@ -102,7 +132,6 @@ def _build(args: argparse.Namespace) -> int:
     metrics = {"test_utterances": len(test["refs"]), "greedy": error_rates(test["refs"], greedy_hyps),
                "lm": _lm_metrics(beam, test, alpha, beta), "decoder": {"alpha": alpha, "beta": beta,
                                                                       "beam_width": args.beam, "dev_wer": dev_wer}}
-    corpus_info = json.loads((corpus / "corpus.json").read_text())
     unseen = set(corpus_info.get("voices", {}).get("test_only") or [])
     if unseen:
         idx = [i for i, v in enumerate(test["voices"]) if v in unseen]
@@ -113,7 +142,7 @@ def _build(args: argparse.Namespace) -> int:
         metrics["unseen_voices"] = sorted(unseen)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=1))
     config = json.loads((run / "config.json").read_text())
-    config["decoder"] = {"alpha": alpha, "beta": beta}
+    config["decoder"] = {"alpha": alpha, "beta": beta, "beam_width": args.beam}
     (run / "config.json").write_text(json.dumps(config, indent=1))
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED:

@@ -19,9 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder (default: the bundled model)")
     p.add_argument("--manifest", required=True, action="append", help="manifest to score (repeatable)")
     p.add_argument("--report", help="per-utterance JSON lines report")
-    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
-    p.add_argument("--lm", help="KenLM model for beam search (default with --beam > 1: the model folder's "
-                                "lm.binary; 'none': no LM)")
+    p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
+                   "for the bundled model is a beam search with its language model)")
+    p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
     p.add_argument("--alpha", type=float)
     p.add_argument("--beta", type=float)
     p.add_argument("--jobs", type=int)

@@ -57,6 +57,16 @@ ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15
 VOICE_BOOST = {"festival:cmu_us_slt_arctic_hts": 4.0, "flite:kal": 0.5}
 # Never held out: train should keep the best voice of an engine.
 NEVER_HOLD_OUT = {"festival:cmu_us_slt_arctic_hts", "piper:en_US-joe-medium"}
+# One recorded speaker behind two engines (the same MBROLA or diphone database, the same CMU Arctic
+# speaker): a held-out voice keeps its siblings out of training too, or "unseen" would not be unseen.
+SAME_SPEAKER = ({"mbrola:us1", "festival:us1_mbrola"}, {"mbrola:us2", "festival:us2_mbrola"},
+                {"mbrola:us3", "festival:us3_mbrola"}, {"mbrola:en1", "festival:en1_mbrola"},
+                {"flite:slt", "festival:cmu_us_slt_arctic_hts"}, {"flite:kal", "flite:kal16", "festival:kal_diphone"})
+
+
+def same_speaker(voice_id: str) -> set[str]:
+    """Every voice id that is the same recorded speaker as ``voice_id`` (itself included)."""
+    return next((set(g) for g in SAME_SPEAKER if voice_id in g), {voice_id})
 ENGINE_ALIASES = {"espeak-ng": "espeak", "pico2wave": "pico", "text2wave": "festival", "piper-tts": "piper"}
 SECONDS_PER_WORD, SECONDS_PER_PROMPT = 0.30, 0.35  # duration estimate for --hours (measured mix average)
 PROBE_TEXT = "This is a short test of the voice."
@@ -127,7 +137,7 @@ def choose_holdout(voices: list[Voice], k: int, rng: np.random.Generator,
     k = min(k, len(voices) - 1)
     per_engine: dict[str, list[Voice]] = defaultdict(list)
     for v in voices:
-        if v.id not in NEVER_HOLD_OUT:
+        if not same_speaker(v.id) & NEVER_HOLD_OUT:
             per_engine[v.engine].append(v)
     counts = Counter(v.engine for v in voices)
     # Prefer natural engines (an unseen espeak variant of a seen accent is a weak "new speaker").
@@ -170,7 +180,10 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         mean = np.mean([SECONDS_PER_PROMPT + SECONDS_PER_WORD * (p.text.count(" ") + 1) for p in order[:5000]])
         n = math.ceil(cfg.hours * 3600.0 / mean)
     holdout = choose_holdout(voices, cfg.test_voices, rng, cfg.holdout)
-    train_voices = [v for v in voices if v not in holdout]
+    withheld = set().union(*(same_speaker(v.id) for v in holdout))
+    train_voices = [v for v in voices if v.id not in withheld]
+    if not train_voices:
+        raise ValueError("every voice is held out for test: no voice left for training")
     # At least one sentence per requested split (and one per held-out voice), even for tiny corpora.
     n_test = max(round(n * cfg.test_fraction), len(holdout), 1) if cfg.test_fraction > 0 else 0
     n_dev = max(round(n * cfg.dev_fraction), 1) if cfg.dev_fraction > 0 else 0
@@ -455,6 +468,8 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
         "voices": {
             "all": [v.to_json() for v in voices],
             "test_only": [v.id for v in holdout],
+            "withheld_same_speaker": sorted(set().union(*(same_speaker(v.id) for v in holdout))
+                                            - {v.id for v in holdout}),
             **{s: sorted(per_voice[s]) for s in SPLITS},
         },
         "counts": {s: len(utts[s]) for s in SPLITS},

@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    p.add_argument("--init-from", metavar="MODEL_DIR",
+                   help="fine-tune: start from this model's weights (its features, network and vocabulary are "
+                   "kept; the optimiser and learning-rate schedule start afresh). 'default' = the bundled model")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --output holds a run")
     p.add_argument("--cache-dir", default=default_cache_dir(), help="feature cache (default: %(default)s)")
     p.add_argument("--jobs", type=int, help="feature extraction processes (default: all cores)")
@@ -92,6 +95,18 @@ def configured_settings(preset_name: str, config_path: str | None):
     return ModelSpec(features, model, vocab), train
 
 
+def init_spec(model_dir: str, config_path: str | None):
+    """The spec of the model a fine-tuning run starts from; --config may not change it."""
+    from speech.model import load_spec
+
+    overrides = json.loads(Path(config_path).read_text()) if config_path else {}
+    changed = sorted(set(overrides) & {"model", "features", "vocab"})
+    if changed:
+        raise SpeechError(f"--init-from keeps the starting model's {', '.join(changed)}: remove those sections "
+                          "from --config", config_path)
+    return load_spec(None if model_dir == "default" else model_dir)
+
+
 def resolve_settings(args: argparse.Namespace):
     """Model spec and training config from (in order) a resumed run, the preset, --config, the flags."""
     from speech.model import ModelSpec
@@ -103,6 +118,8 @@ def resolve_settings(args: argparse.Namespace):
         spec, train = ModelSpec.from_json(saved["spec"]), TrainConfig.from_json(saved["train"])
     else:
         spec, train = configured_settings(args.preset, args.config)
+        if args.init_from:
+            spec = init_spec(args.init_from, args.config)
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
              "seed": args.seed, "mixed_precision": args.mixed_precision or None}
     train = replace(train, **{k: v for k, v in flags.items() if v is not None})
@@ -163,6 +180,13 @@ def _train(args: argparse.Namespace) -> int:
     from speech.training import Trainer
 
     trainer = Trainer(spec, train_config, out, strategy=strategy)
+    if args.init_from:
+        from speech.model import WEIGHTS_FILE, resolve_model_dir
+
+        # A resumed run's checkpoint, when there is one, replaces these weights inside fit().
+        trainer.model.load_weights(resolve_model_dir(None if args.init_from == "default" else args.init_from)
+                                   / WEIGHTS_FILE)
+        log.info("initial weights from %s", args.init_from)
     log.info("model: %s parameters, %d replica(s)", f"{trainer.model.count_params():,}",
              strategy.num_replicas_in_sync)
     history = trainer.fit(train, dev, resume=args.resume, progress=not args.no_progress)

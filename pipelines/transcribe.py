@@ -31,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="write one file per input and format here")
     p.add_argument("--format", default="txt,jsonl", help="with --output-dir: any of txt,jsonl,srt,vtt")
     p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
-    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy, the default)")
-    p.add_argument("--lm", help="KenLM model for beam search (default with --beam > 1: the model folder's "
-                                "lm.binary; 'none': no LM)")
+    p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
+                   "for the bundled model is a beam search with its language model)")
+    p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
     p.add_argument("--alpha", type=float)
     p.add_argument("--beta", type=float)
     p.add_argument("--jobs", type=int, help="audio decoding processes (default: all cores)")

@@ -209,7 +209,7 @@ class Trainer:
             log.info("resumed from %s at epoch %d, step %d", self.manager.latest_checkpoint,
                      int(self.epoch.numpy()), int(self.step_in_epoch.numpy()))
         elif resume:
-            log.info("no checkpoint in %s: starting from scratch", self.output_dir / "checkpoints")
+            log.info("no checkpoint in %s: starting a new run", self.output_dir / "checkpoints")
         if self._train_step is None:
             self._build_steps()
 

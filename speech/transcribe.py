@@ -7,6 +7,7 @@ are cut into segments at their quietest points (bounded memory: they are streame
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -18,6 +19,8 @@ from speech.audio import iter_audio_blocks
 from speech.decoding import Hypothesis, Word, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, compute_features
+
+log = logging.getLogger("speech.transcribe")
 
 PARALLEL_MIN_FILES = 32
 MAX_SEGMENT_SECONDS = 30.0  # longer audio is split; the model was trained on sentence-length clips
@@ -112,26 +115,47 @@ def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, floa
 LM_FILE = "lm.binary"
 
 
-def bundled_lm(model_dir: str | None, beam_width: int, lm_path: str | None) -> tuple[str | None, dict]:
-    """The LM and its tuned weights for a beam search: ``lm_path`` if given (``"none"`` disables it),
-    else the model folder's ``lm.binary`` with the ``decoder`` weights saved in its config."""
+def decoding_settings(model_dir: str | None, beam_width: int | None = None,
+                      lm_path: str | None = None) -> tuple[int, str | None, dict]:
+    """``(beam width, LM path, LM weights)`` to decode a model folder's output with.
+
+    ``beam_width=None`` is the folder's own default decoding: the ``decoder`` section of its config (the
+    bundled model ships a KenLM with weights tuned on dev, and a beam width) when its ``lm.binary`` is there,
+    else greedy. A beam search asked for explicitly uses the folder's LM and tuned weights too, unless
+    ``lm_path`` names another LM (``"none"``: no LM).
+    """
     import json
 
     from speech.model import CONFIG_FILE, resolve_model_dir
 
-    if lm_path is not None:
-        return (None, {}) if lm_path.lower() == "none" else (lm_path, {})
     folder = resolve_model_dir(model_dir)
-    if beam_width <= 1 or not (folder / LM_FILE).is_file():
-        return None, {}
-    decoder = json.loads((folder / CONFIG_FILE).read_text()).get("decoder", {})
-    return str(folder / LM_FILE), {k: decoder[k] for k in ("alpha", "beta") if k in decoder}
+    saved = json.loads((folder / CONFIG_FILE).read_text()).get("decoder", {})
+    weights = {k: saved[k] for k in ("alpha", "beta") if k in saved}
+    has_lm = (folder / LM_FILE).is_file()
+    if beam_width is None:
+        beam_width = int(saved.get("beam_width", 1)) if has_lm and lm_path is None else 1
+        if beam_width > 1 and not lm_support():
+            log.warning("the model's LM decoding needs kenlm and pyctcdecode (scripts/setup.sh installs them): "
+                        "decoding greedily")
+            return 1, None, {}
+    if lm_path is not None:
+        return (beam_width, None, {}) if lm_path.lower() == "none" else (beam_width, lm_path, {})
+    if beam_width <= 1 or not has_lm:
+        return beam_width, None, {}
+    return beam_width, str(folder / LM_FILE), weights
+
+
+def lm_support() -> bool:
+    """Whether LM beam search can run here (kenlm and pyctcdecode importable)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("kenlm", "pyctcdecode"))
 
 
 class Transcriber:
     """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio."""
 
-    def __init__(self, model_dir: str | None = None, beam_width: int = 1, lm_path: str | None = None,
+    def __init__(self, model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
                  alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
                  max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS):
         import tensorflow as tf
@@ -139,7 +163,8 @@ class Transcriber:
         from speech.model import load_model
 
         self.model, self.spec = load_model(model_dir)
-        lm_path, settings = bundled_lm(model_dir, beam_width, lm_path)
+        # beam_width None: the model folder's own decoding (LM beam search for the bundled model).
+        beam_width, lm_path, settings = decoding_settings(model_dir, beam_width, lm_path)
         settings.update({k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None})
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
                                     lm_path=lm_path, **settings)

@@ -33,10 +33,17 @@ def test_transcribe_the_samples_with_the_default_model(capsys):
 
 
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "lm.binary").is_file(), reason="no bundled LM")
-def test_beam_search_uses_the_bundled_lm(capsys):
+def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(capsys):
     pytest.importorskip("kenlm")
     pytest.importorskip("pyctcdecode")
-    assert cli_main(["transcribe", str(SAMPLES / "festival_slt.wav"), "--beam", "16", "--no-progress",
-                     "--jobs", "1"]) == 0
-    record = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert record["text"] and record["words"]
+    from speech.transcribe import decoding_settings
+
+    beam_width, lm, weights = decoding_settings(None)
+    assert beam_width > 1 and lm == str(DEFAULT_MODEL_DIR / "lm.binary") and set(weights) == {"alpha", "beta"}
+    decoders = {}
+    for flags in ([], ["--beam", "1"]):
+        assert cli_main(["evaluate", "--manifest", str(SAMPLES / "samples.jsonl"), *flags]) == 0
+        metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert metrics["utterances"] == len(list(SAMPLES.glob("*.wav"))) and metrics["cer"] < 0.45
+        decoders[bool(flags)] = metrics["decoder"]
+    assert decoders == {False: "BeamSearchDecoder", True: "GreedyDecoder"}

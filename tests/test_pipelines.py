@@ -52,6 +52,25 @@ def test_train_refuses_to_clobber_a_run_and_user_errors_are_one_line(tiny_model,
     assert cli_main(["nonsense"]) == 2
 
 
+def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny_model, tmp_path, capsys):
+    model_dir, manifest = tiny_model
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"train": {"batch_size": 4, "learning_rate": 1e-5, "warmup_steps": 1,
+                                            "checkpoint_every_steps": 0}}))
+    out = tmp_path / "tuned"
+    # One epoch at a tiny learning rate: only a run that really starts from the trained weights is accurate.
+    assert cli_main(["train", "--train", str(manifest), "--dev", str(manifest), "--output", str(out),
+                     "--init-from", str(model_dir), "--epochs", "1", "--config", str(config), "--no-progress",
+                     "--preset", "small"]) == 0
+    assert _json_stdout(capsys)["dev_cer"] < 0.1
+    assert json.loads((out / "config.json").read_text())["model"] == json.loads(
+        (model_dir / "config.json").read_text())["model"]  # the starting model's network, not --preset's
+    config.write_text(json.dumps({"model": {"lstm_units": 8}}))
+    assert cli_main(["train", "--train", str(manifest), "--output", str(tmp_path / "x"), "--init-from",
+                     str(model_dir), "--config", str(config)]) == 2
+    assert "--init-from keeps" in capsys.readouterr().err
+
+
 def test_transcribe_to_stdout_and_exit_code(tiny_model, tmp_path, capsys):
     model_dir, manifest = tiny_model
     (tmp_path / "bad.wav").write_bytes(b"not audio" * 50)

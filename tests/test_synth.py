@@ -115,6 +115,19 @@ FAKE_VOICES = ([Voice("espeak", f"en-us+m{i}", {"accent": "en-us"}) for i in ran
 FAKE_PROMPTS = [Prompt(f"sentence number {i} here", f"Sentence number {i} here.", "test") for i in range(3000)]
 
 
+def test_a_held_out_speaker_is_withheld_from_training_under_every_engine():
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=600, seed=0, holdout=("mbrola:us2", "flite:kal16"))
+    jobs, holdout = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    assert {v.id for v in holdout} == {"mbrola:us2", "flite:kal16"}
+    trained = {v for j in jobs if j.split != "test" for v in j.voices}
+    # festival's kal_diphone is the same recorded speaker as flite's kal16
+    assert "festival:kal_diphone" not in trained and not trained & {"mbrola:us2", "flite:kal16"}
+    assert "mbrola:us1" in trained
+    for seed in range(20):  # automatic choice never takes the speaker of a voice that must stay in training
+        auto = synth_corpus.choose_holdout(FAKE_VOICES, 2, np.random.default_rng(seed))
+        assert "flite:slt" not in {v.id for v in auto}
+
+
 def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
     cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=3, test_voices=2)
     jobs, holdout = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)

@@ -84,3 +84,28 @@ def test_long_recordings_are_segmented_at_quiet_points(tiny_model, tmp_path):
     assert result.words[-1].start == pytest.approx(segments[-1][0] + alone[-1].words[-1].start)
     starts = [w.start for w in result.words]
     assert starts == sorted(starts) and starts[-1] > 75
+
+
+def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from speech import transcribe
+
+    assert transcribe.decoding_settings(str(tiny_model[0])) == (1, None, {})  # no LM shipped: greedy
+    folder = tmp_path / "with_lm"
+    shutil.copytree(tiny_model[0], folder, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    config = json.loads((folder / "config.json").read_text())
+    config["decoder"] = {"alpha": 0.7, "beta": 1.2, "beam_width": 8}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / transcribe.LM_FILE).write_bytes(b"lm")
+    lm = str(folder / transcribe.LM_FILE)
+    monkeypatch.setattr(transcribe, "lm_support", lambda: True)
+    assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2})
+    assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})
+    assert transcribe.decoding_settings(str(folder), beam_width=4) == (4, lm, {"alpha": 0.7, "beta": 1.2})
+    assert transcribe.decoding_settings(str(folder), lm_path="none") == (1, None, {})
+    assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
+    # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
+    monkeypatch.setattr(transcribe, "lm_support", lambda: False)
+    assert transcribe.decoding_settings(str(folder)) == (1, None, {})
