@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from pipelines.synth_corpus import same_speaker
 from speech.cli import run_job, setup_logging
 
 log = logging.getLogger("speech.default_model")
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-hours", type=float, default=6.0)
     p.add_argument("--run", default=str(ROOT / "runs" / "default"), help="training folder (checkpoints, logs)")
     p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--finetune-epochs", type=int, default=5)
+    p.add_argument("--finetune-epochs", type=int, default=4)
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")
     p.add_argument("--beam", type=int, default=32)
@@ -94,7 +95,7 @@ def _build(args: argparse.Namespace) -> int:
         if code:
             return code
     corpus_info = json.loads((corpus / "corpus.json").read_text())
-    extra = Path(args.extra_corpus)
+    extra, stage1 = Path(args.extra_corpus), run
     if args.finetune_epochs > 0:
         if not (extra / "train.jsonl").is_file():
             voices = corpus_info["voices"]
@@ -124,7 +125,7 @@ def _build(args: argparse.Namespace) -> int:
     test = _log_probs(greedy, corpus / "test.jsonl")
     beam = Transcriber(str(run), beam_width=args.beam, lm_path=str(run / "lm.binary"))
     alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
-                                           alphas=(0.3, 0.6, 0.9, 1.2), betas=(0.5, 1.5, 3.0))
+                                           alphas=(0.3, 0.5, 0.7, 0.9, 1.2), betas=(0.0, 0.5, 1.0, 2.0, 3.0, 4.0))
     log.info("tuned on %d dev utterances: alpha=%.2f beta=%.2f (dev WER %.4f)", len(dev["refs"]), alpha, beta,
              dev_wer)
 
@@ -134,12 +135,17 @@ def _build(args: argparse.Namespace) -> int:
                                                                       "beam_width": args.beam, "dev_wer": dev_wer}}
     unseen = set(corpus_info.get("voices", {}).get("test_only") or [])
     if unseen:
-        idx = [i for i, v in enumerate(test["voices"]) if v in unseen]
-        metrics["greedy_unseen_voices"] = error_rates([test["refs"][i] for i in idx], [greedy_hyps[i] for i in idx])
-        subset = {"refs": [test["refs"][i] for i in idx], "log_probs": [test["log_probs"][i] for i in idx]}
-        metrics["lm_unseen_voices"] = _lm_metrics(beam, subset, alpha, beta)
-        metrics["unseen_voice_utterances"] = len(idx)
+        def subset(voices: set[str]) -> tuple[dict, dict, int]:
+            idx = [i for i, v in enumerate(test["voices"]) if v in voices]
+            part = {"refs": [test["refs"][i] for i in idx], "log_probs": [test["log_probs"][i] for i in idx]}
+            return (error_rates(part["refs"], [greedy_hyps[i] for i in idx]), _lm_metrics(beam, part, alpha, beta),
+                    len(idx))
+
+        metrics["greedy_unseen_voices"], metrics["lm_unseen_voices"], metrics["unseen_voice_utterances"] = \
+            subset(unseen)
         metrics["unseen_voices"] = sorted(unseen)
+        metrics["per_unseen_voice"] = {v: dict(zip(("greedy", "lm", "utterances"), subset({v})))
+                                       for v in sorted(unseen)}
     (run / "metrics.json").write_text(json.dumps(metrics, indent=1))
     config = json.loads((run / "config.json").read_text())
     config["decoder"] = {"alpha": alpha, "beta": beta, "beam_width": args.beam}
@@ -147,7 +153,14 @@ def _build(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED:
         shutil.copy2(run / name, out / name)
-    (out / "MODEL_CARD.md").write_text(model_card(config, metrics, json.loads(history.read_text()), corpus_info))
+    stages = [{"command": f"speech synth --hours {args.hours:g} --seed 0; speech train --preset small",
+               "history": json.loads((stage1 / "history.json").read_text()), "corpus": corpus_info}]
+    if run != stage1:
+        stages.append({"command": f"speech synth --hours {args.extra_hours:g} --seed 1 --prompts sentences.txt "
+                       "(train only); speech train --init-from STAGE1",
+                       "history": json.loads(history.read_text()),
+                       "corpus": json.loads((extra / "corpus.json").read_text())})
+    (out / "MODEL_CARD.md").write_text(model_card(config, metrics, stages))
     print(json.dumps(metrics))
     return 0
 
@@ -156,13 +169,18 @@ def _rates(m: dict) -> str:
     return f"WER {m['wer']:.3f}, CER {m['cer']:.3f}"
 
 
-def model_card(config: dict, metrics: dict, history: list[dict], corpus: dict) -> str:
-    """The model card, from the run's own records (nothing typed by hand)."""
-    model, hours, counts = config["model"], corpus["hours"], corpus["counts"]
-    seconds = sum(h.get("seconds", 0) for h in history)
-    voices = corpus["voices"]
-    engines = sorted({v.split(":")[0] for v in voices["train"]})
+def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
+    """The model card, from the runs' own records (nothing typed by hand). ``stages``: the training stages in
+    order, each ``{"command", "history", "corpus"}`` (the corpus's ``corpus.json``)."""
+    model, first = config["model"], stages[0]["corpus"]
+    hours, counts, voices = first["hours"], first["counts"], first["voices"]
+    train_voices = sorted({v for st in stages for v in st["corpus"]["voices"]["train"]})
+    engines = sorted({v.split(":")[0] for v in train_voices})
     unseen = metrics.get("unseen_voices", [])
+    withheld = voices.get("withheld_same_speaker") or []
+    leaked = sorted({v for st in stages for v in st["corpus"]["voices"]["train"]}
+                    & {v for u in unseen for v in same_speaker(u)} - set(unseen))
+    total_train_hours = sum(st["corpus"]["hours"]["train"] for st in stages)
     lines = [
         "# Default model: `small` LSTM-CTC, English, trained on the built-in synthetic corpus", "",
         "## Model",
@@ -171,36 +189,54 @@ def model_card(config: dict, metrics: dict, history: list[dict], corpus: dict) -
         f" + dense CTC head over {len(config['vocab']['chars'])} characters and the blank.",
         f"- Features: {config['features']['n_mfcc']} MFCCs (librosa, 25 ms / 10 ms, {config['features']['n_mels']}"
         " mel bands), per-utterance mean/variance normalisation. Output frame: 30 ms.",
-        "- Files: `config.json` (features, network, vocabulary, training settings, LM weights), "
-        "`model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, `metrics.json`.",
+        "- Files: `config.json` (features, network, vocabulary, training settings, decoder: beam width and LM "
+        "weights), `model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, "
+        "`metrics.json`.",
+        f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`; "
+        "`--beam 1` decodes greedily (as the SavedModel does).",
         "", "## Data",
-        f"- `python -m speech synth --hours 4 --seed 0`: {counts['train']} train / {counts['dev']} dev / "
+        f"- Main corpus (`speech synth --hours 4 --seed 0`): {counts['train']} train / {counts['dev']} dev / "
         f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",
-        f"- Engines: {', '.join(engines)}; {len(voices['train'])} voices in train. Half of the train utterances "
-        "augmented (speed, noise, reverberation, telephone band, gain); SpecAugment during training.",
-        f"- Test-only (unseen) voices: {', '.join(unseen) or 'none'}. No sentence is in two splits.",
+        *[f"- Extra training corpus: {st['corpus']['counts']['train']} utterances ({st['corpus']['hours']['train']:.2f}"
+          " h) of other sentences (none of them a dev or test sentence), without the test-only speakers."
+          for st in stages[1:]],
+        f"- {total_train_hours:.2f} h of training audio in all. Engines: {', '.join(engines)}; {len(train_voices)} "
+        "voices in training. Half of the training utterances augmented (speed, noise, reverberation, telephone "
+        "band, gain); SpecAugment during training.",
+        f"- Test-only (unseen) voices: {', '.join(unseen) or 'none'}"
+        + (f" (their same-speaker voices under other engines, {', '.join(withheld)}, are withheld too)"
+           if withheld else "") + ". No sentence is in two splits.",
+        *([f"- Caveat: {', '.join(leaked)} (the same recorded speaker as an unseen voice, through another engine) "
+           "is in the main corpus's training split, which was made before such siblings were withheld; the "
+           "per-voice figures below show each unseen voice on its own."] if leaked else []),
         "- Prompts: sentences from Debian's fortunes, wordnet-base and dict-devil; the LM is built from the same "
         "sources with every dev and test sentence removed.",
         "", "## Training",
-        f"- {len(history)} epochs, {seconds / 60:.0f} minutes on a 2-core CPU (shared with other jobs), batch 16, "
-        "Adam with warm-up and cosine decay, best weights by dev WER.",
-        f"- Final dev (greedy): WER {history[-1].get('dev_wer', float('nan')):.3f}, "
-        f"CER {history[-1].get('dev_cer', float('nan')):.3f}.",
+        *[f"- Stage {i + 1} (`{st['command']}`): {len(st['history'])} epochs, "
+          f"{sum(h.get('seconds', 0) for h in st['history']) / 60:.0f} minutes on a 2-core CPU (shared with other "
+          f"jobs); final dev (greedy) WER {st['history'][-1].get('dev_wer', float('nan')):.3f}, "
+          f"CER {st['history'][-1].get('dev_cer', float('nan')):.3f}." for i, st in enumerate(stages)],
+        "- Batch 16, Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER.",
         "", "## Results on the test split", "",
         "| decoding | all test voices | unseen voices only |", "|---|---|---|",
-        f"| greedy (default) | {_rates(metrics['greedy'])} | "
+        f"| greedy (`--beam 1`) | {_rates(metrics['greedy'])} | "
         f"{_rates(metrics['greedy_unseen_voices']) if 'greedy_unseen_voices' in metrics else '-'} |",
         f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
-        f"{metrics['decoder']['beta']}, tuned on dev) | {_rates(metrics['lm'])} | "
+        f"{metrics['decoder']['beta']}, tuned on dev; the default) | {_rates(metrics['lm'])} | "
         f"{_rates(metrics['lm_unseen_voices']) if 'lm_unseen_voices' in metrics else '-'} |",
         "", f"{metrics['test_utterances']} test utterances"
         + (f", {metrics['unseen_voice_utterances']} of them by unseen voices." if unseen else "."),
+        *(["", "| unseen voice | utterances | greedy | beam + LM |", "|---|---|---|---|"]
+          + [f"| {v} | {m['utterances']} | {_rates(m['greedy'])} | {_rates(m['lm'])} |"
+             for v, m in metrics.get("per_unseen_voice", {}).items()]),
         "", "## Known limits",
-        "- Trained on synthetic speech only, for about two hours of CPU time: expect much higher error rates on real "
+        "- Trained on synthetic speech only, for a few hours of CPU time: expect much higher error rates on real "
         "human speech, accents, spontaneous speech, noise and far-field audio. It is a working default and a "
-        "starting point for training on a real corpus (`python -m speech prepare ...`), not a production model.",
+        "starting point for fine-tuning on a real corpus (`python -m speech train --init-from default ...`), "
+        "not a production model.",
         "- Lower-case letters, space and apostrophe only: no punctuation, no casing; numbers come out as words.",
-        "- English only. The LM's text is literary and proverbial (fortunes, dictionary examples).",
+        "- English only. The LM's text is literary and proverbial (fortunes, dictionary examples); it helps on "
+        "such text and less on other domains (`--lm none` turns it off).",
         "", "## Rebuild", "", "```bash", "bash scripts/build_default_model.sh", "```", "",
     ]
     return "\n".join(lines)

@@ -47,3 +47,29 @@ def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(
         assert metrics["utterances"] == len(list(SAMPLES.glob("*.wav"))) and metrics["cer"] < 0.45
         decoders[bool(flags)] = metrics["decoder"]
     assert decoders == {False: "BeamSearchDecoder", True: "GreedyDecoder"}
+
+
+def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_leak():
+    from pipelines.default_model import model_card
+
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 32}
+    rates = {"wer": 0.25, "cer": 0.08}
+    metrics = {"test_utterances": 10, "greedy": rates, "lm": rates, "greedy_unseen_voices": rates,
+               "lm_unseen_voices": {"wer": 0.2, "cer": 0.07}, "unseen_voice_utterances": 4,
+               "unseen_voices": ["flite:awb", "mbrola:us2"],
+               "decoder": config["decoder"],
+               "per_unseen_voice": {"flite:awb": {"greedy": rates, "lm": rates, "utterances": 2},
+                                    "mbrola:us2": {"greedy": rates, "lm": rates, "utterances": 2}}}
+    main = {"hours": {"train": 3.0, "dev": 0.1, "test": 0.1}, "counts": {"train": 90, "dev": 5, "test": 10},
+            "voices": {"train": ["piper:x", "festival:us2_mbrola"], "test_only": ["flite:awb", "mbrola:us2"]}}
+    extra = {"hours": {"train": 5.0}, "counts": {"train": 150}, "voices": {"train": ["piper:x", "pico:en-US"]}}
+    history = [{"epoch": 0, "seconds": 600, "dev_wer": 0.5, "dev_cer": 0.2}]
+    card = model_card(config, metrics, [{"command": "one", "history": history, "corpus": main},
+                                        {"command": "two", "history": history * 2, "corpus": extra}])
+    assert "Stage 1 (`one`): 1 epochs" in card and "Stage 2 (`two`): 2 epochs" in card
+    assert "8.00 h of training audio" in card and "3 voices in training" in card
+    assert "| flite:awb | 2 |" in card and "WER 0.200, CER 0.070" in card
+    assert "Caveat: festival:us2_mbrola" in card
+    main["voices"]["train"] = ["piper:x"]
+    assert "Caveat" not in model_card(config, metrics, [{"command": "one", "history": history, "corpus": main}])
