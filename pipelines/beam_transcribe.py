@@ -8,7 +8,10 @@ Beam globs: ``*`` within a folder, ``**`` across folders) -> decode with :func:`
 format; recordings longer than ``--max-segment-seconds`` are cut at their quietest 100 ms, the CLI's rule) ->
 ``RunInference`` with :class:`SavedModelHandler`, which loads the exported SavedModel (``python -m speech
 export``) with ``tf.saved_model.load`` and calls its ``transcribe_waveform`` signature on length-sorted, padded
-sub-batches -> segments merged per file -> ``WriteToText``.
+sub-batches -> segments merged per file -> ``WriteToText``. Decoding is the CLI's: when the model's own decoding
+(its ``assets.extra/config.json``) or ``--beam N`` is a beam search, the handler computes the CLI's features,
+calls the ``logits`` signature and decodes with :mod:`speech.decoding` and the exported LM, so the records equal
+``python -m speech transcribe``'s; otherwise the graph's greedy decoder is used (the same output as ``--beam 1``).
 
 Outputs: ``PREFIX-SSSSS-of-NNNNN.jsonl``, one record per file, the same as ``python -m speech transcribe``
 prints (``audio_filepath`` as matched, ``duration``, ``text``, ``confidence``, ``words``), and
@@ -28,6 +31,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -137,6 +141,28 @@ class DecodeAudio(beam.DoFn):
 # The model.
 
 
+@dataclass
+class LoadedModel:  # not a tuple: Beam's Shared keeps a weak reference to it
+    saved_model: Any
+    decoder: Any  # a speech.decoding decoder, or None for the graph's greedy decoding
+    features: Any  # the model's FeatureConfig (with a decoder)
+
+
+def _local_copy(path: str) -> str:
+    """A local path for ``path`` (KenLM reads local files only): itself, or a copy in a temp folder."""
+    import tensorflow as tf
+
+    from speech.decoding import UNIGRAMS_SUFFIX
+
+    if os.path.isfile(path):
+        return path
+    local = os.path.join(tempfile.mkdtemp(prefix="speech-lm-"), os.path.basename(path))
+    tf.io.gfile.copy(path, local)
+    if tf.io.gfile.exists(path + UNIGRAMS_SUFFIX):
+        tf.io.gfile.copy(path + UNIGRAMS_SUFFIX, local + UNIGRAMS_SUFFIX)
+    return local
+
+
 def resolve_version(base: str) -> str:
     """``base`` itself when it holds ``saved_model.pb``, else its highest numeric version folder (TF Serving's
     layout, as ``python -m speech export`` writes it)."""
@@ -167,7 +193,8 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
     """
 
     def __init__(self, model_path: str, sample_rate: int = 16000, batch_size: int = 16,
-                 max_batch_samples: int = 16 * 10 * 16000, bundle_batches: int = 4):
+                 max_batch_samples: int = 16 * 10 * 16000, bundle_batches: int = 4, beam_width: int | None = None,
+                 lm_path: str | None = None):
         # BatchElements measures a batch with element_size_fn, so its sizes are in samples here: bundles of one
         # to `bundle_batches` full model calls. (Beam 2.77's ModelHandler accepts max_batch_weight but its
         # BatchElements rejects it, hence sizes rather than weights.)
@@ -177,6 +204,7 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         self.sample_rate = sample_rate
         self.batch_size = batch_size
         self.max_batch_samples = max_batch_samples
+        self.beam_width, self.lm_path = beam_width, lm_path
 
     def load_model(self) -> Any:
         import tensorflow as tf
@@ -195,11 +223,38 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         rate = self.sample_rate / float(probe["duration"].numpy()[0])
         if abs(rate - self.sample_rate) > 0.5:
             raise ModelError(f"the model expects {rate:.0f} Hz audio, not {self.sample_rate} (--sample-rate)", path)
-        log.info("loaded SavedModel %s", path)
-        return model
+        decoder, features = self._decoder(path)
+        log.info("loaded SavedModel %s; decoding: %s", path, type(decoder).__name__ if decoder else "in-graph greedy")
+        return LoadedModel(model, decoder, features)
+
+    def _decoder(self, path: str) -> tuple[Any, Any]:
+        """The CLI's decoder (:mod:`speech.decoding`) when the decoding asked for, or the model's own (its
+        ``assets.extra/config.json``, as ``speech export`` writes it), is a beam search; None: in-graph greedy."""
+        import tensorflow as tf
+
+        from speech.decoding import make_decoder
+        from speech.export import EXTRA_DIR
+        from speech.model import CONFIG_FILE, ModelSpec
+        from speech.transcribe import LM_FILE, resolve_decoding
+
+        extra = f"{path.rstrip('/')}/{EXTRA_DIR}"
+        if self.beam_width == 1 or not tf.io.gfile.exists(f"{extra}/{CONFIG_FILE}"):
+            return None, None  # greedy: the graph's own decoder gives the same result
+        with tf.io.gfile.GFile(f"{extra}/{CONFIG_FILE}") as f:
+            config = json.load(f)
+        lm_file = _local_copy(f"{extra}/{LM_FILE}") if tf.io.gfile.exists(f"{extra}/{LM_FILE}") else None
+        lm_path = _local_copy(self.lm_path) if self.lm_path and self.lm_path.lower() != "none" else self.lm_path
+        beam_width, lm, weights = resolve_decoding(config.get("decoder", {}), lm_file, self.beam_width, lm_path)
+        if beam_width <= 1 and lm is None:
+            return None, None
+        spec = ModelSpec.from_json(config)
+        return make_decoder(spec.vocab, spec.frame_seconds, beam_width=beam_width, lm_path=lm, **weights), spec.features
 
     def run_inference(self, batch: Sequence[Segment], model: Any,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+        if model.decoder is not None:
+            return self._run_with_decoder(batch, model)
+        model = model.saved_model
         results: list[PredictionResult | None] = [None] * len(batch)
         for rows in self._sub_batches(batch):
             lengths = np.array([len(batch[i].wave) for i in rows], np.int32)
@@ -217,6 +272,30 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                 # The wave is not carried on: the example is the segment's key.
                 results[i] = PredictionResult((s.path, s.index), result)
         return results  # type: ignore[return-value]
+
+    def _run_with_decoder(self, batch: Sequence[Segment], model: LoadedModel) -> list[PredictionResult]:
+        """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
+        from speech.features import compute_features
+
+        signature, config = model.saved_model.signatures["logits"], model.features
+        results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
+        for rows in self._sub_batches(batch):
+            feats = {i: compute_features(batch[i].wave, config) for i in rows if len(batch[i].wave)}
+            lengths = np.array([len(feats[i]) if i in feats else 0 for i in rows], np.int32)
+            padded = np.zeros((len(rows), max(1, lengths.max()), config.n_mfcc), np.float32)
+            for row, i in enumerate(rows):
+                if i in feats:
+                    padded[row, :lengths[row]] = feats[i]
+            out = signature(features=padded, lengths=lengths)
+            log_probs, out_lengths = out["log_probs"].numpy(), out["lengths"].numpy()
+            for row, i in enumerate(rows):
+                s = batch[i]
+                hyp = model.decoder.decode(log_probs[row, :out_lengths[row]])
+                words = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+                          "confidence": round(float(w.confidence), 4)} for w in hyp.words]
+                results[i] = PredictionResult((s.path, s.index), SegmentResult(
+                    s.path, s.index, s.count, s.offset, s.num_samples, hyp.text, float(hyp.confidence), words, ""))
+        return results
 
     def _sub_batches(self, batch: Sequence[Segment]) -> Iterator[list[int]]:
         order = sorted(range(len(batch)), key=lambda i: len(batch[i].wave))
@@ -281,13 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-segment-seconds", type=float, default=30.0,
                    help="longer recordings are cut at quiet points, as the CLI does")
     p.add_argument("--num-shards", type=int, default=0, help="output shards (0: the runner chooses)")
+    p.add_argument("--beam", type=int, help="beam width; 1: the graph's greedy decoding (default: the model's own "
+                   "decoding, as the CLI: for the bundled model, a beam search with the LM exported beside it)")
+    p.add_argument("--lm", help="KenLM model for the beam search (default: the export's assets.extra/lm.binary; "
+                   "'none': no LM)")
     return p
 
 
 def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> dict[str, beam.PCollection]:
     """Add the transforms to ``pipeline``; returns the ``transcripts`` and ``failures`` record collections."""
     handler = SavedModelHandler(args.model, sample_rate=args.sample_rate, batch_size=args.batch_size,
-                                max_batch_samples=int(args.max_batch_seconds * args.sample_rate))
+                                max_batch_samples=int(args.max_batch_seconds * args.sample_rate),
+                                beam_width=getattr(args, "beam", None), lm_path=getattr(args, "lm", None))
     decoded = (pipeline
                | "Match" >> fileio.MatchFiles(args.input)
                | "Read" >> fileio.ReadMatches()

@@ -366,6 +366,22 @@ def next_version(base: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
+EXTRA_DIR = "assets.extra"  # TF Serving's folder for files the graph does not use
+
+
+def copy_decoder_files(model_dir: Path, extra: Path) -> None:
+    """The model's config (vocabulary, decoder settings) and its LM, for decoders outside the graph: the Beam
+    job's LM decoding reads them from here, and plain TensorFlow ignores them."""
+    from speech.decoding import UNIGRAMS_SUFFIX
+    from speech.model import CONFIG_FILE
+    from speech.transcribe import LM_FILE
+
+    extra.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, LM_FILE, LM_FILE + UNIGRAMS_SUFFIX):
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, extra / name)
+
+
 def export_saved_model(model_dir: str | os.PathLike | None, base: str | os.PathLike,
                        version: int | None = None) -> Path:
     """Write ``base/<version>/`` (atomically: a temp folder in ``base`` renamed into place); returns its path."""
@@ -396,6 +412,7 @@ def export_saved_model(model_dir: str | os.PathLike | None, base: str | os.PathL
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a server running as another user must read it
         tf.saved_model.save(module, str(tmp), signatures=signatures)
+        copy_decoder_files(resolve_model_dir(model_dir), tmp / EXTRA_DIR)
         os.replace(tmp, target)  # TF Serving polls base/: it must never see a half-written version
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -117,32 +117,37 @@ LM_FILE = "lm.binary"
 
 def decoding_settings(model_dir: str | None, beam_width: int | None = None,
                       lm_path: str | None = None) -> tuple[int, str | None, dict]:
-    """``(beam width, LM path, LM weights)`` to decode a model folder's output with.
-
-    ``beam_width=None`` is the folder's own default decoding: the ``decoder`` section of its config (the
-    bundled model ships a KenLM with weights tuned on dev, and a beam width) when its ``lm.binary`` is there,
-    else greedy. A beam search asked for explicitly uses the folder's LM and tuned weights too, unless
-    ``lm_path`` names another LM (``"none"``: no LM).
-    """
+    """``(beam width, LM path, LM weights)`` to decode a model folder's output with: see :func:`resolve_decoding`."""
     import json
 
     from speech.model import CONFIG_FILE, resolve_model_dir
 
     folder = resolve_model_dir(model_dir)
     saved = json.loads((folder / CONFIG_FILE).read_text()).get("decoder", {})
+    lm_file = str(folder / LM_FILE) if (folder / LM_FILE).is_file() else None
+    return resolve_decoding(saved, lm_file, beam_width, lm_path)
+
+
+def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = None,
+                     lm_path: str | None = None) -> tuple[int, str | None, dict]:
+    """``(beam width, LM path, LM weights)`` from a model's ``decoder`` config section and its LM file.
+
+    ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships a KenLM with
+    weights tuned on dev, and a beam width) when ``lm_file`` exists, else greedy. A beam search asked for
+    explicitly uses the model's LM and tuned weights too, unless ``lm_path`` names another LM (``"none"``: no LM).
+    """
     weights = {k: saved[k] for k in ("alpha", "beta") if k in saved}
-    has_lm = (folder / LM_FILE).is_file()
     if beam_width is None:
-        beam_width = int(saved.get("beam_width", 1)) if has_lm and lm_path is None else 1
+        beam_width = int(saved.get("beam_width", 1)) if lm_file and lm_path is None else 1
         if beam_width > 1 and not lm_support():
             log.warning("the model's LM decoding needs kenlm and pyctcdecode (scripts/setup.sh installs them): "
                         "decoding greedily")
             return 1, None, {}
     if lm_path is not None:
         return (beam_width, None, {}) if lm_path.lower() == "none" else (beam_width, lm_path, {})
-    if beam_width <= 1 or not has_lm:
+    if beam_width <= 1 or not lm_file:
         return beam_width, None, {}
-    return beam_width, str(folder / LM_FILE), weights
+    return beam_width, lm_file, weights
 
 
 def lm_support() -> bool:

@@ -77,6 +77,43 @@ def test_records_equal_the_cli_output(beam_run, capsys) -> None:
             assert g["confidence"] == pytest.approx(w["confidence"], abs=2e-4)
 
 
+def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_path, capsys) -> None:
+    pytest.importorskip("pyctcdecode")
+    pytest.importorskip("kenlm")
+    import shutil
+
+    from pipelines.export import main as export_main
+    from pipelines.transcribe import main as transcribe_main
+    from speech.lm import KenLMNotFoundError, build_ngram_lm
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(beam_run["model_dir"], model_dir, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    (tmp_path / "text.txt").write_text("\n".join([*CLIPS.values(), LONG_TEXT, "go left", "yes three"]) + "\n")
+    try:
+        build_ngram_lm(str(tmp_path / "text.txt"), str(model_dir / "lm.binary"), order=2, memory="64M")
+    except KenLMNotFoundError as exc:
+        pytest.skip(f"lmplz/build_binary unavailable ({exc})")
+    config = json.loads((model_dir / "config.json").read_text())
+    config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 8}
+    (model_dir / "config.json").write_text(json.dumps(config))
+    assert export_main(["--model", str(model_dir), "--output", str(tmp_path / "export")]) == 0
+    extra = tmp_path / "export" / "1" / "assets.extra"
+    assert {"config.json", "lm.binary", "lm.binary.unigrams.txt"} <= {f.name for f in extra.iterdir()}
+    paths = sorted(str(beam_run["audio"] / name) for name in [*CLIPS, "long.wav"])
+    output = tmp_path / "out" / "t"
+    assert main(["--input", str(beam_run["audio"] / "*"), "--model", str(tmp_path / "export"), "--output",
+                 str(output), "--runner", "DirectRunner"]) == 0
+    served = {r["audio_filepath"]: r for r in _read(f"{output}-*.jsonl")}
+    capsys.readouterr()
+    assert transcribe_main([*paths, "--model", str(model_dir), "--no-progress", "--jobs", "1"]) == 0
+    expected = {r["audio_filepath"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert served.keys() == expected.keys()
+    for path, want in expected.items():
+        assert served[path]["text"] == want["text"], path
+        assert [(w["word"], w["start"], w["end"]) for w in served[path]["words"]] == [
+            (w["word"], w["start"], w["end"]) for w in want["words"]], path
+
+
 def test_segments_follow_the_cli_rule(tmp_path) -> None:
     from speech.transcribe import iter_segments
 
