@@ -275,20 +275,32 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
 
     def _run_with_decoder(self, batch: Sequence[Segment], model: LoadedModel) -> list[PredictionResult]:
         """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
+        from speech.errors import SpeechError
         from speech.features import compute_features
 
         signature, config = model.saved_model.signatures["logits"], model.features
         results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
         for rows in self._sub_batches(batch):
-            feats = {i: compute_features(batch[i].wave, config) for i in rows if len(batch[i].wave)}
-            lengths = np.array([len(feats[i]) if i in feats else 0 for i in rows], np.int32)
-            padded = np.zeros((len(rows), max(1, lengths.max()), config.n_mfcc), np.float32)
-            for row, i in enumerate(rows):
-                if i in feats:
-                    padded[row, :lengths[row]] = feats[i]
+            feats: dict[int, np.ndarray] = {}
+            for i in rows:
+                s = batch[i]
+                try:  # as the graph does, a bad segment becomes an error record, never a failed bundle
+                    if not np.all(np.isfinite(s.wave)):
+                        raise SpeechError("audio contains NaN or infinite samples")
+                    feats[i] = compute_features(s.wave, config)
+                except SpeechError as e:
+                    results[i] = PredictionResult((s.path, s.index), SegmentResult(
+                        s.path, s.index, s.count, s.offset, s.num_samples, "", 0.0, [], e.reason))
+            if not feats:
+                continue
+            good = list(feats)
+            lengths = np.array([len(feats[i]) for i in good], np.int32)
+            padded = np.zeros((len(good), lengths.max(), config.n_mfcc), np.float32)
+            for row, i in enumerate(good):
+                padded[row, :lengths[row]] = feats[i]
             out = signature(features=padded, lengths=lengths)
             log_probs, out_lengths = out["log_probs"].numpy(), out["lengths"].numpy()
-            for row, i in enumerate(rows):
+            for row, i in enumerate(good):
                 s = batch[i]
                 hyp = model.decoder.decode(log_probs[row, :out_lengths[row]])
                 words = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),

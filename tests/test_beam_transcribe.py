@@ -112,6 +112,20 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
         assert served[path]["text"] == want["text"], path
         assert [(w["word"], w["start"], w["end"]) for w in served[path]["words"]] == [
             (w["word"], w["start"], w["end"]) for w in want["words"]], path
+    # A bad segment in a bundle becomes an error record; the rest of the bundle is still transcribed.
+    import numpy as np
+
+    from pipelines.beam_transcribe import SavedModelHandler, Segment
+
+    handler = SavedModelHandler(str(tmp_path / "export"))
+    loaded = handler.load_model()
+    assert type(loaded.decoder).__name__ == "BeamSearchDecoder"
+    nan = np.full(SR, np.nan, np.float32)
+    good = tone_speech("yes", seed=0)
+    bad_out, good_out = [r.inference for r in handler.run_inference(
+        [Segment("n.wav", 0, 1, 0.0, SR, nan), Segment("g.wav", 0, 1, 0.0, len(good), good)], loaded)]
+    assert bad_out.error == "audio contains NaN or infinite samples" and not good_out.error and good_out.text
+    assert SavedModelHandler(str(tmp_path / "export"), beam_width=1).load_model().decoder is None
 
 
 def test_segments_follow_the_cli_rule(tmp_path) -> None:
