@@ -3,9 +3,10 @@
 Steps (each skipped when its output exists, so a re-run resumes): synthesise the built-in corpus
 (train/dev/test), train the ``small`` preset on it, synthesise a second, train-only corpus (other
 sentences, none of them a dev or test sentence, and without the test-only speakers), fine-tune the model
-on both corpora with a fresh learning-rate schedule, build a 3-gram KenLM from the corpus text (dev/test
-sentences excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the
-unseen-voice test split, and copy the shipped files (config, weights, LM, metrics) into ``models/default``.
+on both corpora with a fresh learning-rate schedule, go on for more epochs at half that learning rate,
+build a 3-gram KenLM from the corpus text (dev/test sentences excluded), tune the LM weights on the dev
+split only, score greedy and LM decoding on the unseen-voice test split, and copy the shipped files
+(config, weights, LM, metrics) into ``models/default``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ TRAIN_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0015, "warmup_ste
                           "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
 FINETUNE_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.001, "warmup_steps": 200,
                              "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+# Stage 3 goes on from stage 2 on the same data at half the peak learning rate: stage 2's dev error was still
+# falling when its cosine schedule ran out.
+CONTINUE_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0005, "warmup_steps": 100,
+                             "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
 SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
 
 
@@ -39,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default=str(ROOT / "runs" / "default"), help="training folder (checkpoints, logs)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--finetune-epochs", type=int, default=4)
+    p.add_argument("--continue-epochs", type=int, default=3, help="stage 3: more epochs on both corpora")
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")
     p.add_argument("--beam", type=int, default=32)
@@ -95,8 +101,8 @@ def _build(args: argparse.Namespace) -> int:
         if code:
             return code
     corpus_info = json.loads((corpus / "corpus.json").read_text())
-    extra, stage1 = Path(args.extra_corpus), run
-    if args.finetune_epochs > 0:
+    extra, stage1, finetunes = Path(args.extra_corpus), run, []
+    if args.finetune_epochs > 0 or args.continue_epochs > 0:
         if not (extra / "train.jsonl").is_file():
             voices = corpus_info["voices"]
             withheld = voices["test_only"] + voices.get("withheld_same_speaker", [])
@@ -106,17 +112,23 @@ def _build(args: argparse.Namespace) -> int:
                                *(["--jobs", str(args.jobs)] if args.jobs else [])])
             if code:
                 return code
-        stage1, run = run, run.with_name(run.name + "-finetuned")
-        history = run / "history.json"
-        if not history.is_file() or len(json.loads(history.read_text())) < args.finetune_epochs:
-            run.mkdir(parents=True, exist_ok=True)
-            (run / "train-config.json").write_text(json.dumps(FINETUNE_CONFIG))
-            code = train_main(["--train", str(corpus / "train.jsonl"), "--train", str(extra / "train.jsonl"),
-                               "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from", str(stage1),
-                               "--epochs", str(args.finetune_epochs), "--config", str(run / "train-config.json"),
-                               "--resume", "--no-progress"])
-            if code:
-                return code
+        stage1 = run
+        for suffix, epochs, config in (("-finetuned", args.finetune_epochs, FINETUNE_CONFIG),
+                                       ("-continued", args.continue_epochs, CONTINUE_CONFIG)):
+            if epochs <= 0:
+                continue
+            previous, run = run, stage1.with_name(stage1.name + suffix)
+            history = run / "history.json"
+            if not history.is_file() or len(json.loads(history.read_text())) < epochs:
+                run.mkdir(parents=True, exist_ok=True)
+                (run / "train-config.json").write_text(json.dumps(config))
+                code = train_main(["--train", str(corpus / "train.jsonl"), "--train", str(extra / "train.jsonl"),
+                                   "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from",
+                                   str(previous), "--epochs", str(epochs), "--config",
+                                   str(run / "train-config.json"), "--resume", "--no-progress"])
+                if code:
+                    return code
+            finetunes.append((run, epochs))
     if not (run / "lm.binary").is_file():
         build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
 
@@ -155,10 +167,12 @@ def _build(args: argparse.Namespace) -> int:
         shutil.copy2(run / name, out / name)
     stages = [{"command": f"speech synth --hours {args.hours:g} --seed 0; speech train --preset small",
                "history": json.loads((stage1 / "history.json").read_text()), "corpus": corpus_info}]
-    if run != stage1:
-        stages.append({"command": f"speech synth --hours {args.extra_hours:g} --seed 1 --prompts sentences.txt "
-                       "(train only); speech train --init-from STAGE1",
-                       "history": json.loads(history.read_text()),
+    for i, (stage_run, _) in enumerate(finetunes):
+        lr = json.loads((stage_run / "train-config.json").read_text())["train"]["learning_rate"]
+        stages.append({"command": (f"speech synth --hours {args.extra_hours:g} --seed 1 --prompts sentences.txt "
+                                   "(train only); " if i == 0 else "same data; ")
+                       + f"speech train --init-from STAGE{i + 1} (peak learning rate {lr:g})",
+                       "history": json.loads((stage_run / "history.json").read_text()),
                        "corpus": json.loads((extra / "corpus.json").read_text())})
     (out / "MODEL_CARD.md").write_text(model_card(config, metrics, stages))
     print(json.dumps(metrics))
@@ -180,7 +194,9 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     withheld = voices.get("withheld_same_speaker") or []
     leaked = sorted({v for st in stages for v in st["corpus"]["voices"]["train"]}
                     & {v for u in unseen for v in same_speaker(u)} - set(unseen))
-    total_train_hours = sum(st["corpus"]["hours"]["train"] for st in stages)
+    corpora = [first] + [c for i, c in enumerate(st["corpus"] for st in stages)
+                         if i > 0 and c not in [st["corpus"] for st in stages[:i]]]  # each corpus once
+    total_train_hours = sum(c["hours"]["train"] for c in corpora)
     lines = [
         "# Default model: `small` LSTM-CTC, English, trained on the built-in synthetic corpus", "",
         "## Model",
@@ -197,9 +213,9 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "", "## Data",
         f"- Main corpus (`speech synth --hours 4 --seed 0`): {counts['train']} train / {counts['dev']} dev / "
         f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",
-        *[f"- Extra training corpus: {st['corpus']['counts']['train']} utterances ({st['corpus']['hours']['train']:.2f}"
+        *[f"- Extra training corpus: {c['counts']['train']} utterances ({c['hours']['train']:.2f}"
           " h) of other sentences (none of them a dev or test sentence), without the test-only speakers."
-          for st in stages[1:]],
+          for c in corpora[1:]],
         f"- {total_train_hours:.2f} h of training audio in all. Engines: {', '.join(engines)}; {len(train_voices)} "
         "voices in training. Half of the training utterances augmented (speed, noise, reverberation, telephone "
         "band, gain); SpecAugment during training.",

@@ -66,9 +66,12 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     extra = {"hours": {"train": 5.0}, "counts": {"train": 150}, "voices": {"train": ["piper:x", "pico:en-US"]}}
     history = [{"epoch": 0, "seconds": 600, "dev_wer": 0.5, "dev_cer": 0.2}]
     card = model_card(config, metrics, [{"command": "one", "history": history, "corpus": main},
-                                        {"command": "two", "history": history * 2, "corpus": extra}])
-    assert "Stage 1 (`one`): 1 epochs" in card and "Stage 2 (`two`): 2 epochs" in card
-    assert "8.00 h of training audio" in card and "3 voices in training" in card
+                                        {"command": "two", "history": history * 2, "corpus": extra},
+                                        {"command": "three", "history": history, "corpus": dict(extra)}])
+    assert "Stage 1 (`one`): 1 epochs" in card and "Stage 2 (`two`): 2 epochs" in card and "Stage 3 (`three`)" in card
+    # Stages 2 and 3 train on the same extra corpus: its hours count once.
+    assert card.count("Extra training corpus") == 1 and "8.00 h of training audio" in card
+    assert "3 voices in training" in card
     assert "| flite:awb | 2 |" in card and "WER 0.200, CER 0.070" in card
     assert "Caveat: festival:us2_mbrola" in card
     main["voices"]["train"] = ["piper:x"]
