@@ -28,8 +28,10 @@ the aligned path goes through greedy rules 2-6 in place of the argmax path. So w
 follow the greedy conventions exactly, and the utterance confidence is the per-frame geometric mean of the
 best path that spells the chosen text. When the beam returns the greedy text, the best such path is the
 argmax path and the hypothesis equals greedy's (up to argmax ties); when the LM overrules the acoustic
-model, the confidence drops. (pyctcdecode's own word frame offsets are not used: they come from whichever
-alignment survived its prefix merges and were seen off by several frames on noisy input.)
+model, the confidence drops. When the argmax path spells no letter at all (silence), the result is greedy's
+empty hypothesis: an LM's word bonus never puts words into silence. (pyctcdecode's own word frame offsets are
+not used: they come from whichever alignment survived its prefix merges and were seen off by several frames on
+noisy input.)
 
 Beam search needs the optional stack that ``scripts/install_kenlm.sh`` installs (pyctcdecode, and kenlm for
 an LM); without it, asking for a beam raises :class:`DecoderUnavailableError` naming that script.
@@ -230,6 +232,21 @@ def read_unigrams(path: str | Path) -> list[str]:
     return [w for w in Path(path).read_text(encoding="utf-8").split() if w]
 
 
+def _score_empty_last_word_as_sentence_end(language_model) -> None:
+    """Fix pyctcdecode 0.5's final LM scoring of a beam whose last word is complete (always the case for an
+    empty transcript): it scores an extra word ``""`` as an unknown word (OOV penalty plus ``beta``), so with
+    an LM silence could never decode to an empty transcript. That case is scored as the end of sentence only."""
+    score = language_model.score
+
+    def fixed(prev_state, word, is_last_word=False):
+        if word or not is_last_word:
+            return score(prev_state, word, is_last_word=is_last_word)
+        end = language_model._get_raw_end_score(prev_state)  # log10 p(</s> | state), 0 without boundaries
+        return language_model.alpha * end * math.log(10), prev_state
+
+    language_model.score = fixed
+
+
 class BeamSearchDecoder:
     """pyctcdecode prefix beam search, with KenLM shallow fusion when ``lm_path`` is given.
 
@@ -275,6 +292,8 @@ class BeamSearchDecoder:
         self._decoder = pyctcdecode.build_ctcdecoder(
             labels, kenlm_model_path=lm_path, unigrams=unigrams, alpha=self.alpha, beta=self.beta
         )
+        if self._decoder._language_model is not None:
+            _score_empty_last_word_as_sentence_end(self._decoder._language_model)
 
     def set_lm_weights(self, alpha: float, beta: float) -> None:
         """Change the LM weights without reloading the LM (used by :func:`tune_lm_weights`)."""
@@ -287,6 +306,11 @@ class BeamSearchDecoder:
         num_frames = log_probs.shape[0]
         if num_frames == 0:
             return Hypothesis("", 1.0, [])
+        best = np.argmax(log_probs, axis=1)
+        if not np.any((best != self.vocab.blank) & (best != self.vocab.chars.index(" "))):
+            # The acoustic model hears no letter in any frame (silence): the LM's word bonus must not invent one.
+            frame_max = np.take_along_axis(log_probs, best[:, None], axis=1)[:, 0]
+            return Hypothesis(*_words_from_path(best, frame_max, self.vocab, self.frame_duration))
         # float32 in, float64 for pyctcdecode's score arithmetic (sums over thousands of frames).
         log_probs = log_probs.astype(np.float64, copy=False)
         beams = self._decoder.decode_beams(

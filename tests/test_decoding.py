@@ -293,3 +293,31 @@ def test_tune_lm_weights_with_a_factory():
     assert result == (1.0, 2.0, 0.0)
     with pytest.raises(ValueError, match="references"):
         tune_lm_weights(Fake, [np.zeros((1, C))], ["a", "b"], alphas=[0.0], betas=[0.0])
+
+
+
+def test_lm_fused_beam_keeps_silence_empty(tiny_lm):
+    # Every frame's best class is the blank: the transcript is empty, with or without an LM, even with a large
+    # word bonus (the bundled model's LM used to turn a second of digital silence into "a").
+    silence = frames(["_"] * 50, peak=0.6)
+    assert GreedyDecoder(VOCAB, FD).decode(silence).text == ""
+    for beta in (0.0, 1.0, 3.0):
+        decoder = BeamSearchDecoder(VOCAB, FD, beam_width=16, lm_path=str(tiny_lm), alpha=0.5, beta=beta)
+        hyp = decoder.decode(silence)
+        assert (hyp.text, hyp.words) == ("", []), beta
+        assert hyp.confidence == pytest.approx(GreedyDecoder(VOCAB, FD).decode(silence).confidence)
+        assert decoder.decode(NOISY).text == "the cat sat on the mat"
+        decoder.close()
+
+
+def test_lm_scores_an_empty_beam_as_a_sentence_end(tiny_lm):
+    # pyctcdecode 0.5 scored the end of an empty beam as one more, unknown, word "" (OOV penalty plus beta).
+    decoder = BeamSearchDecoder(VOCAB, FD, beam_width=16, lm_path=str(tiny_lm), alpha=0.5, beta=1.0)
+    lm = decoder._decoder._language_model
+    beams = decoder._decoder.decode_beams(frames(["_"] * 20 + ["a"] + ["_"] * 20, peak=0.6).astype(np.float64),
+                                          beam_width=16, token_min_logp=-5.0)
+    empty = [b for b in beams if b[0] == ""]
+    assert empty, [b[0] for b in beams]
+    end_of_sentence = lm._kenlm_model.score("", bos=True, eos=True)  # log10 p(</s> | <s>)
+    assert empty[0][4] - empty[0][3] == pytest.approx(0.5 * end_of_sentence * math.log(10))
+    decoder.close()
