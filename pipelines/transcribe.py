@@ -102,6 +102,8 @@ def _transcribe(args: argparse.Namespace) -> int:
     from speech.outputs import FORMATS, render
     from speech.transcribe import Transcriber
 
+    if args.resume and not args.output_dir:
+        raise SpeechError("--resume needs --output-dir (it skips inputs whose output files exist)")
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -151,10 +153,11 @@ def _transcribe(args: argparse.Namespace) -> int:
         summary += f"; {done} already done (--resume)"
     summary += f"; {len(failures)} failed"
     print(summary, file=sys.stderr)
-    for path, reason in failures[:20]:
+    shown = 20 if out_dir else len(failures)  # without --output-dir there is no failures.jsonl: list them all
+    for path, reason in failures[:shown]:
         print(f"  failed: {path}: {reason}", file=sys.stderr)
-    if len(failures) > 20:
-        print(f"  ... and {len(failures) - 20} more" + (" (see failures.jsonl)" if out_dir else ""), file=sys.stderr)
+    if len(failures) > shown:
+        print(f"  ... and {len(failures) - shown} more (see failures.jsonl)", file=sys.stderr)
     return 1 if failures else 0
 
 
