@@ -322,6 +322,12 @@ class SpeechServingModule(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, None, n_mfcc], tf.float32, name="features"),
                                       tf.TensorSpec([None], tf.int32, name="lengths")])
         def logits(features, lengths):
+            # A malformed request is the caller's bug: a clear error, never outputs with made-up lengths.
+            tf.debugging.assert_equal(tf.size(lengths), tf.shape(features)[0],
+                                      message="lengths must have one entry per row of features")
+            tf.debugging.assert_non_negative(lengths, message="lengths must not be negative")
+            tf.debugging.assert_less_equal(lengths, tf.shape(features)[1],
+                                           message="lengths must not exceed the number of frames")
             log_probs, out_lengths = log_probs_of(features, lengths)
             log_probs = tf.ensure_shape(log_probs, [None, None, num_classes])
             return {"log_probs": log_probs, "lengths": out_lengths}
@@ -329,6 +335,8 @@ class SpeechServingModule(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform"),
                                       tf.TensorSpec([None], tf.int32, name="lengths")])
         def transcribe_waveform(waveform, lengths):
+            tf.debugging.assert_equal(tf.size(lengths), tf.shape(waveform)[0],
+                                      message="lengths must have one entry per row of waveform")
             num_samples = tf.shape(waveform)[1]
             valid = tf.range(num_samples)[None, :] < lengths[:, None]
             finite = tf.reduce_all(tf.math.is_finite(tf.where(valid, waveform, 0.0)), axis=1)
