@@ -52,7 +52,10 @@ def _decode_with_ffmpeg_or_reason(path: str, error: Exception) -> tuple[np.ndarr
     try:
         return _decode_with_ffmpeg(path)
     except AudioError:
-        raise AudioError(f"cannot decode audio: {error}", path) from error
+        reason = str(error)
+        if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
+            reason = "format not recognised, or the data is corrupt"
+        raise AudioError(f"cannot decode audio: {reason}", path) from error
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:

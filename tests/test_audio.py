@@ -56,6 +56,14 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, content, reason):
     assert info.value.path == str(path)
 
 
+def test_a_file_that_is_not_the_audio_its_name_says_is_reported_as_such(tmp_path):
+    path = tmp_path / "notes.mp3"
+    path.write_text("not audio\n" * 100)
+    with pytest.raises(AudioError, match="cannot decode audio") as info:
+        load_audio(path)
+    assert "does not exist" not in str(info.value)  # libsndfile's words; the file exists
+
+
 def test_nan_audio_is_rejected(tmp_path):
     wave = np.full(16000, np.nan, np.float32)
     sf.write(tmp_path / "nan.wav", wave, 16000, subtype="FLOAT")
