@@ -322,12 +322,19 @@ class SpeechServingModule(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, None, n_mfcc], tf.float32, name="features"),
                                       tf.TensorSpec([None], tf.int32, name="lengths")])
         def logits(features, lengths):
-            # A malformed request is the caller's bug: a clear error, never outputs with made-up lengths.
-            tf.debugging.assert_equal(tf.size(lengths), tf.shape(features)[0],
-                                      message="lengths must have one entry per row of features")
-            tf.debugging.assert_non_negative(lengths, message="lengths must not be negative")
-            tf.debugging.assert_less_equal(lengths, tf.shape(features)[1],
-                                           message="lengths must not exceed the number of frames")
+            # A malformed request is the caller's bug: a clear error, never outputs with made-up lengths. The
+            # checks run before the model (control dependencies), whose own error would be less clear.
+            checks = [
+                tf.debugging.assert_equal(tf.size(lengths), tf.shape(features)[0],
+                                          message="lengths must have one entry per row of features"),
+                tf.debugging.assert_non_negative(lengths, message="lengths must not be negative"),
+                tf.debugging.assert_less_equal(lengths, tf.shape(features)[1],
+                                               message="lengths must not exceed the number of frames"),
+                tf.debugging.assert_positive(tf.shape(features)[1],
+                                             message="features must have at least one frame"),
+            ]
+            with tf.control_dependencies(checks):
+                features, lengths = tf.identity(features), tf.identity(lengths)
             log_probs, out_lengths = log_probs_of(features, lengths)
             log_probs = tf.ensure_shape(log_probs, [None, None, num_classes])
             return {"log_probs": log_probs, "lengths": out_lengths}

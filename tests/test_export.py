@@ -200,7 +200,6 @@ def test_transcribe_waveform_signature(client_run) -> None:
     assert rows[-1]["transcript"] == "" and rows[-1]["words"] == "[]"
 
 
-
 def test_malformed_requests_are_refused_not_broadcast(exported) -> None:
     # One length for a batch of two, or lengths past the frames, used to give outputs for made-up lengths.
     import tensorflow as tf
@@ -214,7 +213,10 @@ def test_malformed_requests_are_refused_not_broadcast(exported) -> None:
         logits(features=tf.zeros([2, 50, 26]), lengths=tf.constant([50], tf.int32))
     with pytest.raises(tf.errors.InvalidArgumentError, match="must not exceed the number of frames"):
         logits(features=tf.zeros([1, 50, 26]), lengths=tf.constant([80], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one frame"):
+        logits(features=tf.zeros([1, 0, 26]), lengths=tf.constant([0], tf.int32))
     assert logits(features=tf.zeros([1, 50, 26]), lengths=tf.constant([50], tf.int32))["lengths"].shape == [1]
+
 
 def test_logits_signature_matches_the_keras_model(client_run) -> None:
     transcriber, logits = client_run["transcriber"], client_run["logits"]
