@@ -83,7 +83,6 @@ def test_transcribe_to_stdout_and_exit_code(tiny_model, tmp_path, capsys):
     assert "1 failed" in captured.err and "bad.wav" in captured.err
 
 
-
 def test_transcribe_to_stdout_reports_every_failure(tiny_model, tmp_path, capsys):
     # Without --output-dir there is no failures.jsonl: stderr is the only report, so it names every bad file.
     model_dir, _ = tiny_model
@@ -101,6 +100,7 @@ def test_transcribe_resume_without_output_dir_is_refused(tmp_path, capsys):
     sf.write(tmp_path / "a.wav", tone_speech("go"), 16000)
     assert cli_main(["transcribe", str(tmp_path / "a.wav"), "--resume", "--no-progress"]) == 2
     assert "--resume needs --output-dir" in capsys.readouterr().err
+
 
 def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tmp_path, capsys):
     model_dir, _ = tiny_model
