@@ -46,6 +46,7 @@ def beam_run(tiny_model, tmp_path_factory) -> dict:
             "failures": _read(f"{output}.failures-*.jsonl")}
 
 
+@pytest.mark.slow  # the end-to-end Beam run (export + pipeline) takes about 2 minutes
 def test_good_files_are_transcribed_and_the_corrupt_one_fails(beam_run) -> None:
     audio = beam_run["audio"]
     assert sorted(r["audio_filepath"] for r in beam_run["transcripts"]) == sorted(
@@ -55,6 +56,7 @@ def test_good_files_are_transcribed_and_the_corrupt_one_fails(beam_run) -> None:
     assert "cannot decode" in failure["error"]
 
 
+@pytest.mark.slow  # the end-to-end Beam run (export + pipeline) takes about 2 minutes
 def test_records_equal_the_cli_output(beam_run, capsys) -> None:
     from pipelines.transcribe import main as transcribe_main
 
@@ -77,6 +79,7 @@ def test_records_equal_the_cli_output(beam_run, capsys) -> None:
             assert g["confidence"] == pytest.approx(w["confidence"], abs=2e-4)
 
 
+@pytest.mark.slow  # the end-to-end Beam run (export + pipeline) takes about 2 minutes
 def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_path, capsys) -> None:
     pytest.importorskip("pyctcdecode")
     pytest.importorskip("kenlm")
