@@ -33,6 +33,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow  # about 70 s on 2 cores
 def test_mirrored_on_two_cpu_replicas_then_resume_and_evaluate_on_one(tmp_path, capsys):
     manifest = write_corpus(tmp_path / "corpus", WORDS)
     out = tmp_path / "model"
