@@ -128,7 +128,7 @@ def _build(args: argparse.Namespace) -> int:
                                    str(run / "train-config.json"), "--resume", "--no-progress"])
                 if code:
                     return code
-            finetunes.append((run, epochs))
+            finetunes.append((run, config))
     if not (run / "lm.binary").is_file():
         build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
 
@@ -167,13 +167,13 @@ def _build(args: argparse.Namespace) -> int:
         shutil.copy2(run / name, out / name)
     stages = [{"command": f"speech synth --hours {args.hours:g} --seed 0; speech train --preset small",
                "history": json.loads((stage1 / "history.json").read_text()), "corpus": corpus_info}]
-    for i, (stage_run, _) in enumerate(finetunes):
-        lr = json.loads((stage_run / "train-config.json").read_text())["train"]["learning_rate"]
+    extra_info = json.loads((extra / "corpus.json").read_text()) if finetunes else None
+    for i, (stage_run, stage_config) in enumerate(finetunes):
         stages.append({"command": (f"speech synth --hours {args.extra_hours:g} --seed 1 --prompts sentences.txt "
                                    "(train only); " if i == 0 else "same data; ")
-                       + f"speech train --init-from STAGE{i + 1} (peak learning rate {lr:g})",
-                       "history": json.loads((stage_run / "history.json").read_text()),
-                       "corpus": json.loads((extra / "corpus.json").read_text())})
+                       + f"speech train --init-from STAGE{i + 1} "
+                       f"(peak learning rate {stage_config['train']['learning_rate']:g})",
+                       "history": json.loads((stage_run / "history.json").read_text()), "corpus": extra_info})
     (out / "MODEL_CARD.md").write_text(model_card(config, metrics, stages))
     print(json.dumps(metrics))
     return 0
@@ -194,8 +194,10 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     withheld = voices.get("withheld_same_speaker") or []
     leaked = sorted({v for st in stages for v in st["corpus"]["voices"]["train"]}
                     & {v for u in unseen for v in same_speaker(u)} - set(unseen))
-    corpora = [first] + [c for i, c in enumerate(st["corpus"] for st in stages)
-                         if i > 0 and c not in [st["corpus"] for st in stages[:i]]]  # each corpus once
+    corpora = []  # each corpus once, though several stages may train on it
+    for st in stages:
+        if st["corpus"] not in corpora:
+            corpora.append(st["corpus"])
     total_train_hours = sum(c["hours"]["train"] for c in corpora)
     lines = [
         "# Default model: `small` LSTM-CTC, English, trained on the built-in synthetic corpus", "",

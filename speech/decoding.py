@@ -309,8 +309,7 @@ class BeamSearchDecoder:
         best = np.argmax(log_probs, axis=1)
         if not np.any((best != self.vocab.blank) & (best != self.vocab.chars.index(" "))):
             # The acoustic model hears no letter in any frame (silence): the LM's word bonus must not invent one.
-            frame_max = np.take_along_axis(log_probs, best[:, None], axis=1)[:, 0]
-            return Hypothesis(*_words_from_path(best, frame_max, self.vocab, self.frame_duration))
+            return GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
         # float32 in, float64 for pyctcdecode's score arithmetic (sums over thousands of frames).
         log_probs = log_probs.astype(np.float64, copy=False)
         beams = self._decoder.decode_beams(

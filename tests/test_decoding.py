@@ -295,7 +295,6 @@ def test_tune_lm_weights_with_a_factory():
         tune_lm_weights(Fake, [np.zeros((1, C))], ["a", "b"], alphas=[0.0], betas=[0.0])
 
 
-
 def test_lm_fused_beam_keeps_silence_empty(tiny_lm):
     # Every frame's best class is the blank: the transcript is empty, with or without an LM, even with a large
     # word bonus (the bundled model's LM used to turn a second of digital silence into "a").
