@@ -127,6 +127,39 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100003 + epoch
 
 
+def read_cached_features(path, frames, num_features: int):
+    """A feature-cache ``.npy`` entry (float32 ``[frames, num_features]``, C or Fortran order) read by TensorFlow ops.
+
+    No Python runs in tf.data's threads this way: ``np.load`` parses the header with ``ast.literal_eval``, and
+    CPython 3.11 fails at random when two threads build ASTs at once ("AST constructor recursion depth
+    mismatch", python/cpython#106905), which stopped training. A file whose header is not that of a
+    little-endian float32 2-D array of this size raises ``InvalidArgumentError``.
+    """
+    import tensorflow as tf
+
+    raw = tf.io.read_file(path)
+    data_bytes = frames * num_features * 4
+    # np.save writes: magic + version (8 bytes), header length (uint16 LE, format 1.0), header text, data.
+    is_npy = tf.debugging.Assert(tf.equal(tf.strings.substr(raw, 0, 8), b"\x93NUMPY\x01\x00"),
+                                 ["not a .npy file in format 1.0:", path])
+    with tf.control_dependencies([is_npy]):
+        header_len = tf.cast(tf.io.decode_raw(tf.strings.substr(raw, 8, 2), tf.uint16)[0], tf.int32)
+    header = tf.strings.substr(raw, 10, header_len)
+    checks = [
+        tf.debugging.Assert(tf.strings.regex_full_match(
+            header, r"\{'descr': '<f4', 'fortran_order': (True|False), 'shape': \(\d+, \d+\), \}\s*"),
+            ["not a float32 2-D array:", path, header]),
+        tf.debugging.Assert(tf.equal(tf.strings.length(raw), 10 + header_len + data_bytes),
+                            ["cached features are not the size the example was built with:", path]),
+    ]
+    with tf.control_dependencies(checks):
+        data = tf.io.decode_raw(tf.strings.substr(raw, 10 + header_len, data_bytes), tf.float32)
+    # librosa's MFCCs are a transposed view, so np.save usually writes them column-major.
+    fortran = tf.strings.regex_full_match(header, r".*'fortran_order': True.*\s*")
+    return tf.cond(fortran, lambda: tf.transpose(tf.reshape(data, [num_features, frames])),
+                   lambda: tf.reshape(data, [frames, num_features]))
+
+
 def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int, *, shuffle: bool = False,
                  seed: int = 0, epoch: int = 0, spec_augment: SpecAugment | None = None,
                  max_batch_frames: int | None = None, skip_batches: int = 0, min_batch: int = 1):
@@ -146,7 +179,7 @@ def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int
         "id": np.arange(len(examples), dtype=np.int32)})
 
     def load(item):
-        return tf.numpy_function(lambda p: np.load(p.decode()), [item["path"]], tf.float32, stateful=False)
+        return read_cached_features(item["path"], item["frames"], num_features)
 
     return index_to_batches(index, load, frames, num_features, batch_size, shuffle_buffer=len(examples) if shuffle
                             else 0, seed=seed, epoch=epoch, spec_augment=spec_augment,

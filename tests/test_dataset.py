@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from speech.dataset import SpecAugment, ctc_min_frames, make_dataset, prepare_examples
+from speech.dataset import SpecAugment, ctc_min_frames, make_dataset, prepare_examples, read_cached_features
 from speech.features import FeatureConfig
 from speech.manifest import Utterance, read_manifest
 from speech.model import preset
@@ -53,3 +54,22 @@ def test_spec_augment_masks_some_features(tone_corpus, tmp_path):
     plain = next(iter(make_dataset(examples[:1], 26, 1)))[0].numpy()
     masked = next(iter(make_dataset(examples[:1], 26, 1, spec_augment=SpecAugment(freq_width=8))))[0].numpy()
     assert (masked == 0).sum() > (plain == 0).sum()
+
+
+def test_cached_features_are_read_in_graph_exactly_and_bad_entries_refused(tmp_path):
+    import tensorflow as tf
+
+    path = str(tmp_path / "f.npy")
+    for shape, order in [((1, 26), "C"), ((57, 26), "C"), ((57, 26), "F"), ((1500, 40), "F")]:
+        feats = np.asarray(np.random.default_rng(0).standard_normal(shape), np.float32, order=order)
+        np.save(path, feats)
+        assert np.array_equal(read_cached_features(tf.constant(path), tf.constant(shape[0]), shape[1]).numpy(),
+                              feats)
+    for bad in (np.zeros((5, 26), np.float64), np.zeros((5, 26), np.float16), np.zeros((6, 26), np.float32),
+                np.zeros((26, 5), np.float32, order="F")[None], b"not numpy at all", b""):
+        if isinstance(bad, bytes):
+            open(path, "wb").write(bad)
+        else:
+            np.save(path, bad)
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            read_cached_features(tf.constant(path), tf.constant(5), 26)
