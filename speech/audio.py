@@ -8,6 +8,7 @@ integer PCM of any width and float files give the same waveform scale ([-1, 1]).
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ import soundfile as sf
 
 from speech.errors import AudioError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".au")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".webm", ".mp4", ".aiff",
+                    ".aif", ".au", ".caf")
 
 
 def _decode_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
@@ -55,6 +57,8 @@ def _decode_with_ffmpeg_or_reason(path: str, error: Exception) -> tuple[np.ndarr
         reason = str(error)
         if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
             reason = "format not recognised, or the data is corrupt"
+        if shutil.which("ffmpeg") is None:
+            reason += " (m4a, aac, wma, webm and mp4 need ffmpeg on PATH: scripts/setup.sh installs it)"
         raise AudioError(f"cannot decode audio: {reason}", path) from error
 
 
