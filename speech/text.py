@@ -4,7 +4,10 @@ Normalisation policy, applied to every transcript before it meets the vocabulary
 - Unicode NFKC; accents stripped from letters outside the vocabulary (``café`` -> ``cafe``);
 - lower case; curly apostrophes become ``'``;
 - digits are spelled out in English with num2words (``42`` -> ``forty two``, ``3rd`` -> ``third``,
-  ``1.5`` -> ``one point five``); a comma between digit groups is a thousands separator;
+  ``1.5`` -> ``one point five``); a comma between digit groups is a thousands separator; four-digit numbers
+  from 1100 to 2099 are read as years (``1984`` -> ``nineteen eighty four``), decades too (``1990s``,
+  ``80s``); amounts of money as said
+  (``$5.50`` -> ``five dollars and fifty cents``, also ``£`` and ``€``);
 - ``&`` -> ``and``, ``%`` -> ``percent``; hyphens, slashes and underscores separate words;
 - every other punctuation mark is removed; whitespace is collapsed.
 Characters still outside the vocabulary after this are an error (:class:`TranscriptError`), never
@@ -33,6 +36,11 @@ _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
 _DECIMAL = re.compile(r"(\d+)\.(\d+)")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _NUMBER = re.compile(r"\d+")
+_DECADE = re.compile(r"\b(\d*0)'?s\b")
+_MONEY = re.compile(r"([$\u00a3\u20ac])\s?(\d+)(?:\.(\d{2}))?(?![\d.])")
+# Currency symbol -> (unit, units, hundredth, hundredths).
+_CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "\u00a3": ("pound", "pounds", "penny", "pence"),
+               "\u20ac": ("euro", "euros", "cent", "cents")}
 _SEPARATORS = re.compile(r"[-_/\u2010-\u2015]")
 _APOSTROPHES = re.compile(r"[\u2018\u2019\u02bc`\u00b4]")
 _SPACES = re.compile(r"\s+")
@@ -40,6 +48,28 @@ _SPACES = re.compile(r"\s+")
 
 def _spell(number: str, to: str = "cardinal") -> str:
     return " " + num2words(int(number), to=to, lang="en") + " "
+
+
+def _say_number(digits: str) -> str:
+    return _spell(digits, "year" if len(digits) == 4 and 1100 <= int(digits) <= 2099 else "cardinal")
+
+
+def _say_decade(match: re.Match) -> str:
+    *words, last = _say_number(match.group(1)).split()
+    if words == ["one"] and last in ("hundred", "thousand"):  # "100s" -> "hundreds"
+        words = []
+    return " " + " ".join([*words, last[:-1] + "ies" if last.endswith("y") else last + "s"]) + " "
+
+
+def _say_money(match: re.Match) -> str:
+    unit, units, hundredth, hundredths = _CURRENCIES[match.group(1)]
+    whole, fraction = int(match.group(2)), int(match.group(3) or 0)
+    parts = []
+    if whole or not fraction:
+        parts.append(f"{_spell(str(whole))} {unit if whole == 1 else units}")
+    if fraction:
+        parts.append(f"{_spell(str(fraction))} {hundredth if fraction == 1 else hundredths}")
+    return " " + " and ".join(parts) + " "
 
 
 def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
@@ -52,9 +82,11 @@ def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
     text = text.replace("&", " and ").replace("%", " percent ")
     text = text.replace("\u00df", "ss").replace("\u00e6", "ae").replace("\u0153", "oe")
     text = _THOUSANDS.sub("", text)
+    text = _MONEY.sub(_say_money, text)
+    text = _DECADE.sub(_say_decade, text)
     text = _ORDINAL.sub(lambda m: _spell(m.group(1), "ordinal"), text)
     text = _DECIMAL.sub(lambda m: _spell(m.group(1)) + " point " + " ".join(_spell(d) for d in m.group(2)), text)
-    text = _NUMBER.sub(lambda m: _spell(m.group(0)), text)
+    text = _NUMBER.sub(lambda m: _say_number(m.group(0)), text)
     text = _SEPARATORS.sub(" ", text)
     # num2words writes "forty-two" and "one hundred and five"; hyphens were handled above, so redo them.
     text = _SEPARATORS.sub(" ", text).replace(",", " ")

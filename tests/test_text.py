@@ -9,6 +9,11 @@ from speech.text import DEFAULT_CHARS, Vocabulary, normalize_text
     ("It’s 3rd of May", "it's third of may"),
     ("42% & 1.5", "forty two percent and one point five"),
     ("1,000 people", "one thousand people"),
+    ("in 1984, 2005 and 2024; 3000 and 1099 are not years", "in nineteen eighty four two thousand and five and "
+     "twenty twenty four three thousand and one thousand and ninety nine are not years"),
+    ("the 1990s, the 80's, the 1900s, 100s", "the nineteen nineties the eighties the nineteen hundreds hundreds"),
+    ("$5.50, $1, £0.01, €3,250 and $0.99", "five dollars and fifty cents one dollar one penny three thousand two "
+     "hundred and fifty euros and ninety nine cents"),
     ("café naïve Straße", "cafe naive strasse"),
     ("well-known \"quote\"", "well known quote"),
     ("'quoted' don't", "quoted don't"),
