@@ -145,12 +145,17 @@ def read_cached_features(path, frames, num_features: int):
     with tf.control_dependencies([is_npy]):
         header_len = tf.cast(tf.io.decode_raw(tf.strings.substr(raw, 8, 2), tf.uint16)[0], tf.int32)
     header = tf.strings.substr(raw, 10, header_len)
+    is_2d_float32 = tf.debugging.Assert(tf.strings.regex_full_match(
+        header, r"\{'descr': '<f4', 'fortran_order': (True|False), 'shape': \(\d+, \d+\), \}\s*"),
+        ["not a float32 2-D array:", path, header])
+    with tf.control_dependencies([is_2d_float32]):
+        shape = tf.strings.to_number(tf.strings.split(tf.strings.regex_replace(
+            header, r"(?s).*'shape': \((\d+), (\d+)\).*", r"\1 \2")), tf.int32)
     checks = [
-        tf.debugging.Assert(tf.strings.regex_full_match(
-            header, r"\{'descr': '<f4', 'fortran_order': (True|False), 'shape': \(\d+, \d+\), \}\s*"),
-            ["not a float32 2-D array:", path, header]),
+        tf.debugging.Assert(tf.reduce_all(tf.equal(shape, tf.stack([tf.cast(frames, tf.int32), num_features]))),
+                            ["cached features are not the shape the example was built with:", path, shape]),
         tf.debugging.Assert(tf.equal(tf.strings.length(raw), 10 + header_len + data_bytes),
-                            ["cached features are not the size the example was built with:", path]),
+                            ["cached features are not the size their header says:", path]),
     ]
     with tf.control_dependencies(checks):
         data = tf.io.decode_raw(tf.strings.substr(raw, 10 + header_len, data_bytes), tf.float32)

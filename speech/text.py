@@ -34,10 +34,15 @@ DEFAULT_CHARS = " abcdefghijklmnopqrstuvwxyz'"
 
 _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
 _DECIMAL = re.compile(r"(\d+)\.(\d+)")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_NUMBER = re.compile(r"\d+")
-_DECADE = re.compile(r"\b(\d*0)'?s\b")
-_MONEY = re.compile(r"([$\u00a3\u20ac])\s?(\d+)(?:\.(\d{2}))?(?![\d.])")
+_GROUPED = re.compile(r"(?<!\d)\d{1,3}(?:,\d{3})+(?!\d)")
+# Put before a number written with thousands separators: a quantity, never read as a year. Private use, so
+# the punctuation pass below removes it.
+_QUANTITY = "\ue000"
+_NUMBER = re.compile(f"({_QUANTITY}?)" + r"(\d+)")
+_DECADE = re.compile(r"(?<![\w.])" + f"({_QUANTITY}?)" + r"(\d*0)'?s\b")
+# Symbol, whole part, fraction, scale word: "$5", "£3.20", "$1.5 million", "€2bn".
+_MONEY = re.compile(r"([$\u00a3\u20ac])\s?" + f"{_QUANTITY}?" + r"(\d+)(?:\.(\d+))?"
+                    r"(?:\s?(thousand|million|billion|trillion|bn)\b)?")
 # Currency symbol -> (unit, units, hundredth, hundredths).
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "\u00a3": ("pound", "pounds", "penny", "pence"),
                "\u20ac": ("euro", "euros", "cent", "cents")}
@@ -50,12 +55,13 @@ def _spell(number: str, to: str = "cardinal") -> str:
     return " " + num2words(int(number), to=to, lang="en") + " "
 
 
-def _say_number(digits: str) -> str:
-    return _spell(digits, "year" if len(digits) == 4 and 1100 <= int(digits) <= 2099 else "cardinal")
+def _say_number(digits: str, quantity: bool = False) -> str:
+    is_year = not quantity and len(digits) == 4 and 1100 <= int(digits) <= 2099
+    return _spell(digits, "year" if is_year else "cardinal")
 
 
 def _say_decade(match: re.Match) -> str:
-    *words, last = _say_number(match.group(1)).split()
+    *words, last = _say_number(match.group(2), bool(match.group(1))).split()
     if words == ["one"] and last in ("hundred", "thousand"):  # "100s" -> "hundreds"
         words = []
     return " " + " ".join([*words, last[:-1] + "ies" if last.endswith("y") else last + "s"]) + " "
@@ -63,12 +69,16 @@ def _say_decade(match: re.Match) -> str:
 
 def _say_money(match: re.Match) -> str:
     unit, units, hundredth, hundredths = _CURRENCIES[match.group(1)]
-    whole, fraction = int(match.group(2)), int(match.group(3) or 0)
+    whole, fraction, scale = match.group(2), match.group(3) or "", match.group(4)
+    if scale or (fraction and len(fraction) != 2):  # "$1.5 million" -> "one point five million dollars"
+        amount = _spell(whole) + (" point " + " ".join(_spell(d) for d in fraction) if fraction else "")
+        scale = {"bn": "billion"}.get(scale, scale) or ""
+        return f" {amount} {scale} {unit if whole == '1' and not fraction and not scale else units} "
     parts = []
-    if whole or not fraction:
-        parts.append(f"{_spell(str(whole))} {unit if whole == 1 else units}")
-    if fraction:
-        parts.append(f"{_spell(str(fraction))} {hundredth if fraction == 1 else hundredths}")
+    if int(whole) or not int(fraction or 0):
+        parts.append(f"{_spell(whole)} {unit if int(whole) == 1 else units}")
+    if int(fraction or 0):
+        parts.append(f"{_spell(fraction)} {hundredth if int(fraction) == 1 else hundredths}")
     return " " + " and ".join(parts) + " "
 
 
@@ -81,12 +91,12 @@ def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
                                                   if not unicodedata.combining(d)) for c in text)
     text = text.replace("&", " and ").replace("%", " percent ")
     text = text.replace("\u00df", "ss").replace("\u00e6", "ae").replace("\u0153", "oe")
-    text = _THOUSANDS.sub("", text)
+    text = _GROUPED.sub(lambda m: _QUANTITY + m.group(0).replace(",", ""), text)
     text = _MONEY.sub(_say_money, text)
     text = _DECADE.sub(_say_decade, text)
     text = _ORDINAL.sub(lambda m: _spell(m.group(1), "ordinal"), text)
     text = _DECIMAL.sub(lambda m: _spell(m.group(1)) + " point " + " ".join(_spell(d) for d in m.group(2)), text)
-    text = _NUMBER.sub(lambda m: _say_number(m.group(0)), text)
+    text = _NUMBER.sub(lambda m: _say_number(m.group(2), bool(m.group(1))), text)
     text = _SEPARATORS.sub(" ", text)
     # num2words writes "forty-two" and "one hundred and five"; hyphens were handled above, so redo them.
     text = _SEPARATORS.sub(" ", text).replace(",", " ")

@@ -69,6 +69,10 @@ def test_without_ffmpeg_the_error_says_what_to_install(tmp_path, monkeypatch):
     path.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
     with pytest.raises(AudioError, match="need ffmpeg"):
         load_audio(path)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(AudioError) as info:  # a WAV is not ffmpeg's business: no misleading hint
+        load_audio(tmp_path / "corrupt.wav")
+    assert "need ffmpeg" not in str(info.value)
 
 
 @pytest.mark.parametrize("content, reason", [

@@ -66,7 +66,8 @@ def test_cached_features_are_read_in_graph_exactly_and_bad_entries_refused(tmp_p
         assert np.array_equal(read_cached_features(tf.constant(path), tf.constant(shape[0]), shape[1]).numpy(),
                               feats)
     for bad in (np.zeros((5, 26), np.float64), np.zeros((5, 26), np.float16), np.zeros((6, 26), np.float32),
-                np.zeros((26, 5), np.float32, order="F")[None], b"not numpy at all", b""):
+                np.zeros((26, 5), np.float32, order="F")[None], np.zeros((13, 10), np.float32),
+                b"not numpy at all", b""):
         if isinstance(bad, bytes):
             open(path, "wb").write(bad)
         else:

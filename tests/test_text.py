@@ -14,6 +14,10 @@ from speech.text import DEFAULT_CHARS, Vocabulary, normalize_text
     ("the 1990s, the 80's, the 1900s, 100s", "the nineteen nineties the eighties the nineteen hundreds hundreds"),
     ("$5.50, $1, £0.01, €3,250 and $0.99", "five dollars and fifty cents one dollar one penny three thousand two "
      "hundred and fifty euros and ninety nine cents"),
+    ("It costs $5. Or $5.50.", "it costs five dollars or five dollars and fifty cents"),
+    ("$1.5 million, $3bn, $2.5", "one point five million dollars three billion dollars two point five dollars"),
+    ("1,999 votes, the 1,000th, 20,000s", "one thousand nine hundred and ninety nine votes the one thousandth "
+     "twenty thousands"),
     ("café naïve Straße", "cafe naive strasse"),
     ("well-known \"quote\"", "well known quote"),
     ("'quoted' don't", "quoted don't"),
