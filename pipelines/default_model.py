@@ -252,7 +252,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "- Prompts: sentences from Debian's fortunes, wordnet-base and dict-devil; the LM is built from the same "
         "sources with every dev and test sentence removed.",
         "", "## Training",
-        *[f"- Stage {i + 1} (`{st['command']}`): {len(st['history'])} epochs, "
+        *[f"- Stage {i + 1} (`{st['command']}`): {len(st['history'])} epoch{'s' if len(st['history']) != 1 else ''}, "
           f"{sum(h.get('seconds', 0) for h in st['history']) / 60:.0f} minutes on a 2-core CPU (shared with other "
           f"jobs); final dev (greedy) WER {st['history'][-1].get('dev_wer', float('nan')):.3f}, "
           f"CER {st['history'][-1].get('dev_cer', float('nan')):.3f}." for i, st in enumerate(stages)],

@@ -68,7 +68,7 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     card = model_card(config, metrics, [{"command": "one", "history": history, "corpus": main},
                                         {"command": "two", "history": history * 2, "corpus": extra},
                                         {"command": "three", "history": history, "corpus": dict(extra)}])
-    assert "Stage 1 (`one`): 1 epochs" in card and "Stage 2 (`two`): 2 epochs" in card and "Stage 3 (`three`)" in card
+    assert "Stage 1 (`one`): 1 epoch," in card and "Stage 2 (`two`): 2 epochs" in card and "Stage 3 (`three`)" in card
     # Stages 2 and 3 train on the same extra corpus: its hours count once.
     assert card.count("Extra training corpus") == 1 and "8.00 h of training audio" in card
     assert "3 voices in training" in card
