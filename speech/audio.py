@@ -18,10 +18,10 @@ import soundfile as sf
 
 from speech.errors import AudioError
 
-# What libsndfile reads by itself; the rest of AUDIO_EXTENSIONS goes through ffmpeg.
+# What libsndfile reads by itself, and what goes through ffmpeg.
 LIBSNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".webm", ".mp4", ".aiff",
-                    ".aif", ".au", ".caf")
+FFMPEG_EXTENSIONS = (".m4a", ".aac", ".wma", ".webm", ".mp4")
+AUDIO_EXTENSIONS = LIBSNDFILE_EXTENSIONS + FFMPEG_EXTENSIONS
 
 
 def _decode_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
@@ -60,7 +60,8 @@ def _decode_with_ffmpeg_or_reason(path: str, error: Exception) -> tuple[np.ndarr
         if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
             reason = "format not recognised, or the data is corrupt"
         if shutil.which("ffmpeg") is None and Path(path).suffix.lower() not in LIBSNDFILE_EXTENSIONS:
-            reason += " (m4a, aac, wma, webm and mp4 need ffmpeg on PATH: scripts/setup.sh installs it)"
+            reason += (f" ({', '.join(e[1:] for e in FFMPEG_EXTENSIONS)} need ffmpeg on PATH: "
+                       "scripts/setup.sh installs it)")
         raise AudioError(f"cannot decode audio: {reason}", path) from error
 
 

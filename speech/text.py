@@ -6,8 +6,7 @@ Normalisation policy, applied to every transcript before it meets the vocabulary
 - digits are spelled out in English with num2words (``42`` -> ``forty two``, ``3rd`` -> ``third``,
   ``1.5`` -> ``one point five``); a comma between digit groups is a thousands separator; four-digit numbers
   from 1100 to 2099 are read as years (``1984`` -> ``nineteen eighty four``), decades too (``1990s``,
-  ``80s``); amounts of money as said
-  (``$5.50`` -> ``five dollars and fifty cents``, also ``£`` and ``€``);
+  ``80s``); amounts of money as said (``$5.50`` -> ``five dollars and fifty cents``, also ``£`` and ``€``);
 - ``&`` -> ``and``, ``%`` -> ``percent``; hyphens, slashes and underscores separate words;
 - every other punctuation mark is removed; whitespace is collapsed.
 Characters still outside the vocabulary after this are an error (:class:`TranscriptError`), never
@@ -55,6 +54,10 @@ def _spell(number: str, to: str = "cardinal") -> str:
     return " " + num2words(int(number), to=to, lang="en") + " "
 
 
+def _say_decimal(whole: str, fraction: str) -> str:
+    return _spell(whole) + " point " + " ".join(_spell(d) for d in fraction)
+
+
 def _say_number(digits: str, quantity: bool = False) -> str:
     is_year = not quantity and len(digits) == 4 and 1100 <= int(digits) <= 2099
     return _spell(digits, "year" if is_year else "cardinal")
@@ -71,7 +74,7 @@ def _say_money(match: re.Match) -> str:
     unit, units, hundredth, hundredths = _CURRENCIES[match.group(1)]
     whole, fraction, scale = match.group(2), match.group(3) or "", match.group(4)
     if scale or (fraction and len(fraction) != 2):  # "$1.5 million" -> "one point five million dollars"
-        amount = _spell(whole) + (" point " + " ".join(_spell(d) for d in fraction) if fraction else "")
+        amount = _say_decimal(whole, fraction) if fraction else _spell(whole)
         scale = {"bn": "billion"}.get(scale, scale) or ""
         return f" {amount} {scale} {unit if whole == '1' and not fraction and not scale else units} "
     parts = []
@@ -95,7 +98,7 @@ def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
     text = _MONEY.sub(_say_money, text)
     text = _DECADE.sub(_say_decade, text)
     text = _ORDINAL.sub(lambda m: _spell(m.group(1), "ordinal"), text)
-    text = _DECIMAL.sub(lambda m: _spell(m.group(1)) + " point " + " ".join(_spell(d) for d in m.group(2)), text)
+    text = _DECIMAL.sub(lambda m: _say_decimal(m.group(1), m.group(2)), text)
     text = _NUMBER.sub(lambda m: _say_number(m.group(2), bool(m.group(1))), text)
     text = _SEPARATORS.sub(" ", text)
     # num2words writes "forty-two" and "one hundred and five"; hyphens were handled above, so redo them.
