@@ -19,6 +19,7 @@ import random
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from pipelines.synth_corpus import same_speaker
 from speech.cli import run_job, setup_logging
@@ -38,6 +39,18 @@ CONTINUE_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0005, "warmup_
 # same clips (stage 3's extra epochs left unseen-voice WER where it was; stage 4 took it from 0.513 to 0.480).
 FRESH_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0004, "warmup_steps": 100,
                           "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+class Stage(NamedTuple):
+    """A training stage after the first: it starts from the previous stage's weights."""
+
+    suffix: str  # of the run folder
+    epochs: int
+    config: dict
+    corpus: Path  # its train-only corpus, synthesised with ``seed`` and ``hours`` if missing
+    seed: int
+    hours: float
+    with_main: bool  # trained on the main corpus's train split too
+
+
 SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
 
 
@@ -114,36 +127,34 @@ def _build(args: argparse.Namespace) -> int:
     voices = corpus_info.get("voices", {})
     withheld = voices.get("test_only", []) + voices.get("withheld_same_speaker", [])
     extra, stage1, finetunes = Path(args.extra_corpus), run, []
-    # (run suffix, epochs, config, train-only corpus and the seed and hours it is synthesised with, trained
-    # together with the main corpus?)
-    plan = [("-finetuned", args.finetune_epochs, FINETUNE_CONFIG, extra, 1, args.extra_hours, True),
-            ("-continued", args.continue_epochs, CONTINUE_CONFIG, extra, 1, args.extra_hours, True),
-            *((f"-fresh{k + 1}", 1, FRESH_CONFIG, corpus.with_name(f"{corpus.name}{k + 3}"), k + 2, args.fresh_hours,
-               False) for k in range(args.fresh_corpora))]
-    for suffix, epochs, config, train_only, seed, hours, with_main in plan:
-        if epochs <= 0:
+    plan = [Stage("-finetuned", args.finetune_epochs, FINETUNE_CONFIG, extra, 1, args.extra_hours, True),
+            Stage("-continued", args.continue_epochs, CONTINUE_CONFIG, extra, 1, args.extra_hours, True),
+            *(Stage(f"-fresh{k + 1}", 1, FRESH_CONFIG, corpus.with_name(f"{corpus.name}{k + 3}"), k + 2,
+                    args.fresh_hours, False) for k in range(args.fresh_corpora))]
+    for stage in plan:
+        if stage.epochs <= 0:
             continue
+        train_only = stage.corpus
         if not (train_only / "train.jsonl").is_file():
-            code = synth_main(["--output", str(train_only), "--hours", str(hours), "--seed", str(seed),
+            code = synth_main(["--output", str(train_only), "--hours", str(stage.hours), "--seed", str(stage.seed),
                                "--prompts", str(corpus / "sentences.txt"), "--holdout", ",".join(withheld),
                                "--dev-fraction", "0", "--test-fraction", "0",
                                *(["--jobs", str(args.jobs)] if args.jobs else [])])
             if code:
                 return code
-        previous, run = run, stage1.with_name(stage1.name + suffix)
+        previous, run = run, stage1.with_name(stage1.name + stage.suffix)
         history = run / "history.json"
-        if not history.is_file() or len(json.loads(history.read_text())) < epochs:
+        if not history.is_file() or len(json.loads(history.read_text())) < stage.epochs:
             run.mkdir(parents=True, exist_ok=True)
-            (run / "train-config.json").write_text(json.dumps(config))
-            sources = [*([corpus / "train.jsonl"] if with_main else []), train_only / "train.jsonl"]
+            (run / "train-config.json").write_text(json.dumps(stage.config))
+            sources = [*([corpus / "train.jsonl"] if stage.with_main else []), train_only / "train.jsonl"]
             code = train_main([*(a for src in sources for a in ("--train", str(src))),
                                "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from",
-                               str(previous), "--epochs", str(epochs), "--config",
+                               str(previous), "--epochs", str(stage.epochs), "--config",
                                str(run / "train-config.json"), "--resume", "--no-progress"])
             if code:
                 return code
-        finetunes.append({"run": run, "config": config, "corpus": train_only, "seed": seed, "hours": hours,
-                          "with_main": with_main})
+        finetunes.append((run, stage))
     if not (run / "lm.binary").is_file():
         build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
 
@@ -183,18 +194,18 @@ def _build(args: argparse.Namespace) -> int:
     stages = [{"command": f"speech synth --hours {args.hours:g} --seed 0; speech train --preset small",
                "history": json.loads((stage1 / "history.json").read_text()), "corpus": corpus_info}]
     synthesised = set()
-    for i, stage in enumerate(finetunes):
-        data = ("main + " if stage["with_main"] else "") + stage["corpus"].name
-        if stage["corpus"] in synthesised:
+    for i, (stage_run, stage) in enumerate(finetunes):
+        data = ("main + " if stage.with_main else "") + stage.corpus.name
+        if stage.corpus in synthesised:
             how = f"same data ({data}); "
         else:
-            synthesised.add(stage["corpus"])
-            how = (f"speech synth --hours {stage['hours']:g} --seed {stage['seed']} --prompts sentences.txt "
+            synthesised.add(stage.corpus)
+            how = (f"speech synth --hours {stage.hours:g} --seed {stage.seed} --prompts sentences.txt "
                    f"(train only; trained on {data}); ")
         stages.append({"command": how + f"speech train --init-from STAGE{i + 1} "
-                                         f"(peak learning rate {stage['config']['train']['learning_rate']:g})",
-                       "history": json.loads((stage["run"] / "history.json").read_text()),
-                       "corpus": json.loads((stage["corpus"] / "corpus.json").read_text())})
+                                         f"(peak learning rate {stage.config['train']['learning_rate']:g})",
+                       "history": json.loads((stage_run / "history.json").read_text()),
+                       "corpus": json.loads((stage.corpus / "corpus.json").read_text())})
     (out / "MODEL_CARD.md").write_text(model_card(config, metrics, stages))
     print(json.dumps(metrics))
     return 0
