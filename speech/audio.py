@@ -1,8 +1,9 @@
 """Audio loading: any format soundfile or ffmpeg can read, to float32 mono at the model's rate.
 
 Outcomes (each tested): a missing, unreadable, empty or non-finite file raises :class:`AudioError`
-naming the file and the reason; several channels are averaged; other rates are resampled (soxr);
-integer PCM of any width and float files give the same waveform scale ([-1, 1]). Silence is valid audio.
+naming the file and the reason; several channels are averaged (the loudest one is kept instead when they cancel
+out); other rates are resampled (soxr); integer PCM of any width and float files give the same waveform scale
+([-1, 1]). Silence is valid audio.
 """
 
 from __future__ import annotations
@@ -66,7 +67,19 @@ def _decode_with_ffmpeg_or_reason(path: str, error: Exception) -> tuple[np.ndarr
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:
-    return data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data
+    """``[time, channels]`` to ``[time]``: the channels' average, unless they cancel out.
+
+    A recording whose channels are out of phase (one wired inverted) averages to near silence; then the
+    loudest channel is used instead, so the speech is not lost.
+    """
+    if data.ndim != 2:
+        return data
+    mix = data.mean(axis=1, dtype=np.float32)
+    if data.shape[1] > 1:
+        channel_power = np.mean(np.square(data, dtype=np.float64), axis=0)
+        if np.mean(np.square(mix, dtype=np.float64)) < 0.25 * channel_power.mean():
+            return np.ascontiguousarray(data[:, int(np.argmax(channel_power))], dtype=np.float32)
+    return mix
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -129,7 +142,7 @@ def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for block in sf.blocks(path, blocksize=size, overlap=overlap, dtype="float32", always_2d=True):
-            wave = block.mean(axis=1, dtype=np.float32)
+            wave = to_mono(block)
             if not np.all(np.isfinite(wave)):
                 raise AudioError("audio contains NaN or infinite samples", path)
             yield position / sr, resample(wave, sr, sample_rate)

@@ -39,6 +39,18 @@ def test_stereo_is_downmixed_and_other_rates_resampled(tmp_path, wave):
     assert np.corrcoef(back[:n], wave[:n])[0, 1] > 0.99
 
 
+def test_out_of_phase_channels_keep_the_speech(tmp_path, wave):
+    # One channel wired inverted: the plain average is silence, so the loudest channel is kept, whole file or
+    # streamed in blocks. Independent channels are still averaged.
+    sf.write(tmp_path / "inv.wav", np.stack([wave, -0.9 * wave], axis=1), 16000)
+    assert np.abs(load_audio(tmp_path / "inv.wav") - wave).max() < 1e-3
+    (_, block), = iter_audio_blocks(tmp_path / "inv.wav", block_seconds=60)
+    assert np.abs(block - wave).max() < 1e-3
+    other = np.random.default_rng(0).standard_normal(len(wave)).astype(np.float32) * 0.1
+    sf.write(tmp_path / "two.wav", np.stack([wave, other], axis=1), 16000, subtype="FLOAT")
+    assert np.abs(load_audio(tmp_path / "two.wav") - (wave + other) / 2).max() < 1e-5
+
+
 def test_ogg_loads(tmp_path, wave):
     sf.write(tmp_path / "a.ogg", wave, 16000, format="OGG", subtype="VORBIS")
     assert abs(len(load_audio(tmp_path / "a.ogg")) - len(wave)) < 400
