@@ -4,7 +4,7 @@ Steps (each skipped when its output exists, so a re-run resumes): synthesise the
 train the ``small`` preset on it, synthesise a second, train-only corpus (other sentences, none of them a dev or
 test sentence, and without the test-only speakers), fine-tune the model on both corpora with a fresh learning-rate
 schedule, go on for more epochs at half that learning rate, then one epoch on each of two fresh train-only corpora
-(new sentence, voice and augmentation draws), then two epochs over all the train-only corpora together with one
+(new sentence, voice and augmentation draws), then one epoch over all the train-only corpora together with one
 longer learning-rate schedule, build a 3-gram KenLM from the corpus text (dev/test sentences excluded), tune the LM
 weights on the dev split only, score greedy and LM decoding on the unseen-voice test split, and copy the shipped
 files (config, weights, LM, metrics) into ``models/default``.
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh-corpora", type=int, default=2,
                    help="stages 4, 5, ...: one epoch each on a fresh train-only corpus (synth3, synth4, ... beside "
                         "--corpus)")
-    p.add_argument("--consolidate-epochs", type=int, default=2,
+    p.add_argument("--consolidate-epochs", type=int, default=1,
                    help="last stage: epochs over all the train-only corpora together")
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")

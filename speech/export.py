@@ -12,16 +12,15 @@ The first two return ``transcript`` (string), ``confidence`` (float32), ``words`
 ``{"word", "start", "end", "confidence"}``, seconds to 3 decimals, confidence to 4, as the CLI's JSON),
 ``duration`` (float32 seconds) and ``error`` (string, empty when the item is fine).
 
-Per-item errors: a bad item never fails the batch. WAVs are parsed in the graph (not with
-``tf.audio.decode_wav``, which reads only 16-bit PCM and raises for the whole batch): 8/16/24/32-bit
-integer PCM and 32/64-bit float, plain or WAVE_FORMAT_EXTENSIBLE, any channel count (averaged), any rate
-from 1 to 384 kHz (band-limited FFT resampling to the model's rate, close to soxr's response). A file that is not a WAV,
-uses another encoding (A-law, mu-law, ADPCM...), has no samples, or holds NaN/inf samples gets an
-``error`` message, an empty transcript, confidence 0 and ``words = "[]"``. A truncated file is read up to
-its last whole sample frame. Differences from ``python -m speech transcribe``: no segmentation of
-recordings longer than 30 s (the whole clip goes through the network at once, so memory grows with the
-clip: split long recordings client-side), and resampling is this graph's FFT filter rather than soxr, so
-audio at other rates can give slightly different confidences.
+Per-item errors: a bad item never fails the batch. WAVs are parsed in the graph (not with ``tf.audio.decode_wav``,
+which reads only 16-bit PCM and raises for the whole batch): 8/16/24/32-bit integer PCM and 32/64-bit float, plain
+or WAVE_FORMAT_EXTENSIBLE, any channel count (mixed down as ``speech.audio.to_mono`` does), any rate from 1 to 384
+kHz (band-limited FFT resampling to the model's rate, close to soxr's response). A file that is not a WAV, uses
+another encoding (A-law, mu-law, ADPCM...), has no samples, or holds NaN/inf samples gets an ``error`` message, an
+empty transcript, confidence 0 and ``words = "[]"``. A truncated file is read up to its last whole sample frame.
+Differences from ``python -m speech transcribe``: no segmentation of recordings longer than 30 s (the whole clip
+goes through the network at once, so memory grows with the clip: split long recordings client-side), and resampling
+is this graph's FFT filter rather than soxr, so audio at other rates can give slightly different confidences.
 """
 
 from __future__ import annotations
@@ -158,13 +157,22 @@ def decode_wav(data: tf.Tensor, sample_rate: int) -> tuple[tf.Tensor, tf.Tensor]
     def decode() -> tf.Tensor:
         raw = _clamped_substr(data, data_pos, num_frames * frame_bytes)
         samples = tf.reshape(_decode_samples(raw, tf.maximum(branch, 0)), [-1, tf.cast(channels, tf.int32)])
-        return resample(tf.reduce_mean(samples, axis=1), rate, sample_rate)
+        return resample(_to_mono(samples), rate, sample_rate)
 
     wave = tf.cond(tf.equal(error, ""), decode, lambda: tf.zeros([0], tf.float32))
     finite = tf.reduce_all(tf.math.is_finite(wave))
     error = tf.where(tf.logical_or(tf.not_equal(error, ""), finite), error, "audio contains NaN or infinite samples")
     wave = wave[: tf.where(tf.equal(error, ""), tf.size(wave), 0)]
     return wave, error
+
+
+def _to_mono(samples: tf.Tensor) -> tf.Tensor:
+    """``speech.audio.to_mono`` in the graph: the channels' average, or the loudest channel if they cancel out."""
+    mix = tf.reduce_mean(samples, axis=1)
+    power = tf.reduce_mean(tf.square(samples), axis=0)
+    cancel = tf.logical_and(tf.shape(samples)[1] > 1,
+                            tf.reduce_mean(tf.square(mix)) < 0.25 * tf.reduce_mean(power))
+    return tf.where(cancel, tf.gather(samples, tf.argmax(power), axis=1), mix)
 
 
 def _gcd(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:

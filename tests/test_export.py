@@ -52,6 +52,8 @@ GOOD = [
     ("float", lambda: tone_speech("down", seed=24), SR, "FLOAT"),
     ("stereo", lambda: np.stack([tone_speech("yes", seed=25), 0.5 * tone_speech("yes", seed=26)], axis=1), SR,
      "PCM_16"),
+    ("stereo_inverted", lambda: np.stack([tone_speech("no", seed=28), -tone_speech("no", seed=28)], axis=1), SR,
+     "PCM_16"),
 ]
 RESAMPLED = [("rate44100", "one two", 44100), ("rate22050", "stop", 22050), ("rate11025", "left", 11025),
              ("rate8000", "on", 8000)]
@@ -320,3 +322,20 @@ def test_wav_parser_never_raises_on_corrupted_headers() -> None:
     assert all((e == "") == (n > 0) for e, n in zip(errors, lengths))
     assert sum(e == "" for e in errors) > 50 and sum(e != "" for e in errors) > 50
     assert np.all(np.isfinite(waves.flat_values.numpy()))
+
+
+def test_wav_parser_mixes_channels_down_as_the_python_loader(tmp_path) -> None:
+    import tensorflow as tf
+
+    from speech.audio import load_audio
+    from speech.export import decode_wav
+
+    wave = tone_speech("go", seed=9)
+    other = np.random.default_rng(1).standard_normal(len(wave)).astype(np.float32) * 0.1
+    for name, channels in [("inverted", [wave, -wave]), ("independent", [wave, other]), ("three", [wave, other, wave])]:
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, np.stack(channels, axis=1), SR, subtype="FLOAT")
+        decoded, error = decode_wav(tf.constant(path.read_bytes()), SR)
+        assert error.numpy() == b""
+        np.testing.assert_allclose(decoded.numpy(), load_audio(path), atol=1e-6, err_msg=name)
+    assert np.abs(load_audio(tmp_path / "inverted.wav") - wave).max() < 1e-6  # the speech, not silence
