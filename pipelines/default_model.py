@@ -26,29 +26,28 @@ from speech.cli import run_job, setup_logging
 
 log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0015, "warmup_steps": 300,
-                          "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
-FINETUNE_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.001, "warmup_steps": 200,
-                             "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+
+
+def stage_config(learning_rate: float, warmup_steps: int) -> dict:
+    """A stage's ``--config``: batch 16, a checkpoint every 100 steps, every epoch run; peak rate and warm-up vary."""
+    return {"train": {"batch_size": 16, "learning_rate": learning_rate, "warmup_steps": warmup_steps,
+                      "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+
+
+TRAIN_CONFIG = stage_config(0.0015, 300)
+FINETUNE_CONFIG = stage_config(0.001, 200)
 # Stage 3 goes on from stage 2 on the same data at half the peak learning rate: stage 2's dev error was still
 # falling when its cosine schedule ran out.
-CONTINUE_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0005, "warmup_steps": 100,
-                             "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+CONTINUE_CONFIG = stage_config(0.0005, 100)
 # Stages 4, 5, ... each see only new audio (one epoch on a fresh train-only corpus, another seed): new draws of
 # sentence, voice, rate, pitch and augmentation are worth more to unseen voices than more passes over the
 # same clips (stage 3's extra epochs left unseen-voice WER where it was; stage 4 took it from 0.513 to 0.480).
-FRESH_CONFIG = {"train": {"batch_size": 16, "learning_rate": 0.0004, "warmup_steps": 100,
-                          "checkpoint_every_steps": 100, "early_stopping_patience": 0}}
+FRESH_CONFIG = stage_config(0.0004, 100)
 # The last stages go over all the train-only corpora together, one epoch each with one long cosine schedule: the
 # model still underfits (its training loss on new clips is no higher than on seen ones), and each short stage above
 # spent part of its steps warming up and the rest decaying again. Measured: the first round took dev greedy CER from
 # 0.169 to 0.155, more than both fresh-corpus stages together; a second round, restarting at a lower peak, to 0.149.
 CONSOLIDATION_PEAKS = (0.0005, 0.0003)
-
-
-def consolidate_config(peak: float) -> dict:
-    return {"train": {"batch_size": 16, "learning_rate": peak, "warmup_steps": 100, "checkpoint_every_steps": 100,
-                      "early_stopping_patience": 0}}
 
 
 class Stage(NamedTuple):
@@ -147,7 +146,7 @@ def _build(args: argparse.Namespace) -> int:
             Stage("-continued", args.continue_epochs, CONTINUE_CONFIG, extra, 1, args.extra_hours, True),
             *(Stage(f"-fresh{k + 1}", 1, FRESH_CONFIG, path, k + 2, args.fresh_hours, False)
               for k, path in enumerate(fresh)),
-            *(Stage("-consolidated" + (str(k + 1) if k else ""), 1, consolidate_config(peak), extra, 1,
+            *(Stage("-consolidated" + (str(k + 1) if k else ""), 1, stage_config(peak, 100), extra, 1,
                     args.extra_hours, False, tuple(fresh))
               for k, peak in enumerate(CONSOLIDATION_PEAKS[:args.consolidation_rounds]))]
     for stage in plan:
