@@ -6,7 +6,8 @@ Measured on generated speech-like clips (16-bit WAVs in a temp folder):
 1. features: ``extract_features`` cold (empty cache, all cores) and cached, against a naive
    one-file-at-a-time ``librosa.load`` + ``librosa.feature.mfcc`` loop (audio-seconds per wall-second);
 2. training: the real ``Trainer`` train step on batches from ``make_dataset`` (audio-seconds per second;
-   steps that trace a graph are excluded);
+   steps that trace a graph are excluded); "ctc": the same model's train step on 8-second clips at batch 16
+   and 64, with dense and with sparse CTC labels (the Trainer uses sparse on CPU);
 3. inference: real-time factor of the model on feature batches, and batch transcription with
    ``Transcriber.transcribe_files`` in audio-seconds per CPU-second (worker processes included);
 4. export: latency of the exported SavedModel on one 5-second clip (needs ``pipelines/export.py``);
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SR = 16000
-SECTIONS = ("features", "training", "inference", "transcribe", "export", "torch")
+SECTIONS = ("features", "training", "ctc", "inference", "transcribe", "export", "torch")
 WORDS = ("the quick brown fox jumps over a lazy dog she sells sea shells by the shore "
          "one two three four five six seven eight nine ten yes no up down left right stop go").split()
 
@@ -63,6 +64,9 @@ class Sizes:
 
 DEFAULT_SIZES = Sizes(clips=200, min_seconds=2.0, max_seconds=8.0, batch_size=16, train_steps=5, latency_calls=10)
 QUICK_SIZES = Sizes(clips=24, min_seconds=1.0, max_seconds=2.0, batch_size=8, train_steps=2, latency_calls=3)
+# The "ctc" section: (clip seconds, batch sizes). 8-second clips with 16.7 characters a second, the built-in
+# corpus's median speaking rate.
+CTC_SIZES = {"default": (8.0, (16, 64)), "quick": (1.0, (2, 4))}
 
 
 @dataclass
@@ -263,6 +267,44 @@ def bench_training(batches: Sequence[tuple], spec: ModelSpec, batch_size: int, s
     return {"batch_size": trainer.config.batch_size, "steps": len(measured),
             "mean_batch": float(np.mean([b[1].shape[0] for b in measured])), "audio_seconds": audio,
             "audio_s_per_s": rate(audio, seconds)}, measured
+
+
+def bench_ctc(spec: ModelSpec, seconds: float, batch_sizes: Sequence[int], steps: int) -> dict:
+    """Training speed by batch size and by the CTC loss's label form (dense: TF-ops forward-backward; sparse: the
+    C++ kernel, what the Trainer uses on CPU): one train step of the model on random features of one length."""
+    import keras
+    import tensorflow as tf
+
+    from speech.training import ctc_loss
+
+    frames = int(seconds / spec.features.frame_seconds)
+    label_length = min(int(16.7 * seconds), spec.model.output_length(frames) // 2)
+    model, optimizer = spec.build(), keras.optimizers.Adam(1e-5)
+    figures: dict = {"clip_seconds": seconds, "label_length": label_length}
+    rng = np.random.default_rng(0)
+    for sparse in (False, True):
+        @tf.function(reduce_retracing=True)
+        def step(features, lengths, labels, label_lengths, sparse=sparse):
+            with tf.GradientTape() as tape:
+                logits = model({"features": features, "lengths": lengths}, training=True)
+                loss = tf.reduce_mean(ctc_loss(labels, logits, label_lengths, spec.model.output_length(lengths),
+                                               spec.vocab.blank, sparse))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        for batch_size in batch_sizes:
+            batch = (rng.standard_normal((batch_size, frames, spec.features.n_mfcc)).astype(np.float32),
+                     np.full(batch_size, frames, np.int32),
+                     rng.integers(0, spec.vocab.blank, (batch_size, label_length)).astype(np.int32),
+                     np.full(batch_size, label_length, np.int32))
+            float(step(*batch))  # traces
+            start = time.perf_counter()
+            for _ in range(steps):
+                float(step(*batch))
+            key = f"{'sparse' if sparse else 'dense'}_batch{batch_size}_audio_s_per_s"
+            figures[key] = rate(batch_size * seconds * steps, time.perf_counter() - start)
+    return figures
 
 
 def torch_model(config: ModelConfig, num_classes: int) -> torch.nn.Module:
@@ -470,6 +512,8 @@ ROWS = [  # section, key, label, unit, format
     ("features", "cached_audio_s_per_s", "extract_features, cached", "audio-s / s", ",.0f"),
     ("features", "naive_librosa_audio_s_per_s", "librosa.load + mfcc, one file at a time", "audio-s / s", ",.0f"),
     ("training", "audio_s_per_s", "TensorFlow train step", "audio-s / s", ",.1f"),
+    *(("ctc", f"{form}_batch{b}_audio_s_per_s", f"train step, {form} CTC labels, batch {b}", "audio-s / s", ",.1f")
+      for b in sorted({b for _, sizes in CTC_SIZES.values() for b in sizes}) for form in ("dense", "sparse")),
     ("torch", "audio_s_per_s", "PyTorch train step (same model and batches)", "audio-s / s", ",.1f"),
     ("torch", "tf_over_torch", "TensorFlow / PyTorch", "x", ".2f"),
     ("inference", "rtf", "real-time factor, batched predict", "s / audio-s", ".4f"),
@@ -484,6 +528,7 @@ ROWS = [  # section, key, label, unit, format
 
 SECTION_NOTES: dict[str, Callable[[dict], str]] = {
     "training": lambda f: f"batch {f['batch_size']}, mean {f['mean_batch']:.1f} clips, {f['steps']} steps",
+    "ctc": lambda f: f"random features, {f['clip_seconds']:g} s clips, {f['label_length']} labels each",
     "torch": lambda f: f"torch {f['torch_version']}, {f['threads']} threads, same batches",
     "transcribe": lambda f: f"model: {f['model']}, decoder: {f['decoder']}",
     "export": lambda f: f"model: {f['model']}",
@@ -559,6 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return figures
 
             run_section("training", report, args.skip, training)
+        seconds, batch_sizes = CTC_SIZES["quick" if args.quick else "default"]
+        run_section("ctc", report, args.skip, lambda: bench_ctc(spec, seconds, batch_sizes, 2))
         if "torch" not in args.skip and not torch_installed():
             args.skip.add("torch")
             report["torch"] = {"skipped": "pip install -r requirements-bench.txt"}

@@ -25,6 +25,24 @@ from speech.model import ModelSpec, save_model
 log = logging.getLogger(__name__)
 
 
+def ctc_loss(labels, logits, label_lengths, logit_lengths, blank: int, sparse: bool):
+    """Per-utterance CTC loss of padded ``labels [B, L]`` against ``logits [B, T, C]``.
+
+    ``sparse``: hand ``tf.nn.ctc_loss`` the labels as a SparseTensor, which runs TensorFlow's C++ CTC kernel.
+    With dense labels it runs a forward-backward written in TF ops whose work per frame grows with the square
+    of the label length; on 2 CPU cores that made a training step 2.2x slower at batch 64 on 8-second clips
+    (``scripts/bench.py``). The Trainer uses sparse labels on CPU and keeps the dense form, which stays on the
+    device, on GPU. Both give the same loss and gradients; labels must fit the frames (see
+    :func:`speech.dataset.ctc_min_frames`), which the data pipeline ensures.
+    """
+    import tensorflow as tf
+
+    if sparse:
+        indices = tf.where(tf.sequence_mask(label_lengths, tf.shape(labels)[1]))
+        labels = tf.SparseTensor(indices, tf.gather_nd(labels, indices), tf.shape(labels, out_type=tf.int64))
+    return tf.nn.ctc_loss(labels, logits, label_lengths, logit_lengths, logits_time_major=False, blank_index=blank)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30
@@ -124,12 +142,13 @@ class Trainer:
         model, optimizer, blank = self.model, self.optimizer, self.spec.vocab.blank
         output_length = self.spec.model.output_length
         strategy = self.strategy
+        sparse_labels = not tf.config.list_logical_devices("GPU")
 
         def replica_gradients(features, lengths, labels, label_lengths):
             with tf.GradientTape() as tape:
                 logits = model({"features": features, "lengths": lengths}, training=True)
-                per_utt = tf.nn.ctc_loss(labels, tf.cast(logits, tf.float32), label_lengths, output_length(lengths),
-                                         logits_time_major=False, blank_index=blank)
+                per_utt = ctc_loss(labels, tf.cast(logits, tf.float32), label_lengths, output_length(lengths), blank,
+                                   sparse_labels)
                 loss = tf.nn.compute_average_loss(per_utt)
                 scaled = optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, model.trainable_variables)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from speech.model import load_model
-from speech.training import TrainConfig, Trainer
+from speech.training import TrainConfig, Trainer, ctc_loss
 from tests.conftest import SPEC
 
 
@@ -69,3 +69,29 @@ def test_early_stopping(examples, tmp_path, monkeypatch):
     dev_calls: list = []
     history = trainer.fit(examples, dev=examples, progress=False)
     assert len(history) == 3  # best at epoch 1, then two worse epochs
+
+
+def test_sparse_and_dense_ctc_labels_give_the_same_loss_and_gradients():
+    # The Trainer feeds sparse labels to the CTC loss on CPU (C++ kernel) and dense ones on GPU: both must train
+    # the same model. Padded batch: different label and logit lengths, repeated letters, padding values that
+    # are valid classes (0), and a blank that is the last class.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    blank, frames = 5, 20
+    logits = tf.Variable(rng.normal(size=(3, frames, blank + 1)).astype(np.float32))
+    labels = tf.constant([[1, 1, 2, 3, 0, 0], [4, 0, 4, 4, 2, 1], [3, 0, 0, 0, 0, 0]], tf.int32)
+    label_lengths = tf.constant([4, 6, 1], tf.int32)
+    logit_lengths = tf.constant([frames, 15, 9], tf.int32)
+    results = []
+    for sparse in (False, True):
+        with tf.GradientTape() as tape:
+            loss = ctc_loss(labels, logits, label_lengths, logit_lengths, blank, sparse)
+            total = tf.reduce_sum(loss)
+        results.append((loss.numpy(), tape.gradient(total, logits).numpy()))
+    (dense_loss, dense_grad), (sparse_loss, sparse_grad) = results
+    assert np.all(np.isfinite(dense_loss)) and dense_loss.min() > 0
+    np.testing.assert_allclose(sparse_loss, dense_loss, rtol=1e-4)
+    np.testing.assert_allclose(sparse_grad, dense_grad, atol=1e-4)
+    # Frames past an utterance's logit length get no gradient.
+    assert np.abs(sparse_grad[1, 15:]).max() == 0 and np.abs(sparse_grad[2, 9:]).max() == 0
