@@ -4,10 +4,10 @@ Steps (each skipped when its output exists, so a re-run resumes): synthesise the
 train the ``small`` preset on it, synthesise a second, train-only corpus (other sentences, none of them a dev or
 test sentence, and without the test-only speakers), fine-tune the model on both corpora with a fresh learning-rate
 schedule, go on for more epochs at half that learning rate, then one epoch on each of two fresh train-only corpora
-(new sentence, voice and augmentation draws), then two rounds of one epoch over all the train-only corpora
-together, each with one long learning-rate schedule, build a 3-gram KenLM from the corpus text (dev/test sentences
-excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the unseen-voice test split,
-and copy the shipped files (config, weights, LM, metrics) into ``models/default``.
+(new sentence, voice and augmentation draws), then rounds over all the train-only corpora together, each with one
+long learning-rate schedule (``CONSOLIDATION_ROUNDS``), build a 3-gram KenLM from the corpus text (dev/test
+sentences excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the unseen-voice
+test split, and copy the shipped files (config, weights, LM, metrics) into ``models/default``.
 """
 
 from __future__ import annotations
@@ -47,19 +47,21 @@ CONTINUE_CONFIG = stage_config(0.0005, 100)
 # sentence, voice, rate, pitch and augmentation are worth more to unseen voices than more passes over the
 # same clips (stage 3's extra epochs left unseen-voice WER where it was; stage 4 took it from 0.513 to 0.480).
 FRESH_CONFIG = stage_config(0.0004, 100)
-# The last stages go over all the train-only corpora together, one epoch each with one long cosine schedule: the
+# The last stages go over all the train-only corpora together, each round with one long cosine schedule: the
 # model still underfits (its training loss on new clips is no higher than on seen ones), and each short stage above
 # spent part of its steps warming up and the rest decaying again. Measured: the first round took dev greedy CER from
-# 0.169 to 0.155, more than both fresh-corpus stages together; a second round, restarting at a lower peak, to 0.149.
+# 0.169 to 0.155, more than both fresh-corpus stages together; a second, restarting at a lower peak, to 0.149; a
+# third, two epochs at batch 128, to 0.144.
 # (epochs, config) of each round.
 CONSOLIDATION_ROUNDS = (
     (1, stage_config(0.0005, 100)),
     (1, stage_config(0.0003, 100)),
-    # Batch 128 (up to 16 minutes of audio a batch): on 2 CPU cores an LSTM step costs nearly as much for 64
-    # utterances as for 16, so a batch of 128 trains about 2.5 times as much audio a second as one of 16
-    # (/tmp bench: 49 vs 20 audio-s/s); two epochs here take about as long as one at batch 16. Peak rate
-    # scaled by about the square root of the batch ratio from round 2's.
+    # Batch 128 (up to 16 minutes of audio a batch): on 2 CPU cores an LSTM step costs little more for 64
+    # utterances than for 16, and with the sparse-label CTC loss this round trained 55-58 audio-seconds a second
+    # against 21-23 for the batch-16 rounds (``scripts/bench.py``, "ctc" section). Peak rate scaled by about the
+    # square root of the batch ratio from round 2's.
     (2, stage_config(0.0004, 40, batch_size=128, checkpoint_every_steps=25, max_batch_frames=96000)),
+    (2, stage_config(0.0003, 40, batch_size=128, checkpoint_every_steps=25, max_batch_frames=96000)),
 )
 
 
@@ -93,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh-corpora", type=int, default=2,
                    help="stages 4, 5, ...: one epoch each on a fresh train-only corpus (synth3, synth4, ... beside "
                         "--corpus)")
-    p.add_argument("--consolidation-rounds", type=int, default=2, choices=range(len(CONSOLIDATION_ROUNDS) + 1),
-                   help="last stages: one epoch each over all the train-only corpora together")
+    p.add_argument("--consolidation-rounds", type=int, default=3, choices=range(len(CONSOLIDATION_ROUNDS) + 1),
+                   help="last stages: rounds over all the train-only corpora together (CONSOLIDATION_ROUNDS)")
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")
     p.add_argument("--beam", type=int, default=32)
@@ -300,7 +302,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
           f"{sum(h.get('seconds', 0) for h in st['history']) / 60:.0f} minutes on a 2-core CPU (shared with other "
           f"jobs); final dev (greedy) WER {st['history'][-1].get('dev_wer', float('nan')):.3f}, "
           f"CER {st['history'][-1].get('dev_cer', float('nan')):.3f}." for i, st in enumerate(stages)],
-        "- Batch 16, Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER.",
+        "- Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER; stage 1 at batch 16.",
         "", "## Results on the test split", "",
         "| decoding | all test voices | unseen voices only |", "|---|---|---|",
         f"| greedy (`--beam 1`) | {_rates(metrics['greedy'])} | "
