@@ -31,9 +31,9 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths, blank: int, sparse: b
     ``sparse``: hand ``tf.nn.ctc_loss`` the labels as a SparseTensor, which runs TensorFlow's C++ CTC kernel.
     With dense labels it runs a forward-backward written in TF ops whose work per frame grows with the square
     of the label length; on 2 CPU cores that made a training step about 2x slower at batch 64 on 8-second clips
-    (``scripts/bench.py``, "ctc" section: 37.8 vs 74.2 audio-seconds a second). The Trainer uses sparse labels on CPU and keeps the dense form, which stays on the
-    device, on GPU. Both give the same loss and gradients; labels must fit the frames (see
-    :func:`speech.dataset.ctc_min_frames`), which the data pipeline ensures.
+    (``scripts/bench.py``, "ctc" section: 37.8 vs 74.2 audio-seconds a second). The Trainer uses sparse labels
+    on CPU and keeps the dense form, which stays on the device, on GPU. Both give the same loss and gradients;
+    labels must fit the frames (see :func:`speech.dataset.ctc_min_frames`), which the data pipeline ensures.
     """
     import tensorflow as tf
 
