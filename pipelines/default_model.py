@@ -52,16 +52,17 @@ FRESH_CONFIG = stage_config(0.0004, 100)
 # spent part of its steps warming up and the rest decaying again. Measured: the first round took dev greedy CER from
 # 0.169 to 0.155, more than both fresh-corpus stages together; a second, restarting at a lower peak, to 0.149; a
 # third, two epochs at batch 128, to 0.144; a fourth, at a lower peak, to 0.141.
+LARGE_BATCH = {"batch_size": 128, "checkpoint_every_steps": 25, "max_batch_frames": 96000}
 # (epochs, config) of each round.
 CONSOLIDATION_ROUNDS = (
     (1, stage_config(0.0005, 100)),
     (1, stage_config(0.0003, 100)),
-    # Batch 128 (up to 16 minutes of audio a batch): on 2 CPU cores an LSTM step costs little more for 64
-    # utterances than for 16, and with the sparse-label CTC loss this round trained 55-58 audio-seconds a second
-    # against 21-23 for the batch-16 rounds (``scripts/bench.py``, "ctc" section). Peak rate scaled by about the
-    # square root of the batch ratio from round 2's.
-    (2, stage_config(0.0004, 40, batch_size=128, checkpoint_every_steps=25, max_batch_frames=96000)),
-    (2, stage_config(0.0003, 40, batch_size=128, checkpoint_every_steps=25, max_batch_frames=96000)),
+    # Batch 128 (up to 16 minutes of audio a batch): with the sparse-label CTC loss a step of 64 clips costs about
+    # as much as two of 16, not four (``scripts/bench.py``, "ctc" section: 74.2 vs 38.1 audio-s/s), and these
+    # rounds trained 55-58 audio-seconds a second against 21-23 for the batch-16 rounds. Peak rates a little
+    # above round 2's (not tuned).
+    (2, stage_config(0.0004, 40, **LARGE_BATCH)),
+    (2, stage_config(0.0003, 40, **LARGE_BATCH)),
 )
 
 
