@@ -93,6 +93,7 @@ class CorpusConfig:
     pitch_range: tuple[float, float] = (0.88, 1.12)
     timeout: float = 60.0
     prompts_file: str | None = None  # one prompt a line instead of the offline text sources
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # of the augmented train utterances
 
 
 @dataclass
@@ -229,16 +230,18 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
 
 _VOICES: dict[str, Voice] = {}
 _TIMEOUT = 60.0
+_AUGMENT = AugmentConfig()
 
 
-def _init_worker(voices: list[dict], timeout: float, threads: int) -> None:
-    global _TIMEOUT
+def _init_worker(voices: list[dict], timeout: float, threads: int, augment: AugmentConfig | None = None) -> None:
+    global _TIMEOUT, _AUGMENT
     # Parallelism comes from processes; keep each engine/library to its share of the cores.
     os.environ["SPEECH_SYNTH_THREADS"] = str(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     _VOICES.clear()
     _VOICES.update({v["id"]: Voice(v["engine"], v["name"], v["settings"]) for v in voices})
     _TIMEOUT = timeout
+    _AUGMENT = augment or AugmentConfig()
 
 
 def _probe(voice_id: str) -> tuple[str, str | None]:
@@ -270,7 +273,7 @@ def _work(job: Job) -> dict:
         applied: list[str] = []
         if job.augment:
             rng = np.random.default_rng(job.seed)
-            wave, applied = augment_with_log(wave, SAMPLE_RATE, rng, AugmentConfig())
+            wave, applied = augment_with_log(wave, SAMPLE_RATE, rng, _AUGMENT)
         _write_wav(job.path, wave)
         return {"uid": job.uid, "voice": voice_id, "duration": len(wave) / SAMPLE_RATE, "augment": applied,
                 "failures": failures}
@@ -289,6 +292,16 @@ def _parse_engines(value: str) -> tuple[str, ...]:
             raise argparse.ArgumentTypeError(f"unknown engine {raw!r}; choose from {', '.join(ENGINES)}")
         names.append(name)
     return tuple(dict.fromkeys(names))
+
+
+def _parse_range(value: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers LO,HI, got {value!r}") from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI, got {value!r}")
+    return lo, hi
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,6 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per engine call")
     p.add_argument("--prompts", help="text file, one prompt a line, instead of the offline text sources "
                    "(read as written; the transcript is its normalised form, e.g. digits spelled out)")
+    p.add_argument("--rate-range", type=_parse_range, default=CorpusConfig.rate_range, metavar="LO,HI",
+                   help="speaking-rate multipliers drawn per utterance (default %(default)s)")
+    p.add_argument("--pitch-range", type=_parse_range, default=CorpusConfig.pitch_range, metavar="LO,HI",
+                   help="pitch multipliers drawn per utterance, where the engine can (default %(default)s)")
+    p.add_argument("--speed-range", type=_parse_range, default=AugmentConfig.speed_range, metavar="LO,HI",
+                   help="resampling factors of the speed augmentation: shift pitch and formants together, as a "
+                        "longer or shorter vocal tract would (default %(default)s)")
+    p.add_argument("--speed-prob", type=float, default=AugmentConfig.speed_prob,
+                   help="chance that an augmented utterance is resampled (default %(default)s)")
     p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
     return p
 
@@ -323,8 +345,9 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         holdout=tuple(h.strip() for h in args.holdout.split(",") if h.strip()),
         dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, augment_prob=args.augment_prob,
         eval_augment_prob=args.eval_augment_prob, engines=tuple(args.engines), min_words=args.min_words,
-        max_words=args.max_words, timeout=args.timeout,
-        prompts_file=os.path.abspath(args.prompts) if args.prompts else None)
+        max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
+        prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
+        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range))
 
 
 def _report_voices(voices: list[Voice], engines: tuple[str, ...]) -> None:
@@ -367,7 +390,7 @@ def run(cfg: CorpusConfig) -> int:
 
     ctx = mp.get_context("spawn")  # fork is unsafe if the caller already started threads (TensorFlow)
     threads = max(1, (os.cpu_count() or 1) // cfg.jobs)
-    init = ([v.to_json() for v in voices], cfg.timeout, threads)
+    init = ([v.to_json() for v in voices], cfg.timeout, threads, cfg.augment)
     with ctx.Pool(cfg.jobs, initializer=_init_worker, initargs=init) as pool:
         # Probe each voice once (one espeak variant per accent: variants share the accent's engine path).
         probe_ids, seen_accents = [], set()
@@ -463,7 +486,8 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
 
     failed_voices = Counter(f["voice"] for f in failures)
     summary = {
-        "settings": {**asdict(cfg), "augment_config": asdict(AugmentConfig())},
+        "settings": {**{k: v for k, v in asdict(cfg).items() if k != "augment"},
+                     "augment_config": asdict(cfg.augment)},
         "engine_weights": ENGINE_WEIGHTS,
         "voices": {
             "all": [v.to_json() for v in voices],

@@ -76,3 +76,10 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     assert "Caveat: festival:us2_mbrola" in card
     main["voices"]["train"] = ["piper:x"]
     assert "Caveat" not in model_card(config, metrics, [{"command": "one", "history": history, "corpus": main}])
+    # A corpus synthesised with other than the default draws says how.
+    wide = {**extra, "settings": {"rate_range": [0.8, 1.25], "pitch_range": [0.88, 1.12], "augment_prob": 0.5,
+                                  "augment_config": {"speed_prob": 0.6, "speed_range": [0.85, 1.15]}}}
+    card = model_card(config, metrics, [{"command": "one", "history": history, "corpus": main},
+                                        {"command": "two", "history": history, "corpus": wide}])
+    assert "(speaking rate x0.8-1.25, 60% of augmented utterances resampled by x0.85-1.15)." in card
+    assert "pitch x" not in card and "of utterances augmented" not in card

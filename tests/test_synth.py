@@ -224,3 +224,28 @@ def test_corpus_rerun_is_a_noop_and_jobs_do_not_change_the_plan(corpus):
         b = [(os.path.basename(u.audio_filepath), u.text, u.extra["voice"], u.extra["augment"])
              for u in read_manifest(root / "b" / f"{split}.jsonl")]
         assert a == b
+
+
+def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_record(tmp_path):
+    if sum(len(BY_ENGINE[e]) for e in FAST_ENGINES) < 3:
+        pytest.skip("needs at least 3 voices of espeak/flite/pico/mbrola")
+    out = tmp_path / "wide"
+    assert synth_corpus.main(["--output", str(out), "--num-prompts", "4", "--seed", "1", "--engines",
+                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0",
+                              "--augment-prob", "1", "--rate-range", "1.2,1.2", "--pitch-range", "0.9,0.9",
+                              "--speed-range", "0.8,0.8", "--speed-prob", "1"]) == 0
+    utts = read_manifest(out / "train.jsonl")
+    assert len(utts) == 4
+    for u in utts:
+        assert (u.extra["rate"], u.extra["pitch"]) == (1.2, 0.9)
+        assert "speed=0.800" in u.extra["augment"], u.extra["augment"]
+    settings = json.loads((out / "corpus.json").read_text())["settings"]
+    assert settings["rate_range"] == [1.2, 1.2] and settings["pitch_range"] == [0.9, 0.9]
+    assert settings["augment_config"]["speed_range"] == [0.8, 0.8] and settings["augment_config"]["speed_prob"] == 1
+
+
+@pytest.mark.parametrize("value", ["1.2", "1.2,0.8", "0,1", "a,b"])
+def test_a_bad_range_is_refused_with_a_clear_message(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        synth_corpus.main(["--output", str(tmp_path / "x"), "--rate-range", value])
+    assert e.value.code == 2 and "--rate-range" in capsys.readouterr().err
