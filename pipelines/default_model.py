@@ -5,9 +5,10 @@ train the ``small`` preset on it, synthesise a second, train-only corpus (other 
 test sentence, and without the test-only speakers), fine-tune the model on both corpora with a fresh learning-rate
 schedule, go on for more epochs at half that learning rate, then one epoch on each of two fresh train-only corpora
 (new sentence, voice and augmentation draws), then rounds over all the train-only corpora together, each with one
-long learning-rate schedule (``CONSOLIDATION_ROUNDS``), build a 3-gram KenLM from the corpus text (dev/test
-sentences excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the unseen-voice
-test split, and copy the shipped files (config, weights, LM, metrics) into ``models/default``.
+long learning-rate schedule (``CONSOLIDATION_ROUNDS``; a round may add a new corpus first), build a 3-gram KenLM
+from the corpus text (dev/test sentences excluded), tune the LM weights on the dev split only, score greedy and LM
+decoding on the unseen-voice test split, and copy the shipped files (config, weights, LM, metrics)
+into ``models/default``.
 """
 
 from __future__ import annotations
