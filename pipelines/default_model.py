@@ -67,7 +67,7 @@ class NewCorpus(NamedTuple):
 
 
 # Wider speaking-rate and pitch draws, and more and wider resampling (which shifts formants as a shorter or longer
-# vocal tract would): rounds 3 and 4 improved dev but left unseen-voice CER flat at 0.207, so the next round gets
+# vocal tract would): rounds 3 and 4 improved dev but left unseen-voice CER flat at 0.207, so rounds 5 and 6 each get
 # new audio that spreads the training voices further rather than more passes over the same clips.
 WIDE_DRAWS = ("--rate-range", "0.8,1.25", "--pitch-range", "0.8,1.25", "--speed-range", "0.85,1.15",
               "--speed-prob", "0.6", "--augment-prob", "0.6")
