@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from pipelines.synth_corpus import same_speaker
+from pipelines.synth_corpus import CorpusConfig, same_speaker
+from speech.augment import AugmentConfig
 from speech.cli import run_job, setup_logging
 
 log = logging.getLogger("speech.default_model")
@@ -281,9 +282,6 @@ def _rates(m: dict) -> str:
 
 def _draws(settings: dict) -> str:
     """How a corpus's rate, pitch and augmentation draws differ from ``speech synth``'s defaults ("" if not)."""
-    from pipelines.synth_corpus import CorpusConfig
-    from speech.augment import AugmentConfig
-
     default, aug, default_aug = CorpusConfig(output=""), settings.get("augment_config", {}), AugmentConfig()
     parts = [f"{label} x{settings[key][0]:g}-{settings[key][1]:g}" for key, label in
              (("rate_range", "speaking rate"), ("pitch_range", "pitch"))

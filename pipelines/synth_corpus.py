@@ -233,7 +233,7 @@ _TIMEOUT = 60.0
 _AUGMENT = AugmentConfig()
 
 
-def _init_worker(voices: list[dict], timeout: float, threads: int, augment: AugmentConfig | None = None) -> None:
+def _init_worker(voices: list[dict], timeout: float, threads: int, augment: AugmentConfig) -> None:
     global _TIMEOUT, _AUGMENT
     # Parallelism comes from processes; keep each engine/library to its share of the cores.
     os.environ["SPEECH_SYNTH_THREADS"] = str(threads)
@@ -241,7 +241,7 @@ def _init_worker(voices: list[dict], timeout: float, threads: int, augment: Augm
     _VOICES.clear()
     _VOICES.update({v["id"]: Voice(v["engine"], v["name"], v["settings"]) for v in voices})
     _TIMEOUT = timeout
-    _AUGMENT = augment or AugmentConfig()
+    _AUGMENT = augment
 
 
 def _probe(voice_id: str) -> tuple[str, str | None]:
