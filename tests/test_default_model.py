@@ -83,3 +83,31 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
                                         {"command": "two", "history": history, "corpus": wide}])
     assert "(speaking rate x0.8-1.25, 60% of augmented utterances resampled by x0.85-1.15)." in card
     assert "pitch x" not in card and "of utterances augmented" not in card
+
+
+def test_rescoring_rewrites_only_the_cards_results():
+    from pipelines.default_model import LIMITS_HEADING, RESULTS_HEADING, with_results
+
+    card = (DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text()
+    metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())
+    metrics["lm_unseen_voices"] = {"wer": 0.123, "cer": 0.045}
+    metrics["rescored"] = True
+    new = with_results(card, metrics)
+    assert "| WER 0.123, CER 0.045 |" in new and "--holdout flite:awb,mbrola:us2` makes" in new
+    before, after = card.index(RESULTS_HEADING), card.index(LIMITS_HEADING)
+    assert new.startswith(card[:before]) and new.endswith(card[after:])
+    assert with_results(new, {**metrics, "rescored": False}).count("--rescore") == 0
+
+
+def test_rescore_refuses_a_corpus_with_other_unseen_voices(tmp_path, caplog):
+    from pipelines.default_model import main
+
+    corpus, model = tmp_path / "corpus", tmp_path / "model"
+    corpus.mkdir()
+    model.mkdir()
+    (corpus / "test.jsonl").write_text("")
+    (corpus / "corpus.json").write_text(json.dumps({"voices": {"test_only": ["flite:kal16", "mbrola:us2"]}}))
+    (model / "metrics.json").write_text(json.dumps({"unseen_voices": ["flite:awb", "mbrola:us2"]}))
+    assert main(["--rescore", "--corpus", str(corpus), "--output", str(model)]) == 2
+    assert "not the same unseen voices" in caplog.text
+    assert sorted(p.name for p in model.iterdir()) == ["metrics.json"]
