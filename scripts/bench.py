@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SR = 16000
-SECTIONS = ("features", "training", "ctc", "inference", "transcribe", "export", "torch")
+SECTIONS = ("features", "input", "training", "ctc", "inference", "transcribe", "export", "torch")
 WORDS = ("the quick brown fox jumps over a lazy dog she sells sea shells by the shore "
          "one two three four five six seven eight nine ten yes no up down left right stop go").split()
 
@@ -232,6 +232,31 @@ def training_batches(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path, ba
     ds = make_dataset(examples, spec.features.n_mfcc, batch_size, shuffle=True, seed=config.seed,
                       spec_augment=config.spec_augment, max_batch_frames=config.max_batch_frames)
     return [tuple(t.numpy() for t in batch[:4]) for batch in ds.repeat().take(count)]
+
+
+def bench_input(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path, batch_size: int) -> dict:
+    """One pass of the training input pipeline over cached features (read, SpecAugment, bucket, pad), and the
+    trainer's steps-per-epoch count from the clip lengths alone (it used to take such a pass)."""
+    from speech.dataset import ExampleSource, make_dataset, prepare_examples
+    from speech.manifest import Utterance
+    from speech.training import TrainConfig
+
+    utterances = [Utterance(c.path, c.seconds, c.text) for c in clips]
+    examples, _ = prepare_examples(utterances, spec.vocab, spec.features, spec.model, cache_dir)
+    config = TrainConfig(batch_size=batch_size)
+    start = time.perf_counter()
+    batches, frames = 0, 0
+    for batch in make_dataset(examples, spec.features.n_mfcc, batch_size, shuffle=True, seed=config.seed,
+                              spec_augment=config.spec_augment, max_batch_frames=config.max_batch_frames):
+        batches, frames = batches + 1, frames + int(batch[1].numpy().sum())
+    pass_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    counted = ExampleSource(examples, spec.features.n_mfcc).num_batches(batch_size, config.max_batch_frames)
+    count_seconds = time.perf_counter() - start
+    if counted != batches:
+        raise RuntimeError(f"count_batches says {counted} batches, the pipeline made {batches}")
+    return {"pass_audio_s_per_s": rate(frames * spec.features.frame_seconds, pass_seconds),
+            "count_ms": count_seconds * 1000, "batches": batches, "examples": len(examples)}
 
 
 def batch_audio_seconds(batch: tuple, spec: ModelSpec) -> float:
@@ -511,6 +536,8 @@ ROWS = [  # section, key, label, unit, format
     ("features", "cold_audio_s_per_cpu_s", "extract_features, cold, per CPU-second", "audio-s / CPU-s", ",.0f"),
     ("features", "cached_audio_s_per_s", "extract_features, cached", "audio-s / s", ",.0f"),
     ("features", "naive_librosa_audio_s_per_s", "librosa.load + mfcc, one file at a time", "audio-s / s", ",.0f"),
+    ("input", "pass_audio_s_per_s", "one pass of the input pipeline (cached features)", "audio-s / s", ",.0f"),
+    ("input", "count_ms", "steps per epoch from clip lengths (count_batches)", "ms", ",.2f"),
     ("training", "audio_s_per_s", "TensorFlow train step", "audio-s / s", ",.1f"),
     *(("ctc", f"{form}_batch{b}_audio_s_per_s", f"train step, {form} CTC labels, batch {b}", "audio-s / s", ",.1f")
       for b in sorted({b for _, sizes in CTC_SIZES.values() for b in sizes}) for form in ("dense", "sparse")),
@@ -527,6 +554,7 @@ ROWS = [  # section, key, label, unit, format
 
 
 SECTION_NOTES: dict[str, Callable[[dict], str]] = {
+    "input": lambda f: f"{f['examples']} clips, {f['batches']} batches",
     "training": lambda f: f"batch {f['batch_size']}, mean {f['mean_batch']:.1f} clips, {f['steps']} steps",
     "ctc": lambda f: f"random features, {f['clip_seconds']:g} s clips, {f['label_length']} labels each",
     "torch": lambda f: f"torch {f['torch_version']}, {f['threads']} threads, same batches",
@@ -593,6 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "min_seconds": sizes.min_seconds, "max_seconds": sizes.max_seconds}
         cache_dir = tmp / "cache"
         run_section("features", report, args.skip, lambda: bench_features(clips, cache_dir))
+        run_section("input", report, args.skip, lambda: bench_input(clips, spec, cache_dir, sizes.batch_size))
 
         measured: list[tuple] = []
         if not {"training", "torch"} <= args.skip:

@@ -191,6 +191,33 @@ def make_dataset(examples: Sequence[Example], num_features: int, batch_size: int
                             max_batch_frames=max_batch_frames, skip_batches=skip_batches, min_batch=min_batch)
 
 
+def _buckets(frames: Sequence[int], batch_size: int, max_batch_frames: int | None) -> tuple[list[int], list[int]]:
+    """Length-bucket boundaries and each bucket's batch size (fewer clips where they are long, under
+    ``max_batch_frames``)."""
+    boundaries = bucket_boundaries(frames)
+    sizes = [batch_size] * (len(boundaries) + 1)
+    if max_batch_frames:
+        uppers = [*boundaries, max(frames) + 1]
+        sizes = [max(1, min(batch_size, max_batch_frames // upper)) for upper in uppers]
+    return boundaries, sizes
+
+
+def count_batches(frames: Sequence[int], batch_size: int, max_batch_frames: int | None = None,
+                  min_batch: int = 1) -> int:
+    """How many batches :func:`index_to_batches` makes of clips with these lengths, without reading any.
+
+    The count does not depend on the order: a bucket of ``n`` clips and batch size ``s`` gives ``n // s`` full
+    batches and one of ``n % s`` (kept if it holds at least ``min_batch`` clips), whatever the shuffle.
+    """
+    if not len(frames):
+        return 0
+    boundaries, sizes = _buckets(frames, batch_size, max_batch_frames)
+    # tf.data's bucket_by_sequence_length: bucket i holds boundaries[i-1] <= length < boundaries[i].
+    counts = np.bincount(np.searchsorted(boundaries, np.asarray(frames), side="right"), minlength=len(sizes))
+    return int(sum((n // size if size >= min_batch else 0) + (0 < n % size and n % size >= min_batch)
+                   for n, size in zip(counts, sizes)))
+
+
 def index_to_batches(index, load, frames: Sequence[int], num_features: int, batch_size: int, *,
                      shuffle_buffer: int = 0, seed: int = 0, epoch: int = 0, spec_augment: SpecAugment | None = None,
                      max_batch_frames: int | None = None, skip_batches: int = 0, min_batch: int = 1):
@@ -213,11 +240,7 @@ def index_to_batches(index, load, frames: Sequence[int], num_features: int, batc
         return feats, item["frames"], item["labels"], tf.shape(item["labels"])[0], item["id"]
 
     ds = index.map(to_batch_item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    boundaries = bucket_boundaries(frames)
-    sizes = [batch_size] * (len(boundaries) + 1)
-    if max_batch_frames:
-        uppers = [*boundaries, max(frames) + 1]
-        sizes = [max(1, min(batch_size, max_batch_frames // upper)) for upper in uppers]
+    boundaries, sizes = _buckets(frames, batch_size, max_batch_frames)
     ds = ds.bucket_by_sequence_length(
         element_length_func=lambda f, n, lab, ln, i: n, bucket_boundaries=boundaries, bucket_batch_sizes=sizes,
         padded_shapes=([None, num_features], [], [None], [], []), padding_values=(0.0, 0, 0, 0, 0),
@@ -246,6 +269,10 @@ class DataSource(Protocol):
                 spec_augment: SpecAugment | None = None, max_batch_frames: int | None = None,
                 skip_batches: int = 0, min_batch: int = 1): ...
 
+    def num_batches(self, batch_size: int, max_batch_frames: int | None = None, min_batch: int = 1) -> int:
+        """What ``dataset`` with these settings yields, counted without reading (:func:`count_batches`)."""
+        ...
+
 
 class ExampleSource:
     """Prepared examples (features in the cache) as a :class:`DataSource`; ids index ``examples``."""
@@ -260,6 +287,9 @@ class ExampleSource:
 
     def dataset(self, batch_size: int, **kwargs):
         return make_dataset(self.examples, self.num_features, batch_size, **kwargs)
+
+    def num_batches(self, batch_size: int, max_batch_frames: int | None = None, min_batch: int = 1) -> int:
+        return count_batches([e.num_frames for e in self.examples], batch_size, max_batch_frames, min_batch)
 
 
 def as_source(data: Sequence[Example] | DataSource, num_features: int) -> DataSource:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech.dataset import Example, SpecAugment, ctc_min_frames, epoch_seed, index_to_batches
+from speech.dataset import Example, SpecAugment, count_batches, ctc_min_frames, epoch_seed, index_to_batches
 from speech.errors import SpeechError
 from speech.features import FeatureConfig
 from speech.manifest import atomic_write
@@ -211,6 +211,10 @@ class ShardSource:
         return index_to_batches(index, load, self.frames.tolist(), num_features, batch_size, shuffle_buffer=buffer,
                                 seed=seed, epoch=epoch, spec_augment=spec_augment, max_batch_frames=max_batch_frames,
                                 skip_batches=skip_batches, min_batch=min_batch)
+
+
+    def num_batches(self, batch_size: int, max_batch_frames: int | None = None, min_batch: int = 1) -> int:
+        return count_batches(self.frames.tolist(), batch_size, max_batch_frames, min_batch)
 
 
 def make_shard_dataset(directory: str | os.PathLike, batch_size: int, *, model: ModelConfig | None = None,

@@ -232,7 +232,11 @@ class Trainer:
         if self._train_step is None:
             self._build_steps()
 
-        steps_per_epoch = max(1, sum(1 for _ in self._epoch_batches(train, 0)))
+        # Counted from the clip lengths: iterating an epoch to count it read every feature file first (about 8
+        # minutes before the first step on 48k utterances).
+        replicas = self.strategy.num_replicas_in_sync
+        steps_per_epoch = max(1, as_source(train, self.spec.features.n_mfcc).num_batches(
+            c.batch_size * replicas, c.max_batch_frames and c.max_batch_frames * replicas, min_batch=replicas))
         self.schedule_total.assign(steps_per_epoch * c.epochs)
         writer = tf.summary.create_file_writer(str(self.output_dir / "logs"))
         audio_seconds_per_frame = self.spec.features.frame_seconds

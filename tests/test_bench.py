@@ -24,6 +24,7 @@ def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     assert report["machine"]["cores"] >= 1 and report["machine"]["tensorflow"]
     for section, keys in {
         "features": ["cold_audio_s_per_s", "cached_audio_s_per_s", "naive_librosa_audio_s_per_s"],
+        "input": ["pass_audio_s_per_s", "count_ms"],
         "training": ["audio_s_per_s"],
         "inference": ["rtf"],
         "transcribe": ["audio_s_per_cpu_s"],

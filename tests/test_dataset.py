@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from speech.dataset import SpecAugment, ctc_min_frames, make_dataset, prepare_examples, read_cached_features
+from speech.dataset import (
+    Example,
+    ExampleSource,
+    SpecAugment,
+    count_batches,
+    ctc_min_frames,
+    make_dataset,
+    prepare_examples,
+    read_cached_features,
+)
 from speech.features import FeatureConfig
 from speech.manifest import Utterance, read_manifest
 from speech.model import preset
@@ -46,6 +55,24 @@ def test_batches_are_padded_with_true_lengths_and_deterministic(tone_corpus, tmp
     assert [list(b[4]) for b in other_epoch] != [list(b[4]) for b in batches]
     skipped = collect(shuffle=True, seed=3, epoch=1, spec_augment=SpecAugment(), skip_batches=1)
     assert [list(b[4]) for b in skipped] == [list(b[4]) for b in batches[1:]]
+
+
+@pytest.mark.parametrize("batch_size,max_batch_frames,min_batch", [(4, None, 1), (7, None, 3), (8, 900, 1),
+                                                                   (16, 700, 2)])
+def test_batches_are_counted_without_reading_them(tmp_path, batch_size, max_batch_frames, min_batch):
+    # The trainer sizes its learning-rate schedule and progress bar from this count, not from a pass over the data.
+    rng = np.random.default_rng(0)
+    examples = []
+    for i, frames in enumerate(rng.integers(5, 400, 57)):
+        path = tmp_path / f"{i}.npy"
+        np.save(path, np.zeros((int(frames), 26), np.float32))
+        examples.append(Example(str(path), str(path), int(frames), [1, 2], "ab"))
+    kwargs = {"max_batch_frames": max_batch_frames, "min_batch": min_batch}
+    made = sum(1 for _ in make_dataset(examples, 26, batch_size, shuffle=True, seed=1, **kwargs))
+    assert made > 3
+    assert count_batches([e.num_frames for e in examples], batch_size, **kwargs) == made
+    assert ExampleSource(examples, 26).num_batches(batch_size, **kwargs) == made
+    assert count_batches([], batch_size) == 0
 
 
 def test_spec_augment_masks_some_features(tone_corpus, tmp_path):

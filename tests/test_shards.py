@@ -80,6 +80,7 @@ def test_streaming_order_is_fixed_per_seed_and_epoch_and_resumable(examples, sha
         np.testing.assert_array_equal(feats, reference[i][0])
         assert labels == examples[i].labels == reference[i][1]
     order = [list(b[4]) for b in batches]
+    assert source.num_batches(4) == len(batches)
     assert [list(b[4]) for b in _collect(source.dataset(4, epoch=1, **kwargs))] == order
     assert [list(b[4]) for b in _collect(source.dataset(4, epoch=1, skip_batches=1, **kwargs))] == order[1:]
     assert [list(b[4]) for b in _collect(source.dataset(4, epoch=2, **kwargs))] != order
@@ -91,8 +92,9 @@ def test_labels_too_long_for_the_model_are_left_out_and_counted(examples, tmp_pa
     write_shards(examples, tmp_path / "s", 2, SPEC.features, SPEC.vocab)
     source = ShardSource(tmp_path / "s", SPEC.model)
     assert source.skipped == 1 and len(source) == len(examples) - 1
-    ids = sorted(int(i) for b in _collect(source.dataset(4, shuffle=True)) for i in b[4])
-    assert ids == [i for i in range(len(examples)) if i != 2]
+    batches = _collect(source.dataset(4, shuffle=True))
+    assert sorted(int(i) for b in batches for i in b[4]) == [i for i in range(len(examples)) if i != 2]
+    assert source.num_batches(4) == len(batches)
 
 
 def test_an_unfinished_or_mismatched_folder_is_refused(shard_dir, tmp_path, capsys):
