@@ -51,7 +51,8 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and is_audio_file(p))
+            # Not is_file(): a dangling link named like audio is reported as a failure, not silently left out.
+            files = sorted(p for p in path.rglob("*") if not p.is_dir() and is_audio_file(p))
             found += [(str(p), str(path)) for p in files]
         elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
             found += [(u.audio_filepath, os.path.dirname(u.audio_filepath)) for u in iter_manifest(path)]

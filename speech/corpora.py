@@ -130,7 +130,7 @@ def prepare_folder(src: Path) -> tuple[list[Utterance], list[Failure]]:
     """A folder tree of audio files, each with a same-named ``.txt`` transcript beside it."""
     failures: list[Failure] = []
     pairs = []
-    for audio in sorted(p for p in src.rglob("*") if p.is_file() and is_audio_file(p)):
+    for audio in sorted(p for p in src.rglob("*") if not p.is_dir() and is_audio_file(p)):  # dangling links fail
         transcript = audio.with_suffix(".txt")
         if not transcript.is_file():
             failures.append(Failure(str(audio), f"no transcript {transcript.name} beside it"))

@@ -52,9 +52,11 @@ def test_folder_layout_reports_missing_and_non_utf8_transcripts(tmp_path):
     _wav(tmp_path / "a" / "two.wav")
     _wav(tmp_path / "b" / "three.flac")
     (tmp_path / "b" / "three.txt").write_bytes(b"\xff\xfe bad bytes \x80")
+    (tmp_path / "b" / "four.wav").symlink_to(tmp_path / "deleted.wav")
+    (tmp_path / "b" / "four.txt").write_text("a dangling link")
     utts, failures = prepare("folder", tmp_path)
     assert [u.text for u in utts] == ["first clip"]
-    assert sorted(f.reason.split(" ")[0] for f in failures) == ["no", "transcript"]
+    assert sorted(f.reason.split(" ")[0] for f in failures) == ["file", "no", "transcript"]
 
 
 def test_unknown_layout_and_missing_source(tmp_path):

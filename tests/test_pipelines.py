@@ -109,6 +109,7 @@ def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tm
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(src / rel, tone_speech(text), 16000)
     (src / "a" / "broken.wav").write_bytes(b"RIFF....WAVE")
+    (src / "a" / "gone.wav").symlink_to(tmp_path / "deleted.wav")  # a dangling link is a failure, not left out
     out = tmp_path / "out"
     args = ["transcribe", "--model", str(model_dir), str(src), "--output-dir", str(out), "--format",
             "txt,jsonl,srt,vtt", "--no-progress"]
@@ -118,7 +119,8 @@ def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tm
             assert (out / f"{stem}.{fmt}").is_file(), f"{stem}.{fmt}"
     assert (out / "three.vtt").read_text().startswith("WEBVTT")
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
-    assert [Path(f["audio_filepath"]).name for f in failures] == ["broken.wav"]
+    assert [Path(f["audio_filepath"]).name for f in failures] == ["broken.wav", "gone.wav"]
+    assert "not found" in failures[1]["error"]
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.txt")}
     capsys.readouterr()
     assert cli_main([*args, "--resume"]) == 1  # the broken file is retried, and fails again
