@@ -7,8 +7,12 @@ schedule, go on for more epochs at half that learning rate, then one epoch on ea
 (new sentence, voice and augmentation draws), then rounds over all the train-only corpora together, each with one
 long learning-rate schedule (``CONSOLIDATION_ROUNDS``; a round may add a new corpus first), build a 3-gram KenLM
 from the corpus text (dev/test sentences excluded), tune the LM weights on the dev split only, score greedy and LM
-decoding on the unseen-voice test split, and copy the shipped files (config, weights, LM, metrics)
-into ``models/default``.
+decoding on the unseen-voice test split, and copy the shipped files (config, weights, LM, metrics, the stage
+records ``stages.json`` and the model card) into ``models/default``.
+
+``--continue`` goes on from the model in ``--output`` instead: its ``stages.json`` says which stages of the plan it
+has been through, and only the later ones run (a new machine needs no earlier run, only the corpora those
+stages train on, synthesised again). ``--rescore`` only scores the shipped weights again.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (2, stage_config(0.0003, 40, **LARGE_BATCH), None),
     (2, stage_config(0.0003, 40, **LARGE_BATCH), NewCorpus("synth5", 4, 10.0, WIDE_DRAWS)),
     (1, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth6", 5, 10.0, WIDE_DRAWS)),
+    (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth7", 6, 10.0, WIDE_DRAWS)),
 )
 
 
@@ -104,6 +109,7 @@ class Stage(NamedTuple):
 # The test-only voices of the main corpus, pinned: the voices the shipped model was scored on (the automatic pick
 # moved to flite:kal16 when same-speaker siblings began to be withheld, and kal16's siblings are in training).
 UNSEEN_VOICES = ("flite:awb", "mbrola:us2")
+STAGES_FILE = "stages.json"  # the stage records the model card is made from
 SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
 
 
@@ -121,12 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh-corpora", type=int, default=2,
                    help="stages 4, 5, ...: one epoch each on a fresh train-only corpus (synth3, synth4, ... beside "
                         "--corpus)")
-    p.add_argument("--consolidation-rounds", type=int, default=6, choices=range(len(CONSOLIDATION_ROUNDS) + 1),
+    p.add_argument("--consolidation-rounds", type=int, default=len(CONSOLIDATION_ROUNDS),
+                   choices=range(len(CONSOLIDATION_ROUNDS) + 1),
                    help="last stages: rounds over all the train-only corpora together (CONSOLIDATION_ROUNDS)")
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int, default=120, help="dev utterances used to tune the LM weights")
     p.add_argument("--beam", type=int, default=32)
     p.add_argument("--jobs", type=int)
+    p.add_argument("--continue", dest="resume_from_output", action="store_true",
+                   help="go on from the model in --output (its stages.json) with the plan's later stages, instead "
+                        "of from this machine's runs")
     p.add_argument("--rescore", action="store_true",
                    help="no training: score the model in --output again on --corpus (synthesised if missing) and "
                         "rewrite its metrics.json, LM weights and the card's results section")
@@ -230,28 +240,9 @@ def _rescore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace) -> int:
-    from pipelines.synth_corpus import main as synth_main
-    from pipelines.train import main as train_main
-    from speech.lm import build_ngram_lm
-
-    corpus, run, out = Path(args.corpus), Path(args.run), Path(args.output)
-    code = _main_corpus(args)
-    if code:
-        return code
-    history = run / "history.json"
-    if not history.is_file() or len(json.loads(history.read_text())) < args.epochs:
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "train-config.json").write_text(json.dumps(TRAIN_CONFIG))
-        code = train_main(["--train", str(corpus / "train.jsonl"), "--dev", str(corpus / "dev.jsonl"), "--output",
-                           str(run), "--preset", "small", "--epochs", str(args.epochs), "--config",
-                           str(run / "train-config.json"), "--resume", "--no-progress"])
-        if code:
-            return code
-    corpus_info = json.loads((corpus / "corpus.json").read_text())
-    voices = corpus_info.get("voices", {})
-    withheld = voices.get("test_only", []) + voices.get("withheld_same_speaker", [])
-    extra, stage1, finetunes = Path(args.extra_corpus), run, []
+def _plan(args: argparse.Namespace, corpus: Path) -> list[Stage]:
+    """The training stages after the first, in order."""
+    extra = Path(args.extra_corpus)
     fresh = [corpus.with_name(f"{corpus.name}{k + 3}") for k in range(args.fresh_corpora)]
     plan = [Stage("-finetuned", args.finetune_epochs, FINETUNE_CONFIG, extra, 1, args.extra_hours, True),
             Stage("-continued", args.continue_epochs, CONTINUE_CONFIG, extra, 1, args.extra_hours, True),
@@ -267,43 +258,15 @@ def _build(args: argparse.Namespace) -> int:
             plan.append(Stage(suffix, epochs, config, path, new.seed, new.hours, False, (extra, *fresh, *added),
                               new.synth_args))
             added.append(path)
-    for stage in plan:
-        if stage.epochs <= 0:
-            continue
-        train_only = stage.corpus
-        if not (train_only / "train.jsonl").is_file():
-            code = synth_main(["--output", str(train_only), "--hours", str(stage.hours), "--seed", str(stage.seed),
-                               "--prompts", str(corpus / "sentences.txt"), "--holdout", ",".join(withheld),
-                               "--dev-fraction", "0", "--test-fraction", "0", *stage.synth_args,
-                               *(["--jobs", str(args.jobs)] if args.jobs else [])])
-            if code:
-                return code
-        previous, run = run, stage1.with_name(stage1.name + stage.suffix)
-        history = run / "history.json"
-        if not history.is_file() or len(json.loads(history.read_text())) < stage.epochs:
-            run.mkdir(parents=True, exist_ok=True)
-            (run / "train-config.json").write_text(json.dumps(stage.config))
-            sources = [*([corpus / "train.jsonl"] if stage.with_main else []),
-                       *(c / "train.jsonl" for c in (train_only, *stage.also))]
-            code = train_main([*(a for src in sources for a in ("--train", str(src))),
-                               "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from",
-                               str(previous), "--epochs", str(stage.epochs), "--config",
-                               str(run / "train-config.json"), "--resume", "--no-progress"])
-            if code:
-                return code
-        finetunes.append((run, stage))
-    if not (run / "lm.binary").is_file():
-        build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
-    metrics = _score(run, corpus, corpus_info, args)
-    config = json.loads((run / "config.json").read_text())
-    out.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED:
-        shutil.copy2(run / name, out / name)
-    stages = [{"command": f"speech synth --hours {args.hours:g} --seed 0 --holdout {','.join(UNSEEN_VOICES)}; "
-                          "speech train --preset small",
-               "history": json.loads((stage1 / "history.json").read_text()), "corpus": corpus_info}]
+    return [stage for stage in plan if stage.epochs > 0]
+
+
+def _commands(args: argparse.Namespace, plan: list[Stage]) -> list[str]:
+    """What the card says each stage ran (stage 1 first)."""
+    commands = [f"speech synth --hours {args.hours:g} --seed 0 --holdout {','.join(UNSEEN_VOICES)}; "
+                "speech train --preset small"]
     synthesised = set()
-    for i, (stage_run, stage) in enumerate(finetunes):
+    for i, stage in enumerate(plan):
         data = " + ".join([*(["main"] if stage.with_main else []), *(c.name for c in (stage.corpus, *stage.also))])
         if stage.corpus in synthesised:
             how = f"same data ({data}); "
@@ -311,14 +274,109 @@ def _build(args: argparse.Namespace) -> int:
             synthesised.add(stage.corpus)
             how = (f"speech synth --hours {stage.hours:g} --seed {stage.seed} --prompts sentences.txt "
                    + "".join(a + " " for a in stage.synth_args) + f"(train only; trained on {data}); ")
-        stages.append({"command": how + f"speech train --init-from STAGE{i + 1} "
-                                         f"(batch {stage.config['train']['batch_size']}, peak learning rate "
-                                         f"{stage.config['train']['learning_rate']:g})",
-                       "history": json.loads((stage_run / "history.json").read_text()),
-                       "corpus": json.loads((stage.corpus / "corpus.json").read_text())})
-    (out / "MODEL_CARD.md").write_text(model_card(config, metrics, stages))
+        commands.append(how + f"speech train --init-from STAGE{i + 1} (batch {stage.config['train']['batch_size']}, "
+                              f"peak learning rate {stage.config['train']['learning_rate']:g})")
+    return commands
+
+
+def stage_record(command: str, history: list[dict], corpus_info: dict) -> dict:
+    """What the model card says of one training stage; ``stages.json`` keeps them with the model so that a later
+    build can go on from it (``--continue``) without the earlier runs."""
+    last = history[-1] if history else {}
+    voices = corpus_info.get("voices", {})
+    return {"command": command, "epochs": len(history), "seconds": sum(h.get("seconds", 0) for h in history),
+            "dev_wer": last.get("dev_wer"), "dev_cer": last.get("dev_cer"),
+            "corpus": {"hours": corpus_info["hours"], "counts": corpus_info["counts"],
+                       "settings": corpus_info.get("settings", {}),
+                       "voices": {k: voices[k] for k in ("train", "test_only", "withheld_same_speaker")
+                                  if k in voices}}}
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pipelines.synth_corpus import main as synth_main
+    from pipelines.train import main as train_main
+    from speech.lm import build_ngram_lm
+
+    corpus, stage1, out = Path(args.corpus), Path(args.run), Path(args.output)
+    code = _main_corpus(args)
+    if code:
+        return code
+    corpus_info = json.loads((corpus / "corpus.json").read_text())
+    plan = _plan(args, corpus)
+    commands = _commands(args, plan)
+    done: list[dict] = []  # records of the stages the model in --output has been through (--continue)
+    if args.resume_from_output:
+        done = json.loads((out / STAGES_FILE).read_text())
+        # Stage 1's command may differ in form (the unseen voices were pinned later); the rest must be this plan.
+        same = [(r["command"], r["epochs"]) for r in done[1:]] == \
+               [(c, st.epochs) for c, st in zip(commands[1:len(done)], plan)]
+        if len(done) > len(commands) or not same:
+            log.error("%s was built by another plan than this one's first %d stages: cannot go on from it", out,
+                      len(done))
+            return 2
+        log.info("going on from %s after its %d stages", out, len(done))
+    if not done:
+        history = stage1 / "history.json"
+        if not history.is_file() or len(json.loads(history.read_text())) < args.epochs:
+            stage1.mkdir(parents=True, exist_ok=True)
+            (stage1 / "train-config.json").write_text(json.dumps(TRAIN_CONFIG))
+            code = train_main(["--train", str(corpus / "train.jsonl"), "--dev", str(corpus / "dev.jsonl"),
+                               "--output", str(stage1), "--preset", "small", "--epochs", str(args.epochs),
+                               "--config", str(stage1 / "train-config.json"), "--resume", "--no-progress"])
+            if code:
+                return code
+        done = [stage_record(commands[0], json.loads(history.read_text()), corpus_info)]
+    voices = corpus_info.get("voices", {})
+    withheld = voices.get("test_only", []) + voices.get("withheld_same_speaker", [])
+    introduced = {}  # each train-only corpus -> the stage that synthesises it
+    for stage in plan:
+        introduced.setdefault(stage.corpus, stage)
+    records, run = list(done), stage1 if len(done) == 1 and not args.resume_from_output else out
+    for i, stage in enumerate(plan, start=1):
+        if i < len(done):
+            continue
+        for path in (stage.corpus, *stage.also):  # a continued build may not have synthesised earlier ones yet
+            if not (path / "train.jsonl").is_file():
+                origin = introduced[path]
+                code = synth_main(["--output", str(path), "--hours", str(origin.hours), "--seed", str(origin.seed),
+                                   "--prompts", str(corpus / "sentences.txt"), "--holdout", ",".join(withheld),
+                                   "--dev-fraction", "0", "--test-fraction", "0", *origin.synth_args,
+                                   *(["--jobs", str(args.jobs)] if args.jobs else [])])
+                if code:
+                    return code
+        previous, run = run, stage1.with_name(stage1.name + stage.suffix)
+        history = run / "history.json"
+        if not history.is_file() or len(json.loads(history.read_text())) < stage.epochs:
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "train-config.json").write_text(json.dumps(stage.config))
+            sources = [*([corpus / "train.jsonl"] if stage.with_main else []),
+                       *(c / "train.jsonl" for c in (stage.corpus, *stage.also))]
+            code = train_main([*(a for src in sources for a in ("--train", str(src))),
+                               "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from",
+                               str(previous), "--epochs", str(stage.epochs), "--config",
+                               str(run / "train-config.json"), "--resume", "--no-progress"])
+            if code:
+                return code
+        records.append(stage_record(commands[i], json.loads(history.read_text()),
+                                    json.loads((stage.corpus / "corpus.json").read_text())))
+    if run == out:
+        log.info("%s has been through every stage of the plan already", out)
+        return 0
+    if not (run / "lm.binary").is_file():
+        build_ngram_lm(str(corpus / "sentences.txt"), str(run / "lm.binary"), order=3, prune="0 0 1")
+    metrics = _score(run, corpus, corpus_info, args)
+    config = json.loads((run / "config.json").read_text())
+    (run / STAGES_FILE).write_text(json.dumps(records, indent=1))
+    (run / "MODEL_CARD.md").write_text(model_card(config, metrics, records))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (*SHIPPED, STAGES_FILE, "MODEL_CARD.md"):
+        shutil.copy2(run / name, out / name)
     print(json.dumps(metrics))
     return 0
+
+
+def _number(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 def _rates(m: dict) -> str:
@@ -372,7 +430,7 @@ def with_results(card: str, metrics: dict) -> str:
 
 def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     """The model card, from the runs' own records (nothing typed by hand). ``stages``: the training stages in
-    order, each ``{"command", "history", "corpus"}`` (the corpus's ``corpus.json``)."""
+    order, each a :func:`stage_record`."""
     model, first = config["model"], stages[0]["corpus"]
     hours, counts, voices = first["hours"], first["counts"], first["voices"]
     train_voices = sorted({v for st in stages for v in st["corpus"]["voices"]["train"]})
@@ -400,8 +458,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`; "
         "`--beam 1` decodes greedily (as the SavedModel does).",
         "", "## Data",
-        f"- Main corpus (`speech synth --hours 4 --seed 0` + `--holdout` of the unseen voices since the pick was "
-        f"pinned): {counts['train']} train / {counts['dev']} dev / "
+        f"- Main corpus (`{stages[0]['command'].split(';')[0]}`): {counts['train']} train / {counts['dev']} dev / "
         f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",
         *[f"- Extra training corpus: {c['counts']['train']} utterances "
           f"({c['hours']['train']:.2f} h), sentences drawn again from the training pool (never a dev or test "
@@ -419,10 +476,9 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "- Prompts: sentences from Debian's fortunes, wordnet-base and dict-devil; the LM is built from the same "
         "sources with every dev and test sentence removed.",
         "", "## Training",
-        *[f"- Stage {i + 1} (`{st['command']}`): {len(st['history'])} epoch{'s' if len(st['history']) != 1 else ''}, "
-          f"{sum(h.get('seconds', 0) for h in st['history']) / 60:.0f} minutes on a 2-core CPU (shared with other "
-          f"jobs); final dev (greedy) WER {st['history'][-1].get('dev_wer', float('nan')):.3f}, "
-          f"CER {st['history'][-1].get('dev_cer', float('nan')):.3f}." for i, st in enumerate(stages)],
+        *[f"- Stage {i + 1} (`{st['command']}`): {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''}, "
+          f"{st['seconds'] / 60:.0f} minutes on a 2-core CPU (shared with other jobs); final dev (greedy) WER "
+          f"{_number(st['dev_wer'])}, CER {_number(st['dev_cer'])}." for i, st in enumerate(stages)],
         "- Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER; stage 1 at batch 16.",
         "", *results_section(metrics), "",
         LIMITS_HEADING,

@@ -50,7 +50,7 @@ def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(
 
 
 def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_leak():
-    from pipelines.default_model import model_card
+    from pipelines.default_model import model_card, stage_record
 
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 32}
@@ -65,9 +65,8 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
             "voices": {"train": ["piper:x", "festival:us2_mbrola"], "test_only": ["flite:awb", "mbrola:us2"]}}
     extra = {"hours": {"train": 5.0}, "counts": {"train": 150}, "voices": {"train": ["piper:x", "pico:en-US"]}}
     history = [{"epoch": 0, "seconds": 600, "dev_wer": 0.5, "dev_cer": 0.2}]
-    card = model_card(config, metrics, [{"command": "one", "history": history, "corpus": main},
-                                        {"command": "two", "history": history * 2, "corpus": extra},
-                                        {"command": "three", "history": history, "corpus": dict(extra)}])
+    card = model_card(config, metrics, [stage_record("one", history, main), stage_record("two", history * 2, extra),
+                                        stage_record("three", history, dict(extra))])
     assert "Stage 1 (`one`): 1 epoch," in card and "Stage 2 (`two`): 2 epochs" in card and "Stage 3 (`three`)" in card
     # Stages 2 and 3 train on the same extra corpus: its hours count once.
     assert card.count("Extra training corpus") == 1 and "8.00 h of training audio" in card
@@ -75,12 +74,11 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     assert "| flite:awb | 2 |" in card and "WER 0.200, CER 0.070" in card
     assert "Caveat: festival:us2_mbrola" in card
     main["voices"]["train"] = ["piper:x"]
-    assert "Caveat" not in model_card(config, metrics, [{"command": "one", "history": history, "corpus": main}])
+    assert "Caveat" not in model_card(config, metrics, [stage_record("one", history, main)])
     # A corpus synthesised with other than the default draws says how.
     wide = {**extra, "settings": {"rate_range": [0.8, 1.25], "pitch_range": [0.88, 1.12], "augment_prob": 0.5,
                                   "augment_config": {"speed_prob": 0.6, "speed_range": [0.85, 1.15]}}}
-    card = model_card(config, metrics, [{"command": "one", "history": history, "corpus": main},
-                                        {"command": "two", "history": history, "corpus": wide}])
+    card = model_card(config, metrics, [stage_record("one", history, main), stage_record("two", history, wide)])
     assert "(speaking rate x0.8-1.25, 60% of augmented utterances resampled by x0.85-1.15)." in card
     assert "pitch x" not in card and "of utterances augmented" not in card
 
@@ -111,3 +109,98 @@ def test_rescore_refuses_a_corpus_with_other_unseen_voices(tmp_path, caplog):
     assert main(["--rescore", "--corpus", str(corpus), "--output", str(model)]) == 2
     assert "not the same unseen voices" in caplog.text
     assert sorted(p.name for p in model.iterdir()) == ["metrics.json"]
+
+
+def _fake_build(tmp_path, monkeypatch):
+    """The build job's corpora, trainer and scorer replaced by fakes that record what they were asked to do."""
+    import pipelines.default_model as dm
+    import pipelines.synth_corpus
+    import pipelines.train
+
+    corpus_info = {"hours": {"train": 1.0, "dev": 0.1, "test": 0.1}, "counts": {"train": 9, "dev": 1, "test": 1},
+                   "voices": {"train": ["piper:x"], "test_only": list(dm.UNSEEN_VOICES)}}
+    calls = {"synth": [], "train": []}
+
+    def synth(argv):
+        out = Path(argv[argv.index("--output") + 1])
+        out.mkdir(parents=True)
+        (out / "train.jsonl").write_text("")
+        (out / "test.jsonl").write_text("")
+        (out / "sentences.txt").write_text("a sentence\n")
+        (out / "corpus.json").write_text(json.dumps(corpus_info))
+        calls["synth"].append(out.name)
+        return 0
+
+    def train(argv):
+        out = Path(argv[argv.index("--output") + 1])
+        init = argv[argv.index("--init-from") + 1] if "--init-from" in argv else None
+        sources = [Path(argv[i + 1]).parent.name for i, a in enumerate(argv) if a == "--train"]
+        calls["train"].append((out.name, init and Path(init).name, sources))
+        epochs = int(argv[argv.index("--epochs") + 1])
+        (out / "history.json").write_text(json.dumps([{"epoch": e, "seconds": 60, "dev_wer": 0.5, "dev_cer": 0.2}
+                                                      for e in range(epochs)]))
+        config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+        (out / "config.json").write_text(json.dumps(config))
+        for name in ("model.weights.h5", "lm.binary", "lm.binary.unigrams.txt"):
+            (out / name).write_text(name)
+        return 0
+
+    def score(model_dir, corpus, info, args, rescored=False):
+        metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())
+        (model_dir / "metrics.json").write_text(json.dumps(metrics))
+        return metrics
+
+    monkeypatch.setattr(pipelines.synth_corpus, "main", synth)
+    monkeypatch.setattr(pipelines.train, "main", train)
+    monkeypatch.setattr(dm, "_score", score)
+    data = tmp_path / "data"
+    args = ["--corpus", str(data / "synth"), "--extra-corpus", str(data / "synth2"), "--run",
+            str(tmp_path / "runs" / "default"), "--output", str(tmp_path / "model")]
+    return dm, calls, args
+
+
+def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_path, monkeypatch):
+    dm, calls, args = _fake_build(tmp_path, monkeypatch)
+    rounds = len(dm.CONSOLIDATION_ROUNDS)
+    # A whole build but the last round, from nothing: every stage trains, each from the one before.
+    assert dm.main([*args, "--consolidation-rounds", str(rounds - 1)]) == 0
+    first = [name for name, _, _ in calls["train"]]
+    assert first[0] == "default" and len(first) == 1 + 4 + rounds - 1
+    assert [init for _, init, _ in calls["train"]][1:] == first[:-1]
+    records = json.loads((tmp_path / "model" / dm.STAGES_FILE).read_text())
+    assert len(records) == len(first) and records[-1]["epochs"] == dm.CONSOLIDATION_ROUNDS[rounds - 2][0]
+    assert f"Stage {len(first)} (`" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+
+    # On a new machine (no runs, no train-only corpora), --continue trains only the last round, from the model
+    # folder, after synthesising every corpus that round trains on.
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    for path in (tmp_path / "data").iterdir():
+        if path.name != "synth":
+            shutil.rmtree(path)
+    calls["train"].clear()
+    calls["synth"].clear()
+    assert dm.main([*args, "--continue"]) == 0
+    (name, init, sources), = calls["train"]
+    assert name == "default-consolidated" + str(rounds) and init == "model"
+    new = dm.CONSOLIDATION_ROUNDS[-1][2]
+    assert sources[0] == (new.name if new else "synth2") and sorted(calls["synth"]) == sorted(set(sources))
+    records = json.loads((tmp_path / "model" / dm.STAGES_FILE).read_text())
+    assert len(records) == len(first) + 1
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert f"Stage {len(first) + 1} (`" in card and f"Stage {len(first) + 2} (" not in card
+    # Nothing left to do: it says so and changes nothing.
+    calls["train"].clear()
+    assert dm.main([*args, "--continue"]) == 0 and not calls["train"]
+
+
+def test_continue_refuses_a_model_built_by_another_plan(tmp_path, monkeypatch, caplog):
+    dm, calls, args = _fake_build(tmp_path, monkeypatch)
+    model = tmp_path / "model"
+    model.mkdir()
+    record = {"command": "something else", "epochs": 1, "seconds": 60, "dev_wer": 0.5, "dev_cer": 0.2,
+              "corpus": {}}
+    (model / dm.STAGES_FILE).write_text(json.dumps([record, record]))
+    assert dm.main([*args, "--continue"]) == 2
+    assert "another plan" in caplog.text and not calls["train"]
