@@ -73,11 +73,18 @@ def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, feature
     return examples, skipped
 
 
+def _reason_kind(reason: str) -> str:
+    """A skip reason without its particulars (characters, paths, frame counts), for counting alike ones together."""
+    if reason.startswith("label needs"):
+        return "label needs more frames than the clip gives after subsampling"
+    return reason.split(":")[0]
+
+
 def summarize_skipped(skipped: Sequence[Skipped], name: str) -> str:
+    """Counts per kind of reason, then the first few skipped files with their full reasons."""
     if not skipped:
         return f"{name}: no utterance skipped"
-    reasons = Counter(s.reason.split(":")[0] if "outside" in s.reason else s.reason.split(" but ")[0]
-                      for s in skipped)
+    reasons = Counter(_reason_kind(s.reason) for s in skipped)
     lines = [f"{name}: skipped {len(skipped)} utterance(s):"]
     lines += [f"  {count} x {reason}" for reason, count in reasons.most_common()]
     lines += [f"  e.g. {s.audio_path}: {s.reason}" for s in skipped[:5]]

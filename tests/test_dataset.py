@@ -10,6 +10,7 @@ from speech.dataset import (
     make_dataset,
     prepare_examples,
     read_cached_features,
+    summarize_skipped,
 )
 from speech.features import FeatureConfig
 from speech.manifest import Utterance, read_manifest
@@ -26,11 +27,17 @@ def test_unusable_utterances_are_skipped_with_reasons(tone_corpus, tmp_path):
     utts = read_manifest(tone_corpus)
     utts.append(Utterance(utts[0].audio_filepath, 1.0, "日本"))
     utts.append(Utterance(utts[0].audio_filepath, 1.0, "this label is far too long for a clip this short " * 3))
+    utts.append(Utterance(utts[1].audio_filepath, 1.0, "and this one is too long for its clip as well " * 4))
     utts.append(Utterance(str(tmp_path / "missing.wav"), 1.0, "gone"))
     examples, skipped = prepare_examples(utts, Vocabulary(), FeatureConfig(), preset("tiny"), tmp_path / "c", jobs=1)
-    assert len(examples) == len(utts) - 3
+    assert len(examples) == len(utts) - 4
     reasons = " | ".join(s.reason for s in skipped)
     assert "outside the vocabulary" in reasons and "after subsampling" in reasons and "not found" in reasons
+    # The summary counts alike reasons together, whatever their frame counts, and names a few files.
+    summary = summarize_skipped(skipped, "train")
+    assert "train: skipped 4 utterance(s)" in summary
+    assert "  2 x label needs more frames than the clip gives after subsampling" in summary
+    assert "  1 x file not found" in summary and "missing.wav" in summary
 
 
 def test_batches_are_padded_with_true_lengths_and_deterministic(tone_corpus, tmp_path):
