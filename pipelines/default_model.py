@@ -332,7 +332,7 @@ def _build(args: argparse.Namespace) -> int:
     introduced = {}  # each train-only corpus -> the stage that synthesises it
     for stage in plan:
         introduced.setdefault(stage.corpus, stage)
-    records, run = list(done), stage1 if len(done) == 1 and not args.resume_from_output else out
+    records, run = list(done), out if args.resume_from_output else stage1
     for i, stage in enumerate(plan, start=1):
         if i < len(done):
             continue

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from speech.audio import is_audio_file
+from speech.audio import find_audio_files
 from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
 
@@ -51,9 +51,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            # Not is_file(): a dangling link named like audio is reported as a failure, not silently left out.
-            files = sorted(p for p in path.rglob("*") if not p.is_dir() and is_audio_file(p))
-            found += [(str(p), str(path)) for p in files]
+            found += [(str(p), str(path)) for p in find_audio_files(path)]
         elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
             found += [(u.audio_filepath, os.path.dirname(u.audio_filepath)) for u in iter_manifest(path)]
         elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):

@@ -217,17 +217,25 @@ def model_spec(preset_name: str) -> ModelSpec:
     return ModelSpec(FeatureConfig(), preset(preset_name), Vocabulary())
 
 
-def training_batches(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path, batch_size: int,
-                     count: int) -> list[tuple]:
-    """``count`` batches ``(features, lengths, labels, label_lengths)`` as numpy, from the real input pipeline."""
-    from speech.dataset import make_dataset, prepare_examples
+def training_examples(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path) -> list:
+    """The clips as training examples (features in ``cache_dir``), as the trainer prepares them."""
+    from speech.dataset import prepare_examples
     from speech.manifest import Utterance
-    from speech.training import TrainConfig
 
     utterances = [Utterance(c.path, c.seconds, c.text) for c in clips]
     examples, skipped = prepare_examples(utterances, spec.vocab, spec.features, spec.model, cache_dir)
     if not examples:
         raise RuntimeError(f"no usable training example ({len(skipped)} skipped)")
+    return examples
+
+
+def training_batches(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path, batch_size: int,
+                     count: int) -> list[tuple]:
+    """``count`` batches ``(features, lengths, labels, label_lengths)`` as numpy, from the real input pipeline."""
+    from speech.dataset import make_dataset
+    from speech.training import TrainConfig
+
+    examples = training_examples(clips, spec, cache_dir)
     config = TrainConfig(batch_size=batch_size)
     ds = make_dataset(examples, spec.features.n_mfcc, batch_size, shuffle=True, seed=config.seed,
                       spec_augment=config.spec_augment, max_batch_frames=config.max_batch_frames)
@@ -237,12 +245,10 @@ def training_batches(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path, ba
 def bench_input(clips: Sequence[Clip], spec: ModelSpec, cache_dir: Path, batch_size: int) -> dict:
     """One pass of the training input pipeline over cached features (read, SpecAugment, bucket, pad), and the
     trainer's steps-per-epoch count from the clip lengths alone (it used to take such a pass)."""
-    from speech.dataset import ExampleSource, make_dataset, prepare_examples
-    from speech.manifest import Utterance
+    from speech.dataset import ExampleSource, make_dataset
     from speech.training import TrainConfig
 
-    utterances = [Utterance(c.path, c.seconds, c.text) for c in clips]
-    examples, _ = prepare_examples(utterances, spec.vocab, spec.features, spec.model, cache_dir)
+    examples = training_examples(clips, spec, cache_dir)
     config = TrainConfig(batch_size=batch_size)
     start = time.perf_counter()
     batches, frames = 0, 0

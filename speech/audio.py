@@ -153,3 +153,9 @@ def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate
 
 def is_audio_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def find_audio_files(root: Path) -> list[Path]:
+    """Files named like audio anywhere below ``root``, sorted. Not ``is_file()``: a dangling link named like audio
+    is listed, so that the job reports it as a failure instead of leaving it out unseen."""
+    return sorted(p for p in root.rglob("*") if not p.is_dir() and is_audio_file(p))

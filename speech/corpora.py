@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speech.audio import audio_duration, is_audio_file
+from speech.audio import audio_duration, find_audio_files
 from speech.errors import SpeechError
 from speech.manifest import Utterance
 
@@ -130,7 +130,7 @@ def prepare_folder(src: Path) -> tuple[list[Utterance], list[Failure]]:
     """A folder tree of audio files, each with a same-named ``.txt`` transcript beside it."""
     failures: list[Failure] = []
     pairs = []
-    for audio in sorted(p for p in src.rglob("*") if not p.is_dir() and is_audio_file(p)):  # dangling links fail
+    for audio in find_audio_files(src):
         transcript = audio.with_suffix(".txt")
         if not transcript.is_file():
             failures.append(Failure(str(audio), f"no transcript {transcript.name} beside it"))

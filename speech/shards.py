@@ -212,7 +212,6 @@ class ShardSource:
                                 seed=seed, epoch=epoch, spec_augment=spec_augment, max_batch_frames=max_batch_frames,
                                 skip_batches=skip_batches, min_batch=min_batch)
 
-
     def num_batches(self, batch_size: int, max_batch_frames: int | None = None, min_batch: int = 1) -> int:
         return count_batches(self.frames.tolist(), batch_size, max_batch_frames, min_batch)
 

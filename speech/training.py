@@ -234,9 +234,7 @@ class Trainer:
 
         # Counted from the clip lengths: iterating an epoch to count it read every feature file first (about 8
         # minutes before the first step on 48k utterances).
-        replicas = self.strategy.num_replicas_in_sync
-        steps_per_epoch = max(1, as_source(train, self.spec.features.n_mfcc).num_batches(
-            c.batch_size * replicas, c.max_batch_frames and c.max_batch_frames * replicas, min_batch=replicas))
+        steps_per_epoch = max(1, as_source(train, self.spec.features.n_mfcc).num_batches(**self._batching()))
         self.schedule_total.assign(steps_per_epoch * c.epochs)
         writer = tf.summary.create_file_writer(str(self.output_dir / "logs"))
         audio_seconds_per_frame = self.spec.features.frame_seconds
@@ -305,17 +303,20 @@ class Trainer:
         writer.flush()
         return history
 
+    def _batching(self) -> dict:
+        """Global batch settings (every replica's share together): what an epoch is made and counted with."""
+        c, replicas = self.config, self.strategy.num_replicas_in_sync
+        return {"batch_size": c.batch_size * replicas, "min_batch": replicas,
+                "max_batch_frames": c.max_batch_frames and c.max_batch_frames * replicas}
+
     def _epoch_batches(self, data: Sequence[Example] | DataSource, epoch: int, skip: int = 0):
         import tensorflow as tf
 
         c = self.config
         source = as_source(data, self.spec.features.n_mfcc)
-        replicas = self.strategy.num_replicas_in_sync
-        ds = source.dataset(c.batch_size * replicas, shuffle=True, seed=c.seed, epoch=epoch,
-                            spec_augment=c.spec_augment,
-                            max_batch_frames=c.max_batch_frames and c.max_batch_frames * replicas, skip_batches=skip,
-                            min_batch=replicas)
-        if replicas == 1:
+        ds = source.dataset(shuffle=True, seed=c.seed, epoch=epoch, spec_augment=c.spec_augment, skip_batches=skip,
+                            **self._batching())
+        if self.strategy.num_replicas_in_sync == 1:
             return ds
         # The source says how a multi-worker run splits it; with DATA (examples and shards alike) every worker
         # builds the same batches and each replica takes its slice of every global batch.
