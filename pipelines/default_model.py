@@ -77,6 +77,13 @@ class NewCorpus(NamedTuple):
 # new audio that spreads the training voices further rather than more passes over the same clips.
 WIDE_DRAWS = ("--rate-range", "0.8,1.25", "--pitch-range", "0.8,1.25", "--speed-range", "0.85,1.15",
               "--speed-prob", "0.6", "--augment-prob", "0.6")
+# Round 8 spreads them further still.
+WIDEST_DRAWS = ("--rate-range", "0.75,1.35", "--pitch-range", "0.75,1.35", "--speed-range", "0.8,1.2",
+                "--speed-prob", "0.7", "--augment-prob", "0.6")
+# Round 9 brings new speakers rather than new draws of the old ones: 16 MBROLA voices reading English with
+# other languages' diphones (accented English; 7 women), 44% of its utterances.
+ACCENTED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented",
+                   "--engine-weights", "mbrola-accented=0.8")
 # (epochs, config, corpus the round adds) of each round.
 CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (1, stage_config(0.0005, 100), None),
@@ -90,6 +97,8 @@ CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (2, stage_config(0.0003, 40, **LARGE_BATCH), NewCorpus("synth5", 4, 10.0, WIDE_DRAWS)),
     (1, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth6", 5, 10.0, WIDE_DRAWS)),
     (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth7", 6, 10.0, WIDE_DRAWS)),
+    (1, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth8", 7, 10.0, WIDEST_DRAWS)),
+    (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth9", 8, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
 )
 
 

@@ -14,7 +14,9 @@ Design decisions:
   use training voices, so test WER shows both unseen text and unseen speakers.
 * Voice mix is weighted by engine toward the natural-sounding ones (piper, festival with the HTS voice
   boosted, flite, MBROLA, pico); plain espeak-ng is kept small (~13% when all engines are installed)
-  because it is robotic, but its many accents add variety.
+  because it is robotic, but its many accents add variety. ``--engines ...,mbrola-accented`` adds 16
+  speakers reading English with MBROLA's foreign-language databases (7 women; accented English, which real
+  users speak too); it is opt-in so that the default corpus stays the same.
 * Rate (0.85-1.15) and pitch (0.88-1.12) vary per utterance; ``--augment-prob`` of train utterances
   (default 0.5) are augmented (speed, noise, reverb, telephone, gain; :mod:`speech.augment`). dev/test
   are clean by default (``--eval-augment-prob``) so their WER compares across runs and voice mixes.
@@ -47,11 +49,12 @@ import soundfile as sf
 from speech.augment import AugmentConfig, augment_with_log
 from speech.manifest import Utterance, atomic_write, write_manifest
 from speech.prompts import Prompt, load_prompts, load_sentences, prompts_from_file
-from speech.synth import ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize
+from speech.synth import DEFAULT_ENGINES, ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize
 
 SPLITS = ("train", "dev", "test")
 # Share of utterances per engine (renormalised over the engines found): natural voices first.
-ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15, "pico": 0.13, "espeak": 0.13}
+ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15, "pico": 0.13, "espeak": 0.13,
+                  "mbrola-accented": 0.2}
 # Within an engine voices share equally, except: festival's HTS voice is by far its most natural, and
 # flite's kal is the 8 kHz version of kal16.
 VOICE_BOOST = {"festival:cmu_us_slt_arctic_hts": 4.0, "flite:kal": 0.5}
@@ -86,7 +89,8 @@ class CorpusConfig:
     test_fraction: float = 0.05
     augment_prob: float = 0.5
     eval_augment_prob: float = 0.0
-    engines: tuple[str, ...] = ENGINES
+    engines: tuple[str, ...] = DEFAULT_ENGINES
+    engine_weights: dict[str, float] = field(default_factory=dict)  # overrides of ENGINE_WEIGHTS
     min_words: int = 4
     max_words: int = 20
     rate_range: tuple[float, float] = (0.85, 1.15)
@@ -117,12 +121,15 @@ class Job:
 
 # ------------------------------------------------------------------------------------------------ planning
 
-def _voice_weights(voices: list[Voice]) -> np.ndarray:
+def _voice_weights(voices: list[Voice], overrides: dict[str, float] | None = None) -> np.ndarray:
+    engine_weights = {**ENGINE_WEIGHTS, **(overrides or {})}
     boost = {v.id: VOICE_BOOST.get(v.id, 1.0) for v in voices}
     engine_boost = defaultdict(float)
     for v in voices:
         engine_boost[v.engine] += boost[v.id]
-    w = np.array([ENGINE_WEIGHTS.get(v.engine, 0.1) * boost[v.id] / engine_boost[v.engine] for v in voices])
+    w = np.array([engine_weights.get(v.engine, 0.1) * boost[v.id] / engine_boost[v.engine] for v in voices])
+    if not w.sum() > 0:
+        raise ValueError("the engine weights of the training voices are all zero")
     return w / w.sum()
 
 
@@ -198,7 +205,7 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
     if n_train > len(train_pool):
         print(f"note: {n_train} train utterances from {len(train_pool)} sentences: sentences repeat with other voices")
 
-    weights = _voice_weights(train_voices)
+    weights = _voice_weights(train_voices, cfg.engine_weights)
     jobs = []
     counters = Counter()
     for index, (split, prompt) in enumerate(assignments):
@@ -294,6 +301,23 @@ def _parse_engines(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _parse_engine_weights(value: str) -> dict[str, float]:
+    weights = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, _, number = item.partition("=")
+        engine = _parse_engines(name)
+        try:
+            weight = float(number)
+        except ValueError:
+            weight = -1.0
+        if len(engine) != 1 or not weight >= 0:
+            raise argparse.ArgumentTypeError(f"expected ENGINE=WEIGHT (a number >= 0), got {item.strip()!r}")
+        weights[engine[0]] = weight
+    return weights
+
+
 def _parse_range(value: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in value.split(","))
@@ -319,7 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.05)
     p.add_argument("--augment-prob", type=float, default=0.5, help="fraction of train utterances augmented")
     p.add_argument("--eval-augment-prob", type=float, default=0.0, help="fraction of dev/test augmented")
-    p.add_argument("--engines", type=_parse_engines, default=ENGINES, help=f"comma list of {','.join(ENGINES)}")
+    p.add_argument("--engines", type=_parse_engines, default=DEFAULT_ENGINES,
+                   help=f"comma list of {','.join(ENGINES)} (default: all but mbrola-accented)")
+    p.add_argument("--engine-weights", type=_parse_engine_weights, default={},
+                   help="share of train utterances per engine before renormalising, e.g. mbrola-accented=0.8 "
+                        f"(defaults: {', '.join(f'{k}={v:g}' for k, v in ENGINE_WEIGHTS.items())})")
     p.add_argument("--min-words", type=int, default=4)
     p.add_argument("--max-words", type=int, default=20)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per engine call")
@@ -344,7 +372,8 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         jobs=max(1, args.jobs), test_voices=args.test_voices,
         holdout=tuple(h.strip() for h in args.holdout.split(",") if h.strip()),
         dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, augment_prob=args.augment_prob,
-        eval_augment_prob=args.eval_augment_prob, engines=tuple(args.engines), min_words=args.min_words,
+        eval_augment_prob=args.eval_augment_prob, engines=tuple(args.engines),
+        engine_weights=dict(args.engine_weights), min_words=args.min_words,
         max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
         prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
         augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range))
@@ -357,9 +386,9 @@ def _report_voices(voices: list[Voice], engines: tuple[str, ...]) -> None:
         names = [v.name for v in voices if v.engine == e]
         if names:
             shown = ", ".join(names[:8]) + (f", ... ({len(names)} voices)" if len(names) > 8 else "")
-            print(f"  {e:9s} {counts[e]:4d} voices: {shown}")
+            print(f"  {e:15s} {counts[e]:4d} voices: {shown}")
         else:
-            print(f"  {e:9s} MISSING (run scripts/install_tts.sh)")
+            print(f"  {e:15s} MISSING (run scripts/install_tts.sh)")
 
 
 def _load_log(path: str) -> dict[str, dict]:

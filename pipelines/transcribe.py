@@ -125,12 +125,15 @@ def _transcribe(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size)
     bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     started, audio_seconds, ok = time.perf_counter(), 0.0, 0
+    warned: list[tuple[str, str]] = []
     for t in transcriber.transcribe_files(todo, jobs=args.jobs):
         bar.update()
         if t.error:
             failures.append((t.audio_filepath, t.error))
             continue
         ok += 1
+        if t.warning:
+            warned.append((t.audio_filepath, t.warning))
         audio_seconds += t.duration
         elapsed = time.perf_counter() - started
         bar.set_postfix_str(f"{audio_seconds / 3600:.2f} h audio, {audio_seconds / max(elapsed, 1e-9):.0f}x real time")
@@ -151,7 +154,13 @@ def _transcribe(args: argparse.Namespace) -> int:
     if done:
         summary += f"; {done} already done (--resume)"
     summary += f"; {len(failures)} failed"
+    if warned:
+        summary += f"; {len(warned)} with a warning"
     print(summary, file=sys.stderr)
+    for path, reason in warned[:20]:
+        print(f"  warning: {path}: {reason}", file=sys.stderr)
+    if len(warned) > 20:
+        print(f"  ... and {len(warned) - 20} more (the \"warning\" field of their JSON records)", file=sys.stderr)
     shown = 20 if out_dir else len(failures)  # without --output-dir there is no failures.jsonl: list them all
     for path, reason in failures[:shown]:
         print(f"  failed: {path}: {reason}", file=sys.stderr)

@@ -34,6 +34,7 @@ export DEBIAN_FRONTEND=noninteractive
 GROUPS_APT=(
   "espeak-ng"
   "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
+  "mbrola-af1 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-fr1 mbrola-fr4 mbrola-gr2 mbrola-hu1 mbrola-nl2 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2"
   "flite"
   "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
   "festvox-rablpc16k festvox-don festvox-us1 festvox-us2 festvox-us3 festvox-en1 festlex-oald"

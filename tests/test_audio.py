@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.audio import audio_duration, iter_audio_blocks, load_audio
+from speech.audio import audio_duration, iter_audio_blocks, load_audio, wav_truncation
 from speech.errors import AudioError
 from tests.conftest import tone_speech
 
@@ -135,3 +135,30 @@ def test_duration_from_header_and_streaming_blocks(tmp_path):
     blocks = list(iter_audio_blocks(tmp_path / "long.wav", block_seconds=2.0))
     assert [round(start, 3) for start, _ in blocks] == [0.0, 2.0, 4.0]
     assert np.allclose(np.concatenate([b for _, b in blocks]), wave, atol=1e-4)
+
+
+def _with_chunk_before_data(wav: bytes, chunk: bytes) -> bytes:
+    at = wav.index(b"data")
+    body = wav[12:at] + chunk + wav[at:]
+    return b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body
+
+
+def test_a_wav_cut_short_is_read_as_far_as_it_goes_and_said_to_be_truncated(tmp_path, wave):
+    sf.write(tmp_path / "whole.wav", np.tile(wave, 4)[:32000], 16000, subtype="PCM_16")  # 2.00 s
+    whole = (tmp_path / "whole.wav").read_bytes()
+    assert wav_truncation(tmp_path / "whole.wav") is None
+    # a LIST chunk before the data (as many recorders write) is walked past
+    (tmp_path / "cut.wav").write_bytes(_with_chunk_before_data(whole, b"LIST\x05\x00\x00\x00INFOx\x00")[:16100])
+    note = wav_truncation(tmp_path / "cut.wav")
+    assert note is not None and "2.00 s" in note and "0.50 s" in note, note
+    assert abs(len(load_audio(tmp_path / "cut.wav")) - 8000) < 50  # 0.50 s, give or take the header
+    # a streaming writer's placeholder size is not a truncation; nor is a file of another format
+    placeholder = bytearray(whole)
+    at = whole.index(b"data") + 4
+    placeholder[at:at + 4] = b"\xff\xff\xff\xff"
+    (tmp_path / "stream.wav").write_bytes(bytes(placeholder))
+    assert wav_truncation(tmp_path / "stream.wav") is None
+    sf.write(tmp_path / "a.flac", wave, 16000)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF\x00")
+    assert wav_truncation(tmp_path / "a.flac") is None and wav_truncation(tmp_path / "junk.wav") is None
+    assert wav_truncation(tmp_path / "missing.wav") is None

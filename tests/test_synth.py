@@ -13,7 +13,16 @@ import soundfile as sf
 from pipelines import synth_corpus
 from speech.manifest import read_manifest
 from speech.prompts import Prompt
-from speech.synth import ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize, trim_silence
+from speech.synth import (
+    DEFAULT_ENGINES,
+    ENGINES,
+    SAMPLE_RATE,
+    SynthesisError,
+    Voice,
+    available_voices,
+    synthesize,
+    trim_silence,
+)
 
 TEXT = "The quick brown fox jumps over the lazy dog near the river bank."
 WORDS = len(TEXT.split())
@@ -51,7 +60,7 @@ def test_rate_changes_duration(engine):
     assert len(fast) < 0.9 * len(slow)
 
 
-@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola"])
+@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola", "mbrola-accented"])
 def test_pitch_changes_f0(engine):
     voice = _voice(engine)
 
@@ -154,6 +163,35 @@ def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
     assert min(rates) < 0.9 and max(rates) > 1.1
     augmented = sum(j.augment for j in jobs if j.split == "train") / len(texts["train"])
     assert 0.4 < augmented < 0.6 and not any(j.augment for j in jobs if j.split != "train")
+
+
+def test_engine_weights_change_the_mix_and_accented_voices_are_opt_in():
+    voices = [*FAKE_VOICES, *(Voice("mbrola-accented", n) for n in ("de4", "fr1", "sw2"))]
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=3000, seed=1, holdout=("mbrola:us2", "flite:awb"))
+
+    def accented_share(config: synth_corpus.CorpusConfig) -> float:
+        jobs, _ = synth_corpus.plan_corpus(config, voices, FAKE_PROMPTS)
+        train = [j.voices[0].split(":")[0] for j in jobs if j.split == "train"]
+        return train.count("mbrola-accented") / len(train)
+
+    # engine shares are renormalised over the engines found: 0.2 of 1.2 by default, 0.8 of 1.8 when raised
+    assert 0.13 < accented_share(cfg) < 0.20
+    cfg.engine_weights = {"mbrola-accented": 0.8}
+    assert 0.40 < accented_share(cfg) < 0.49
+    cfg.engine_weights = {e: 0.0 for e in ENGINES}
+    with pytest.raises(ValueError, match="all zero"):
+        synth_corpus.plan_corpus(cfg, voices, FAKE_PROMPTS)
+    # the defaults leave the new engine out, so a corpus made with them stays what it was
+    args = synth_corpus.build_parser().parse_args(["--output", "x", "--hours", "1"])
+    assert args.engines == DEFAULT_ENGINES and "mbrola-accented" not in DEFAULT_ENGINES
+    assert set(DEFAULT_ENGINES) < set(ENGINES)
+
+
+@pytest.mark.parametrize("value", ["nonesuch=1", "mbrola-accented=-1", "mbrola-accented", "piper=x"])
+def test_a_bad_engine_weight_is_refused_with_a_clear_message(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        synth_corpus.main(["--output", str(tmp_path / "x"), "--hours", "1", "--engine-weights", value])
+    assert e.value.code == 2 and "--engine-weights" in capsys.readouterr().err
 
 
 def test_hours_estimate_and_repeated_train_sentences():

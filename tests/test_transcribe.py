@@ -63,6 +63,19 @@ def test_bad_files_do_not_stop_the_batch(transcriber, tmp_path):
         assert results[name].error, name
     assert results["silence.wav"].error is None and results["silence.wav"].text == ""
     assert results["tiny.wav"].error is None
+    assert all(r.warning is None for r in results.values())
+
+
+def test_a_truncated_wav_is_transcribed_with_a_warning(transcriber, tmp_path):
+    speech = tone_speech("go")
+    sf.write(tmp_path / "go.wav", np.concatenate([speech, np.zeros(8000, np.float32)]), 16000, subtype="PCM_16")
+    data = (tmp_path / "go.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:len(data) - 16000])  # the trailing silence is cut away
+    whole, cut = transcriber.transcribe_files([str(tmp_path / "go.wav"), str(tmp_path / "cut.wav")], jobs=1)
+    assert whole.warning is None and "warning" not in whole.to_json()
+    assert cut.error is None and cut.text == transcriber.transcribe_waveform(speech).text
+    assert cut.duration == pytest.approx(len(speech) / 16000, abs=0.01)
+    assert cut.warning and "truncated" in cut.warning and cut.to_json()["warning"] == cut.warning
 
 
 def test_long_recordings_are_segmented_at_quiet_points(tiny_model, tmp_path):
