@@ -291,11 +291,13 @@ def _commands(args: argparse.Namespace, plan: list[Stage]) -> list[str]:
 
 def stage_record(command: str, history: list[dict], corpus_info: dict) -> dict:
     """What the model card says of one training stage; ``stages.json`` keeps them with the model so that a later
-    build can go on from it (``--continue``) without the earlier runs."""
-    last = history[-1] if history else {}
+    build can go on from it (``--continue``) without the earlier runs. Its dev figures are those of the epoch whose
+    weights the stage kept (the best by dev WER, ties to the later epoch, as :class:`speech.training.Trainer`)."""
+    scored = [(k, h) for k, h in enumerate(history, start=1) if h.get("dev_wer") is not None]
+    epoch, kept = min(reversed(scored), key=lambda kh: kh[1]["dev_wer"]) if scored else (len(history), {})
     voices = corpus_info.get("voices", {})
     return {"command": command, "epochs": len(history), "seconds": sum(h.get("seconds", 0) for h in history),
-            "dev_wer": last.get("dev_wer"), "dev_cer": last.get("dev_cer"),
+            "dev_wer": kept.get("dev_wer"), "dev_cer": kept.get("dev_cer"), "dev_epoch": epoch,
             "corpus": {"hours": corpus_info["hours"], "counts": corpus_info["counts"],
                        "settings": corpus_info.get("settings", {}),
                        "voices": {k: voices[k] for k in ("train", "test_only", "withheld_same_speaker")
@@ -438,6 +440,13 @@ def with_results(card: str, metrics: dict) -> str:
     return card[:start] + "\n".join(results_section(metrics)) + "\n\n" + card[end:]
 
 
+def _dev_figures(stage: dict) -> str:
+    figures = f"WER {_number(stage['dev_wer'])}, CER {_number(stage['dev_cer'])}"
+    if "dev_epoch" not in stage:  # records written before the kept epoch was noted give the last epoch's
+        return f"final dev (greedy) {figures}"
+    return f"dev (greedy) {figures} with the weights kept (epoch {stage['dev_epoch']})"
+
+
 def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     """The model card, from the runs' own records (nothing typed by hand). ``stages``: the training stages in
     order, each a :func:`stage_record`."""
@@ -487,8 +496,8 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "sources with every dev and test sentence removed.",
         "", "## Training",
         *[f"- Stage {i + 1} (`{st['command']}`): {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''}, "
-          f"{st['seconds'] / 60:.0f} minutes on a 2-core CPU (shared with other jobs); final dev (greedy) WER "
-          f"{_number(st['dev_wer'])}, CER {_number(st['dev_cer'])}." for i, st in enumerate(stages)],
+          f"{st['seconds'] / 60:.0f} minutes on a 2-core CPU (shared with other jobs); {_dev_figures(st)}."
+          for i, st in enumerate(stages)],
         "- Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER; stage 1 at batch 16.",
         "", *results_section(metrics), "",
         LIMITS_HEADING,

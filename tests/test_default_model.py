@@ -83,6 +83,21 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     assert "pitch x" not in card and "of utterances augmented" not in card
 
 
+def test_a_stage_record_gives_the_dev_figures_of_the_weights_it_kept():
+    from pipelines.default_model import _dev_figures, stage_record
+
+    corpus = {"hours": {"train": 1.0}, "counts": {"train": 9}}
+    history = [{"dev_wer": 0.5, "dev_cer": 0.2, "seconds": 60}, {"dev_wer": 0.45, "dev_cer": 0.19, "seconds": 60},
+               {"dev_wer": 0.47, "dev_cer": 0.18, "seconds": 60}]
+    record = stage_record("x", history, corpus)
+    assert (record["dev_wer"], record["dev_cer"], record["dev_epoch"], record["epochs"]) == (0.45, 0.19, 2, 3)
+    assert _dev_figures(record) == "dev (greedy) WER 0.450, CER 0.190 with the weights kept (epoch 2)"
+    # ties go to the later epoch, as the trainer keeps them
+    assert stage_record("x", [history[0], history[0]], corpus)["dev_epoch"] == 2
+    old = {k: v for k, v in record.items() if k != "dev_epoch"}  # written before the kept epoch was noted
+    assert _dev_figures(old).startswith("final dev (greedy) WER 0.450")
+
+
 def test_rescoring_rewrites_only_the_cards_results():
     from pipelines.default_model import LIMITS_HEADING, RESULTS_HEADING, with_results
 
