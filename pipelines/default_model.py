@@ -59,7 +59,9 @@ FRESH_CONFIG = stage_config(0.0004, 100)
 # 0.169 to 0.155, more than both fresh-corpus stages together; a second, restarting at a lower peak, to 0.149; a
 # third, two epochs at batch 128, to 0.144; a fourth, at a lower peak, to 0.141; a fifth, adding synth5 (wider
 # draws, below), to 0.134 (unseen-voice test CER with the LM 0.207 -> 0.201); a sixth, adding synth6, to 0.130 (0.196);
-# a seventh, adding synth7, from 0.134 to 0.130 on the regenerated dev split (unseen-voice LM CER flat, 0.197 -> 0.195).
+# a seventh, adding synth7, from 0.134 to 0.130 on the regenerated dev split (unseen-voice LM CER flat, 0.197 -> 0.195);
+# an eighth, adding synth8 (wider still), to 0.128 (0.188); a ninth, adding synth9 (new, accented speakers), to 0.122
+# (0.188; dev WER with the default decoding 0.217 -> 0.201).
 LARGE_BATCH = {"batch_size": 128, "checkpoint_every_steps": 25, "max_batch_frames": 96000}
 
 
@@ -406,6 +408,11 @@ def _draws(settings: dict) -> str:
     if aug and (aug["speed_prob"], tuple(aug["speed_range"])) != (default_aug.speed_prob, default_aug.speed_range):
         parts.append(f"{aug['speed_prob']:.0%} of augmented utterances resampled by x{aug['speed_range'][0]:g}-"
                      f"{aug['speed_range'][1]:g}")
+    added = [e for e in settings.get("engines", default.engines) if e not in default.engines]
+    if added:
+        weights = settings.get("engine_weights") or {}
+        parts.append("engines added: " + ", ".join(e + (f" (weight {weights[e]:g})" if e in weights else "")
+                                                   for e in added))
     return f" ({', '.join(parts)})" if parts else ""
 
 

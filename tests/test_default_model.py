@@ -80,6 +80,10 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
                                   "augment_config": {"speed_prob": 0.6, "speed_range": [0.85, 1.15]}}}
     card = model_card(config, metrics, [stage_record("one", history, main), stage_record("two", history, wide)])
     assert "(speaking rate x0.8-1.25, 60% of augmented utterances resampled by x0.85-1.15)." in card
+    accented = {**extra, "settings": {"engines": ["piper", "mbrola-accented"],
+                                      "engine_weights": {"mbrola-accented": 0.8}}}
+    card = model_card(config, metrics, [stage_record("one", history, main), stage_record("two", history, accented)])
+    assert "(engines added: mbrola-accented (weight 0.8))." in card
     assert "pitch x" not in card and "of utterances augmented" not in card
 
 
