@@ -56,6 +56,7 @@ class Segment(NamedTuple):
     offset: float  # seconds from the start of the file
     num_samples: int  # of the whole file: its duration once merged
     wave: np.ndarray
+    warning: str | None = None  # of the whole file (speech.transcribe.Transcript.warning)
 
 
 class SegmentResult(NamedTuple):
@@ -68,6 +69,7 @@ class SegmentResult(NamedTuple):
     confidence: float
     words: list[dict]
     error: str
+    warning: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -89,13 +91,14 @@ def split_segments(wave: np.ndarray, sample_rate: int, max_seconds: float) -> li
     return out
 
 
-def _load(readable: fileio.ReadableFile, sample_rate: int) -> np.ndarray:
-    from speech.audio import load_audio
+def _load(readable: fileio.ReadableFile, sample_rate: int) -> tuple[np.ndarray, str | None]:
+    """The file's mono wave at ``sample_rate`` and a warning about it (a WAV cut short), if any."""
+    from speech.audio import load_audio, wav_truncation
     from speech.errors import AudioError
 
     path = readable.metadata.path
     if os.path.isfile(path):
-        return load_audio(path, sample_rate)
+        return load_audio(path, sample_rate), wav_truncation(path)
     # Remote files (gs://, s3://...): the decoders need a local file; the suffix tells ffmpeg the format.
     with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as tmp:
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as f:
@@ -103,7 +106,7 @@ def _load(readable: fileio.ReadableFile, sample_rate: int) -> np.ndarray:
                 tmp.write(chunk)
         tmp.flush()
         try:
-            return load_audio(tmp.name, sample_rate)
+            return load_audio(tmp.name, sample_rate), wav_truncation(tmp.name)
         except AudioError as e:  # decoder messages quote the file name: name the real one
             raise AudioError(e.reason.replace(tmp.name, path), path) from e
 
@@ -123,7 +126,7 @@ class DecodeAudio(beam.DoFn):
 
         path = readable.metadata.path
         try:
-            wave = _load(readable, self.sample_rate)
+            wave, warning = _load(readable, self.sample_rate)
         except SpeechError as e:
             reason = e.reason  # not str(e): for a remote file that would name the temp copy
         except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
@@ -131,7 +134,7 @@ class DecodeAudio(beam.DoFn):
         else:
             pieces = split_segments(wave, self.sample_rate, self.max_segment_seconds)
             for i, (start, piece) in enumerate(pieces):
-                yield Segment(path, i, len(pieces), start / self.sample_rate, len(wave), piece)
+                yield Segment(path, i, len(pieces), start / self.sample_rate, len(wave), piece, warning)
             return
         self.failed.inc()
         yield beam.pvalue.TaggedOutput(self.FAILURES, {"audio_filepath": path, "error": reason})
@@ -268,7 +271,7 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                 result = SegmentResult(
                     s.path, s.index, s.count, s.offset, s.num_samples, out["transcript"][row].decode("utf-8"),
                     float(out["confidence"][row]), json.loads(out["words"][row].decode("utf-8")),
-                    out["error"][row].decode("utf-8"))
+                    out["error"][row].decode("utf-8"), s.warning)
                 # The wave is not carried on: the example is the segment's key.
                 results[i] = PredictionResult((s.path, s.index), result)
         return results  # type: ignore[return-value]
@@ -290,7 +293,7 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                     feats[i] = compute_features(s.wave, config)
                 except SpeechError as e:
                     results[i] = PredictionResult((s.path, s.index), SegmentResult(
-                        s.path, s.index, s.count, s.offset, s.num_samples, "", 0.0, [], e.reason))
+                        s.path, s.index, s.count, s.offset, s.num_samples, "", 0.0, [], e.reason, s.warning))
             if not feats:
                 continue
             good = list(feats)
@@ -306,7 +309,8 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                 words = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
                           "confidence": round(float(w.confidence), 4)} for w in hyp.words]
                 results[i] = PredictionResult((s.path, s.index), SegmentResult(
-                    s.path, s.index, s.count, s.offset, s.num_samples, hyp.text, float(hyp.confidence), words, ""))
+                    s.path, s.index, s.count, s.offset, s.num_samples, hyp.text, float(hyp.confidence), words, "",
+                    s.warning))
         return results
 
     def _sub_batches(self, batch: Sequence[Segment]) -> Iterator[list[int]]:
@@ -345,9 +349,12 @@ def merge_file(item: tuple[str, Iterable[SegmentResult]], sample_rate: int) -> I
     # speech.transcribe.merge_segments: words shifted by their segment's offset, mean confidence.
     words = [{"word": w["word"], "start": round(w["start"] + r.offset, 3), "end": round(w["end"] + r.offset, 3),
               "confidence": round(float(w["confidence"]), 4)} for r in parts for w in r.words]
-    yield {"audio_filepath": path, "duration": round(parts[0].num_samples / sample_rate, 3),
-           "text": " ".join(r.text for r in parts if r.text),
-           "confidence": round(float(np.mean([r.confidence for r in parts])), 4), "words": words}
+    record = {"audio_filepath": path, "duration": round(parts[0].num_samples / sample_rate, 3),
+              "text": " ".join(r.text for r in parts if r.text),
+              "confidence": round(float(np.mean([r.confidence for r in parts])), 4), "words": words}
+    if parts[0].warning:
+        record["warning"] = parts[0].warning
+    yield record
 
 
 def to_json_line(record: dict) -> str:

@@ -176,9 +176,9 @@ def wav_truncation(path: str | os.PathLike) -> str | None:
                     present = os.path.getsize(path) - f.tell()
                     if size in (0, 0xFFFFFFFF) or not rate or not block_align or present >= size:
                         return None
-                    seconds = block_align * rate
-                    return (f"truncated file: its header promises {size / seconds:.2f} s of audio, "
-                            f"{max(present, 0) / seconds:.2f} s is there")
+                    bytes_per_second = block_align * rate
+                    return (f"truncated file: its header promises {size / bytes_per_second:.2f} s of audio, "
+                            f"{max(present, 0) / bytes_per_second:.2f} s is there")
                 else:
                     f.seek(size + size % 2, os.SEEK_CUR)
     except OSError:

@@ -38,6 +38,8 @@ def beam_run(tiny_model, tmp_path_factory) -> dict:
     for i, (name, text) in enumerate(CLIPS.items()):
         sf.write(audio / name, tone_speech(text, seed=i), SR)
     sf.write(audio / "long.wav", tone_speech(LONG_TEXT, seed=9), SR)
+    first = (audio / next(iter(CLIPS))).read_bytes()
+    (audio / "cut.wav").write_bytes(first[:len(first) - 2000])  # a WAV cut short: transcribed, with a warning
     (audio / "broken.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage, not audio")
     output = root / "out" / "transcripts"
     assert main(["--input", str(audio / "*"), "--model", str(base), "--output", str(output),
@@ -50,7 +52,9 @@ def beam_run(tiny_model, tmp_path_factory) -> dict:
 def test_good_files_are_transcribed_and_the_corrupt_one_fails(beam_run) -> None:
     audio = beam_run["audio"]
     assert sorted(r["audio_filepath"] for r in beam_run["transcripts"]) == sorted(
-        str(audio / name) for name in [*CLIPS, "long.wav"])
+        str(audio / name) for name in [*CLIPS, "long.wav", "cut.wav"])
+    warned = {r["audio_filepath"]: r["warning"] for r in beam_run["transcripts"] if "warning" in r}
+    assert list(warned) == [str(audio / "cut.wav")] and "truncated" in warned[str(audio / "cut.wav")]
     [failure] = beam_run["failures"]
     assert failure["audio_filepath"] == str(audio / "broken.wav")
     assert "cannot decode" in failure["error"]
@@ -102,7 +106,7 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     assert export_main(["--model", str(model_dir), "--output", str(tmp_path / "export")]) == 0
     extra = tmp_path / "export" / "1" / "assets.extra"
     assert {"config.json", "lm.binary", "lm.binary.unigrams.txt"} <= {f.name for f in extra.iterdir()}
-    paths = sorted(str(beam_run["audio"] / name) for name in [*CLIPS, "long.wav"])
+    paths = sorted(str(beam_run["audio"] / name) for name in [*CLIPS, "long.wav", "cut.wav"])
     output = tmp_path / "out" / "t"
     assert main(["--input", str(beam_run["audio"] / "*"), "--model", str(tmp_path / "export"), "--output",
                  str(output), "--runner", "DirectRunner"]) == 0
