@@ -157,16 +157,18 @@ def _transcribe(args: argparse.Namespace) -> int:
     if warned:
         summary += f"; {len(warned)} with a warning"
     print(summary, file=sys.stderr)
-    for path, reason in warned[:20]:
-        print(f"  warning: {path}: {reason}", file=sys.stderr)
-    if len(warned) > 20:
-        print(f"  ... and {len(warned) - 20} more (the \"warning\" field of their JSON records)", file=sys.stderr)
-    shown = 20 if out_dir else len(failures)  # without --output-dir there is no failures.jsonl: list them all
-    for path, reason in failures[:shown]:
-        print(f"  failed: {path}: {reason}", file=sys.stderr)
-    if len(failures) > shown:
-        print(f"  ... and {len(failures) - shown} more (see failures.jsonl)", file=sys.stderr)
+    _list_files("warning", warned, 20, 'the "warning" field of their JSON records')
+    # Without --output-dir there is no failures.jsonl: list them all.
+    _list_files("failed", failures, 20 if out_dir else len(failures), "see failures.jsonl")
     return 1 if failures else 0
+
+
+def _list_files(label: str, items: list[tuple[str, str]], shown: int, rest: str) -> None:
+    """The first ``shown`` (path, reason) pairs on stderr, then how many more there are and where to find them."""
+    for path, reason in items[:shown]:
+        print(f"  {label}: {path}: {reason}", file=sys.stderr)
+    if len(items) > shown:
+        print(f"  ... and {len(items) - shown} more ({rest})", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,17 +104,11 @@ def _mbrola_installed(name: str) -> bool:
     return bool(shutil.which("mbrola")) and any(os.path.isfile(f"{d}/{name}/{name}") for d in MBROLA_DIRS)
 
 
-def _mbrola_voices() -> list[Voice]:
+def _mbrola_voices(engine: str = "mbrola", names: tuple[str, ...] = MBROLA_VOICES, suffix: str = "") -> list[Voice]:
+    """espeak-ng's ``mb-<name><suffix>`` voices whose MBROLA database is installed."""
     if not shutil.which("espeak-ng"):
         return []
-    return [Voice("mbrola", name, {"voice": f"mb-{name}"}) for name in MBROLA_VOICES if _mbrola_installed(name)]
-
-
-def _mbrola_accented_voices() -> list[Voice]:
-    if not shutil.which("espeak-ng"):
-        return []
-    return [Voice("mbrola-accented", name, {"voice": f"mb-{name}-en"})
-            for name in MBROLA_ACCENTED_VOICES if _mbrola_installed(name)]
+    return [Voice(engine, name, {"voice": f"mb-{name}{suffix}"}) for name in names if _mbrola_installed(name)]
 
 
 def _flite_voices() -> list[Voice]:
@@ -165,7 +159,7 @@ def _piper_voices() -> list[Voice]:
 
 _DISCOVER = {"espeak": _espeak_voices, "mbrola": _mbrola_voices, "flite": _flite_voices,
              "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices,
-             "mbrola-accented": _mbrola_accented_voices}
+             "mbrola-accented": functools.partial(_mbrola_voices, "mbrola-accented", MBROLA_ACCENTED_VOICES, "-en")}
 
 
 def available_voices(engines: tuple[str, ...] | list[str] | None = None) -> list[Voice]:

@@ -74,13 +74,16 @@ def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny
 def test_transcribe_to_stdout_and_exit_code(tiny_model, tmp_path, capsys):
     model_dir, manifest = tiny_model
     (tmp_path / "bad.wav").write_bytes(b"not audio" * 50)
+    sf.write(tmp_path / "whole.wav", tone_speech("go"), 16000, subtype="PCM_16")
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "whole.wav").read_bytes()[:-4000])
     rc = cli_main(["transcribe", "--model", str(model_dir), str(manifest), str(tmp_path / "bad.wav"),
-                   "--no-progress"])
+                   str(tmp_path / "cut.wav"), "--no-progress"])
     captured = capsys.readouterr()
     records = [json.loads(line) for line in captured.out.splitlines()]
-    assert rc == 1 and len(records) == 12
+    assert rc == 1 and len(records) == 13
     assert {"audio_filepath", "duration", "text", "words"} <= set(records[0])
-    assert "1 failed" in captured.err and "bad.wav" in captured.err
+    assert "1 failed" in captured.err and "failed: " + str(tmp_path / "bad.wav") in captured.err
+    assert "1 with a warning" in captured.err and "warning: " + str(tmp_path / "cut.wav") in captured.err
 
 
 def test_transcribe_to_stdout_reports_every_failure(tiny_model, tmp_path, capsys):
