@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from pipelines import synth_corpus
+from speech import synth
 from speech.manifest import read_manifest
 from speech.prompts import Prompt
 from speech.synth import (
@@ -60,7 +61,7 @@ def test_rate_changes_duration(engine):
     assert len(fast) < 0.9 * len(slow)
 
 
-@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola", "mbrola-accented"])
+@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola", "mbrola-accented", "mbrola-foreign"])
 def test_pitch_changes_f0(engine):
     voice = _voice(engine)
 
@@ -81,6 +82,32 @@ def test_pitch_changes_f0(engine):
 
     low, high = f0(synthesize(voice, TEXT, pitch=0.85)), f0(synthesize(voice, TEXT, pitch=1.15))
     assert high > 1.1 * low, (low, high)
+
+
+def test_foreign_voice_file_is_the_native_voice_reading_english(tmp_path):
+    (tmp_path / "voices" / "mb").mkdir(parents=True)
+    (tmp_path / "mbrola_ph").mkdir()
+    (tmp_path / "voices" / "mb" / "mb-es1").write_text(
+        "language es-es 7\nlanguage es 7\nname spanish-mbrola-1\ngender male\npitch 82 117\n\n"
+        "mbrola es1 es_phtrans\nvoicing 120\ndictrules 3\nreplace 00 T s\n")
+    # without the database's phoneme table espeak-ng could not drive it: no voice
+    assert synth._foreign_voice_file(str(tmp_path), "es1") is None
+    (tmp_path / "mbrola_ph" / "es_phtrans").write_bytes(b"\0")
+    text = synth._foreign_voice_file(str(tmp_path), "es1")
+    lines = text.splitlines()
+    # English spelling and phonemes, the database's voice: its pitch, voicing and phoneme table; none of the
+    # native language's dictionary rules or phoneme replacements
+    assert "language en" in lines
+    assert not any(line.startswith(("language es", "dictrules", "replace")) for line in lines)
+    assert {"gender male", "pitch 82 117", "voicing 120", "mbrola es1 es_phtrans"} <= set(lines)
+    assert synth._foreign_voice_file(str(tmp_path), "xx9") is None  # no native voice
+
+
+def test_foreign_voices_are_opt_in_and_distinct_from_the_accented_ones():
+    assert "mbrola-foreign" in ENGINES and "mbrola-foreign" not in DEFAULT_ENGINES
+    assert not set(synth.MBROLA_FOREIGN_VOICES) & set(synth.MBROLA_ACCENTED_VOICES + synth.MBROLA_VOICES)
+    for voice in BY_ENGINE["mbrola-foreign"]:
+        assert voice.name in synth.MBROLA_FOREIGN_VOICES and voice.settings["voice"] == f"speech/mb-{voice.name}-en"
 
 
 def test_unknown_voice_raises_synthesis_error():
