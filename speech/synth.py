@@ -50,7 +50,7 @@ MBROLA_VOICES = ("us1", "us2", "us3", "en1")
 MBROLA_ACCENTED_VOICES = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1", "fr4", "gr2", "hu1", "nl2", "pl1",
                           "ro1", "sw1", "sw2")
 # MBROLA databases that espeak-ng has a voice for in their own language only; it reads English through them with
-# a voice file written here (:func:`_foreign_voice_dir`). Chosen by listening through a model: on 25 dev sentences
+# a voice file written here (:func:`_foreign_voice_dir`). Chosen by what a model makes of them: on 25 dev sentences
 # these give greedy CER 0.41-0.62 with a model that never heard an accented voice, like the 16 above (0.45-0.53);
 # the other installable databases (it1-4, es3/4, cz1/2, tr, ar, hb, in, lt, ...) lack so many English diphones
 # (hundreds of mbrola warnings) that they give 0.68-0.92: not speech to learn from.
