@@ -3,6 +3,8 @@
 Prints one JSON object ``{"wer", "cer", "utterances", "failed", ...}`` on stdout; ``--report`` writes one
 JSON line per utterance (reference, hypothesis, errors). A file that cannot be read counts as a failure:
 it is reported and scored as an empty hypothesis, so a broken test set cannot flatter the model.
+Clips marked ``"non_speech": true`` (empty transcript) are scored apart, under ``"non_speech"``: how many of
+them got any words, and how many words in all.
 """
 
 from __future__ import annotations
@@ -37,8 +39,21 @@ def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
     # Each distinct file is transcribed once, even if the manifest lists it twice.
     files = sorted({u.audio_filepath for u in utterances})
     results = {t.audio_filepath: t for t in transcriber.transcribe_files(files)}
+    non_speech = {"clips": 0, "with_words": 0, "words": 0}
     for utt in utterances:
         ref = vocab.normalize(utt.text)
+        if not ref and utt.extra.get("non_speech") is True:
+            # A clip without speech is scored on its own: the words said over it, which WER cannot count.
+            t = results[utt.audio_filepath]
+            failed += bool(t.error)
+            words = len(t.text.split())
+            non_speech["clips"] += 1
+            non_speech["with_words"] += words > 0
+            non_speech["words"] += words
+            records.append({"audio_filepath": utt.audio_filepath, "reference": "", "hypothesis": t.text,
+                            "confidence": round(t.confidence, 4), "non_speech": True,
+                            **({"error": t.error} if t.error else {}), "word_errors": words, "words": 0})
+            continue
         if not ref:
             skipped += 1
             continue
@@ -51,7 +66,7 @@ def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
                         "confidence": round(t.confidence, 4), **({"error": t.error} if t.error else {}),
                         **utterance_errors(ref, t.text)})
     metrics = {**error_rates(refs, hyps), "utterances": len(refs), "failed": failed,
-               "skipped_empty_reference": skipped}
+               "skipped_empty_reference": skipped, **({"non_speech": non_speech} if non_speech["clips"] else {})}
     if report_path:
         with atomic_write(report_path) as f:
             for record in records:

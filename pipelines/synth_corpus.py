@@ -16,7 +16,12 @@ Design decisions:
   boosted, flite, MBROLA, pico); plain espeak-ng is kept small (~13% when all engines are installed)
   because it is robotic, but its many accents add variety. ``--engines ...,mbrola-accented`` adds 16
   speakers reading English with MBROLA's foreign-language databases (7 women; accented English, which real
-  users speak too); it is opt-in so that the default corpus stays the same.
+  users speak too); ``mbrola-foreign`` adds 23 more through databases espeak-ng has no English voice for.
+  Both are opt-in so that the default corpus stays the same.
+* ``--non-speech-fraction F`` adds F x (train utterances) clips with no speech in them (tones, chords,
+  sweeps, melodies, beeps, noise, hum, clicks; :mod:`speech.nonspeech`) to train, with an empty transcript
+  and ``"non_speech": true``, so that the model learns to say nothing for them. They are planned after
+  the speech, from their own random stream: a corpus made without them is unchanged.
 * Rate (0.85-1.15) and pitch (0.88-1.12) vary per utterance; ``--augment-prob`` of train utterances
   (default 0.5) are augmented (speed, noise, reverb, telephone, gain; :mod:`speech.augment`). dev/test
   are clean by default (``--eval-augment-prob``) so their WER compares across runs and voice mixes.
@@ -48,6 +53,7 @@ import soundfile as sf
 
 from speech.augment import AugmentConfig, augment_with_log
 from speech.manifest import Utterance, atomic_write, write_manifest
+from speech.nonspeech import NON_SPEECH_KINDS, non_speech_clip
 from speech.prompts import Prompt, load_prompts, load_sentences, prompts_from_file
 from speech.synth import DEFAULT_ENGINES, ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize
 
@@ -98,6 +104,7 @@ class CorpusConfig:
     timeout: float = 60.0
     prompts_file: str | None = None  # one prompt a line instead of the offline text sources
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # of the augmented train utterances
+    non_speech_fraction: float = 0.0  # non-speech train clips per train utterance
 
 
 @dataclass
@@ -230,7 +237,26 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         path = os.path.join(cfg.output, "audio", split, uid + ".wav")
         jobs.append(Job(index, uid, split, prompt.text, prompt.spoken, [primary.id] + [v.id for v in fallbacks],
                         rate, pitch, variation, do_aug, seed, path))
+    jobs += _plan_non_speech(cfg, len(jobs), round(cfg.non_speech_fraction * n_train))
     return jobs, holdout
+
+
+NON_SPEECH = "non-speech"  # the engine name of non-speech clips in manifests ("non-speech:<kind>" the voice)
+
+
+def _plan_non_speech(cfg: CorpusConfig, first_index: int, count: int) -> list[Job]:
+    """``count`` train clips of :data:`NON_SPEECH_KINDS`, 0.5-6 s each, from a random stream of their own."""
+    rng = np.random.default_rng([cfg.seed, 7919])
+    jobs = []
+    for k in range(count):
+        kind = NON_SPEECH_KINDS[int(rng.integers(len(NON_SPEECH_KINDS)))]
+        seconds = round(float(rng.uniform(0.5, 6.0)), 3)
+        seed = int(rng.integers(2**31))
+        index = first_index + k
+        uid = _uid("train", index, (NON_SPEECH, kind, seconds, seed))
+        jobs.append(Job(index, uid, "train", "", "", [f"{NON_SPEECH}:{kind}"], 1.0, 1.0, 1.0, False, seed,
+                        os.path.join(cfg.output, "audio", "train", uid + ".wav"), {"seconds": seconds}))
+    return jobs
 
 
 # ------------------------------------------------------------------------------------------------ workers
@@ -270,6 +296,12 @@ def _write_wav(path: str, wave: np.ndarray) -> None:
 
 
 def _work(job: Job) -> dict:
+    if job.voices[0].startswith(NON_SPEECH + ":"):
+        kind = job.voices[0].split(":", 1)[1]
+        wave = non_speech_clip(kind, job.extra["seconds"], SAMPLE_RATE, np.random.default_rng(job.seed))
+        _write_wav(job.path, wave)
+        return {"uid": job.uid, "voice": job.voices[0], "duration": len(wave) / SAMPLE_RATE, "augment": [],
+                "failures": []}
     failures = []
     for voice_id in job.voices:
         try:
@@ -362,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "longer or shorter vocal tract would (default %(default)s)")
     p.add_argument("--speed-prob", type=float, default=AugmentConfig.speed_prob,
                    help="chance that an augmented utterance is resampled (default %(default)s)")
+    p.add_argument("--non-speech-fraction", type=float, default=0.0,
+                   help="add this many clips without speech (tones, music, noise, hum, ...; empty transcript) per "
+                        "train utterance, so the model learns to stay silent on them (default %(default)s)")
     p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
     return p
 
@@ -376,7 +411,8 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         engine_weights=dict(args.engine_weights), min_words=args.min_words,
         max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
         prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
-        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range))
+        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range),
+        non_speech_fraction=args.non_speech_fraction)
 
 
 def _report_voices(voices: list[Voice], engines: tuple[str, ...]) -> None:
@@ -497,6 +533,8 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
         voice = rec["voice"]
         extra = {"voice": voice, "engine": voice.split(":", 1)[0], "rate": job.rate, "pitch": job.pitch,
                  "augment": rec.get("augment", [])}
+        if voice.startswith(NON_SPEECH + ":"):
+            extra["non_speech"] = True
         utts[job.split].append(Utterance(job.path, float(rec["duration"]), job.text, extra))
         per_voice[job.split][voice] += 1
         seconds[job.split] += float(rec["duration"])
@@ -507,7 +545,7 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
     lm_sentences = [s for s in load_sentences(3, 40) if s not in eval_texts]
     known = set(lm_sentences)
     for job in jobs:  # train sentences outside the 3-40 word LM range are still training text
-        if job.split == "train" and job.text not in known:
+        if job.split == "train" and job.text and job.text not in known:
             known.add(job.text)
             lm_sentences.append(job.text)
     with atomic_write(out / "sentences.txt") as f:
@@ -578,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-prompts/--hours must be positive")
     if not (0 <= args.dev_fraction < 1 and 0 <= args.test_fraction < 1 and args.dev_fraction + args.test_fraction < 1):
         parser.error("--dev-fraction and --test-fraction must be in [0, 1) and sum below 1")
+    if not 0 <= args.non_speech_fraction <= 1:
+        parser.error("--non-speech-fraction must be in [0, 1]")
     return run(_config_from_args(args))
 
 

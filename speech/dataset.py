@@ -48,10 +48,20 @@ def ctc_min_frames(labels: Sequence[int]) -> int:
 def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, features: FeatureConfig,
                      model: ModelConfig, cache_dir: str | os.PathLike, jobs: int | None = None,
                      progress: bool = False) -> tuple[list[Example], list[Skipped]]:
-    """Encode transcripts, extract (cached) features and drop what cannot train, saying why."""
+    """Encode transcripts, extract (cached) features and drop what cannot train, saying why.
+
+    An empty transcript is an error unless the manifest line says ``"non_speech": true``.
+    """
     skipped: list[Skipped] = []
     encoded: list[tuple[Utterance, list[int]]] = []
     for utt in utterances:
+        if utt.extra.get("non_speech") is True:
+            # A clip with nothing said in it (speech.nonspeech) trains toward all blanks: the empty label.
+            if vocab.normalize(utt.text):
+                skipped.append(Skipped(utt.audio_filepath, "a non-speech clip with a transcript"))
+            else:
+                encoded.append((utt, []))
+            continue
         try:
             encoded.append((utt, vocab.encode(utt.text, utt.audio_filepath)))
         except TranscriptError as e:

@@ -34,13 +34,23 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths, blank: int, sparse: b
     (``scripts/bench.py``, "ctc" section: 37.8 vs 74.2 audio-seconds a second). The Trainer uses sparse labels
     on CPU and keeps the dense form, which stays on the device, on GPU. Both give the same loss and gradients;
     labels must fit the frames (see :func:`speech.dataset.ctc_min_frames`), which the data pipeline ensures.
+
+    An empty label (a clip with no speech in it) is allowed: its loss is that of the all-blank path,
+    ``-sum_t log p(blank)``, the CTC loss of the empty sequence. TensorFlow's CTC kernel refuses empty labels,
+    so those rows get a one-label stand-in whose loss is computed and then replaced.
     """
     import tensorflow as tf
 
+    empty = tf.equal(label_lengths, 0)
+    safe_lengths = tf.maximum(label_lengths, 1)
+    labels = tf.pad(labels, [[0, 0], [0, 1]])  # room for the stand-in even when every label is empty
     if sparse:
-        indices = tf.where(tf.sequence_mask(label_lengths, tf.shape(labels)[1]))
+        indices = tf.where(tf.sequence_mask(safe_lengths, tf.shape(labels)[1]))
         labels = tf.SparseTensor(indices, tf.gather_nd(labels, indices), tf.shape(labels, out_type=tf.int64))
-    return tf.nn.ctc_loss(labels, logits, label_lengths, logit_lengths, logits_time_major=False, blank_index=blank)
+    loss = tf.nn.ctc_loss(labels, logits, safe_lengths, logit_lengths, logits_time_major=False, blank_index=blank)
+    frames = tf.sequence_mask(logit_lengths, tf.shape(logits)[1], dtype=logits.dtype)
+    all_blank = -tf.reduce_sum(tf.nn.log_softmax(logits)[:, :, blank] * frames, axis=1)
+    return tf.where(empty, tf.cast(all_blank, loss.dtype), loss)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,19 @@ def test_unusable_utterances_are_skipped_with_reasons(tone_corpus, tmp_path):
     assert "  1 x file not found" in summary and "missing.wav" in summary
 
 
+def test_a_non_speech_clip_trains_on_an_empty_label_and_an_empty_transcript_otherwise_does_not(tone_corpus,
+                                                                                                  tmp_path):
+    audio = read_manifest(tone_corpus)[0].audio_filepath
+    utts = [Utterance(audio, 1.0, "", {"non_speech": True}), Utterance(audio, 1.0, ""),
+            Utterance(audio, 1.0, "words", {"non_speech": True})]
+    examples, skipped = prepare_examples(utts, Vocabulary(), FeatureConfig(), preset("tiny"), tmp_path / "c", jobs=1)
+    assert [(e.labels, e.text) for e in examples] == [([], "")]
+    assert [s.reason for s in skipped] == ["transcript is empty after normalisation",
+                                           "a non-speech clip with a transcript"]
+    batch = next(iter(make_dataset(examples, 26, 4)))
+    assert batch[3].numpy().tolist() == [0]
+
+
 def test_batches_are_padded_with_true_lengths_and_deterministic(tone_corpus, tmp_path):
     examples, _ = prepare_examples(read_manifest(tone_corpus), Vocabulary(), FeatureConfig(), preset("tiny"),
                                    tmp_path / "c", jobs=1)

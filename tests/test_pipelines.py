@@ -33,13 +33,22 @@ def test_prepare_then_evaluate_the_trained_tiny_model(tiny_model, tmp_path, caps
                     else (corpus.mkdir() or corpus / f"{i}.wav"))
         (corpus / f"{i}.txt").write_text(record["text"].upper() + ".")
     assert cli_main(["prepare", "folder", str(corpus), str(tmp_path / "m.jsonl")]) == 0
+    # a clip without speech is scored apart: the words said over it, not a WER
+    sf.write(tmp_path / "hum.wav", 0.3 * np.sin(2 * np.pi * 50 * np.arange(16000) / 16000), 16000)
+    with open(tmp_path / "m.jsonl", "a") as f:
+        f.write(json.dumps({"audio_filepath": str(tmp_path / "hum.wav"), "duration": 1.0, "text": "",
+                            "non_speech": True}) + "\n")
     assert cli_main(["evaluate", "--model", str(model_dir), "--manifest", str(tmp_path / "m.jsonl"),
                      "--report", str(tmp_path / "report.jsonl")]) == 0
     metrics = _json_stdout(capsys)
     assert metrics["utterances"] == 12 and metrics["failed"] == 0
     assert metrics["cer"] < 0.1, metrics
     report = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
-    assert len(report) == 12 and {"reference", "hypothesis", "wer", "cer"} <= set(report[0])
+    assert len(report) == 13 and {"reference", "hypothesis", "wer", "cer"} <= set(report[0])
+    hum = [r for r in report if r.get("non_speech")]
+    assert len(hum) == 1 and hum[0]["reference"] == "" and hum[0]["word_errors"] == len(hum[0]["hypothesis"].split())
+    assert metrics["non_speech"] == {"clips": 1, "with_words": int(bool(hum[0]["hypothesis"].split())),
+                                     "words": hum[0]["word_errors"]}
 
 
 def test_train_refuses_to_clobber_a_run_and_user_errors_are_one_line(tiny_model, tmp_path, capsys):

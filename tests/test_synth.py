@@ -309,6 +309,36 @@ def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_r
     assert settings["augment_config"]["speed_range"] == [0.8, 0.8] and settings["augment_config"]["speed_prob"] == 1
 
 
+def test_non_speech_clips_come_after_the_speech_and_leave_its_plan_unchanged():
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=400, seed=2)
+    speech_only, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg.non_speech_fraction = 0.1
+    jobs, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    assert jobs[:len(speech_only)] == speech_only
+    added = jobs[len(speech_only):]
+    assert len(added) == round(0.1 * sum(j.split == "train" for j in speech_only))
+    assert all(j.split == "train" and j.text == "" and j.voices[0].startswith("non-speech:") for j in added)
+    assert len({j.voices[0] for j in added}) >= 6 and len({j.uid for j in jobs}) == len(jobs)
+    assert all(0.5 <= j.extra["seconds"] <= 6.0 for j in added)
+
+
+def test_a_corpus_with_non_speech_clips_marks_them_in_its_manifest(tmp_path):
+    if sum(len(BY_ENGINE[e]) for e in FAST_ENGINES) < 3:
+        pytest.skip("needs at least 3 voices of espeak/flite/pico/mbrola")
+    out = tmp_path / "ns"
+    assert synth_corpus.main(["--output", str(out), "--num-prompts", "4", "--seed", "1", "--engines",
+                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0",
+                              "--non-speech-fraction", "0.5"]) == 0
+    utts = read_manifest(out / "train.jsonl")
+    silent = [u for u in utts if u.extra.get("non_speech")]
+    assert len(utts) == 6 and len(silent) == 2
+    for u in silent:
+        assert u.text == "" and u.extra["engine"] == "non-speech" and u.duration >= 0.5
+        assert abs(sf.info(u.audio_filepath).duration - u.duration) < 1e-3
+    assert all(u.text for u in utts if u not in silent)
+    assert "" not in (out / "sentences.txt").read_text().splitlines()
+
+
 @pytest.mark.parametrize("value", ["1.2", "1.2,0.8", "0,1", "a,b"])
 def test_a_bad_range_is_refused_with_a_clear_message(value, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:

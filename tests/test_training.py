@@ -95,3 +95,30 @@ def test_sparse_and_dense_ctc_labels_give_the_same_loss_and_gradients():
     np.testing.assert_allclose(sparse_grad, dense_grad, atol=1e-4)
     # Frames past an utterance's logit length get no gradient.
     assert np.abs(sparse_grad[1, 15:]).max() == 0 and np.abs(sparse_grad[2, 9:]).max() == 0
+
+
+def test_an_empty_label_costs_the_all_blank_path_in_both_ctc_forms():
+    # Non-speech clips train toward saying nothing. TensorFlow's CTC kernel refuses an empty label, so
+    # ctc_loss gives such a row the all-blank path's loss, -sum_t log p(blank), in a batch with other
+    # labels and in a batch where every label is empty.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    blank, frames = 5, 12
+    logits = tf.Variable(rng.normal(size=(3, frames, blank + 1)).astype(np.float32))
+    logit_lengths = tf.constant([frames, 7, 10], tf.int32)
+    log_blank = tf.nn.log_softmax(logits)[:, :, blank].numpy()
+    all_blank = -np.array([log_blank[i, :n].sum() for i, n in enumerate([frames, 7, 10])])
+    for labels, lengths in (([[1, 2], [0, 0], [3, 0]], [2, 0, 1]), (np.zeros((3, 0), np.int32), [0, 0, 0])):
+        labels, lengths = tf.constant(labels, tf.int32), tf.constant(lengths, tf.int32)
+        for sparse in (False, True):
+            with tf.GradientTape() as tape:
+                loss = ctc_loss(labels, logits, lengths, logit_lengths, blank, sparse)
+                total = tf.reduce_sum(loss)
+            grad = tape.gradient(total, logits).numpy()
+            empty = lengths.numpy() == 0
+            np.testing.assert_allclose(loss.numpy()[empty], all_blank[empty], rtol=1e-5)
+            assert np.all(np.isfinite(grad)) and np.abs(grad[1, 7:]).max() == 0
+            # the gradient of an empty row pushes only toward the blank: p(blank) - 1 < 0, p(other) > 0
+            row = grad[1, :7]
+            assert np.all(row[:, blank] < 0) and np.all(row[:, :blank] > 0)
