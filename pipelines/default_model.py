@@ -87,6 +87,10 @@ WIDEST_DRAWS = ("--rate-range", "0.75,1.35", "--pitch-range", "0.75,1.35", "--sp
 # other languages' diphones (accented English; 7 women), 44% of their utterances.
 ACCENTED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented",
                    "--engine-weights", "mbrola-accented=0.8")
+# Round 11 brings 23 more speakers: MBROLA databases espeak-ng has no English voice for (6 women), 36% of its
+# utterances, beside 18% of the accented ones.
+FOREIGN_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign",
+                  "--engine-weights", "mbrola-accented=0.4,mbrola-foreign=0.8")
 # (epochs, config, corpus the round adds) of each round.
 CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (1, stage_config(0.0005, 100), None),
@@ -103,6 +107,7 @@ CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (1, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth8", 7, 10.0, WIDEST_DRAWS)),
     (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth9", 8, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
     (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth10", 9, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
+    (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth11", 10, 10.0, WIDEST_DRAWS + FOREIGN_VOICES)),
 )
 
 
@@ -168,6 +173,33 @@ def _lm_metrics(transcriber, examples, alpha: float, beta: float) -> dict:
     return error_rates(examples["refs"], hyps)
 
 
+NON_SPEECH_PER_KIND = 6  # clips of each speech.nonspeech kind in the model's no-speech check
+
+
+def _non_speech_metrics(transcriber, workdir: Path, per_kind: int = NON_SPEECH_PER_KIND) -> dict:
+    """What ``transcriber`` says over clips with no speech in them (each kind of :mod:`speech.nonspeech`, 1-5 s,
+    fixed seeds), transcribed as a user's files are: it should say nothing."""
+    import numpy as np
+    import soundfile as sf
+
+    from speech.nonspeech import NON_SPEECH_KINDS, non_speech_clip
+
+    rng = np.random.default_rng(1125)
+    workdir.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for kind in NON_SPEECH_KINDS:
+        for k in range(per_kind):
+            seconds, seed = float(rng.uniform(1.0, 5.0)), int(rng.integers(2**31))
+            path = workdir / f"{kind}-{k}.wav"
+            sf.write(path, non_speech_clip(kind, seconds, 16000, np.random.default_rng(seed)), 16000)
+            clips.append((kind, str(path)))
+    said = [t.text.split() for t in transcriber.transcribe_files([p for _, p in clips], jobs=1)]
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"clips": len(clips), "with_words": sum(bool(w) for w in said), "words": sum(len(w) for w in said),
+            "with_words_by_kind": {kind: sum(bool(w) for (k, _), w in zip(clips, said) if k == kind)
+                                   for kind in NON_SPEECH_KINDS}}
+
+
 def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int = 0) -> dict:
     from pipelines.train import default_cache_dir
     from speech.features import FeatureCache
@@ -204,6 +236,7 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
                "lm": _lm_metrics(beam, test, alpha, beta), "decoder": {"alpha": alpha, "beta": beta,
                                                                       "beam_width": args.beam, "dev_wer": dev_wer},
                "rescored": rescored}
+    metrics["non_speech"] = _non_speech_metrics(beam, model_dir / "non-speech-check")
     unseen = set(corpus_info.get("voices", {}).get("test_only") or [])
     if unseen:
         def subset(voices: set[str]) -> tuple[dict, dict, int]:
@@ -434,6 +467,9 @@ def results_section(metrics: dict) -> list[str]:
         f"{_rates(metrics['lm_unseen_voices']) if 'lm_unseen_voices' in metrics else '-'} |",
         "", f"{metrics['test_utterances']} test utterances"
         + (f", {metrics['unseen_voice_utterances']} of them by unseen voices." if unseen else "."),
+        *(["", f"Clips with no speech in them ({ns['clips']}: {', '.join(ns['with_words_by_kind'])}; 1-5 s; "
+            f"`speech.nonspeech`), default decoding: {ns['with_words']} got words ({ns['words']} words in all)."]
+          if (ns := metrics.get("non_speech")) else []),
         *(["", "| unseen voice | utterances | greedy | beam + LM |", "|---|---|---|---|"]
           + [f"| {v} | {m['utterances']} | {_rates(m['greedy'])} | {_rates(m['lm'])} |"
              for v, m in metrics.get("per_unseen_voice", {}).items()]),

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from speech.cli import main as cli_main
 from speech.metrics import error_rates
@@ -75,6 +76,10 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     assert "Caveat: festival:us2_mbrola" in card
     main["voices"]["train"] = ["piper:x"]
     assert "Caveat" not in model_card(config, metrics, [stage_record("one", history, main)])
+    assert "Clips with no speech" not in card  # not measured: not claimed
+    metrics["non_speech"] = {"clips": 16, "with_words": 3, "words": 5, "with_words_by_kind": {"tone": 1, "hum": 2}}
+    assert ("Clips with no speech in them (16: tone, hum; 1-5 s; `speech.nonspeech`), default decoding: 3 got "
+            "words (5 words in all).") in model_card(config, metrics, [stage_record("one", history, main)])
     # A corpus synthesised with other than the default draws says how.
     wide = {**extra, "settings": {"rate_range": [0.8, 1.25], "pitch_range": [0.88, 1.12], "augment_prob": 0.5,
                                   "augment_config": {"speed_prob": 0.6, "speed_range": [0.85, 1.15]}}}
@@ -223,3 +228,23 @@ def test_continue_refuses_a_model_built_by_another_plan(tmp_path, monkeypatch, c
     (model / dm.STAGES_FILE).write_text(json.dumps([record, record]))
     assert dm.main([*args, "--continue"]) == 2
     assert "another plan" in caplog.text and not calls["train"]
+
+
+def test_the_no_speech_check_transcribes_every_kind_as_files_and_counts_what_was_said(tmp_path):
+    from pipelines.default_model import _non_speech_metrics
+    from speech.nonspeech import NON_SPEECH_KINDS
+
+    class Said:
+        def __init__(self, text):
+            self.text = text
+
+    class Transcriber:  # says two words over hum, nothing over anything else
+        def transcribe_files(self, paths, jobs=None):
+            for p in paths:
+                assert sf.info(p).duration >= 1.0
+                yield Said("a word" if "/hum-" in p else "")
+
+    metrics = _non_speech_metrics(Transcriber(), tmp_path / "check", per_kind=2)
+    assert metrics["clips"] == 2 * len(NON_SPEECH_KINDS) and metrics["with_words"] == 2 and metrics["words"] == 4
+    assert metrics["with_words_by_kind"] == {k: 2 if k == "hum" else 0 for k in NON_SPEECH_KINDS}
+    assert not (tmp_path / "check").exists()
