@@ -97,6 +97,16 @@ def test_labels_too_long_for_the_model_are_left_out_and_counted(examples, tmp_pa
     assert source.num_batches(4) == len(batches)
 
 
+def test_a_non_speech_clip_with_an_empty_label_survives_the_shards(examples, tmp_path):
+    examples = list(examples)
+    examples[1] = replace(examples[1], labels=[], text="")
+    write_shards(examples, tmp_path / "s", 2, SPEC.features, SPEC.vocab)
+    source = ShardSource(tmp_path / "s", SPEC.model)
+    assert source.skipped == 0 and len(source) == len(examples)
+    labels = _by_id(_collect(source.dataset(4)))
+    assert labels[1][1] == [] and labels[0][1] == examples[0].labels
+
+
 def test_an_unfinished_or_mismatched_folder_is_refused(shard_dir, tmp_path, capsys):
     with pytest.raises(SpeechError, match="featurize"):
         ShardSource(shard_dir, SPEC.model).check(replace(SPEC, features=FeatureConfig(n_mfcc=20)))
