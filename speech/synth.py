@@ -146,19 +146,25 @@ def _foreign_voice_dir() -> str | None:
     """A private espeak-ng data folder: the system's, plus ``voices/speech/mb-<name>-en`` for each foreign database.
 
     espeak-ng only loads voices from its data folder, so this is a tree of symbolic links to the system's files
-    with one folder of ours added; ``espeak-ng --path=<this>`` uses it. It lives in the user's cache under a
-    hash of its contents and is built atomically (a rename), so parallel workers and reruns share one copy.
+    with one folder of ours added; ``espeak-ng --path=<this>`` uses it. It lives in ``~/.cache/speech/espeak-ng``
+    (the temp folder if that cannot be written) under a hash of its contents, and is built atomically (a
+    rename), so parallel workers and reruns share one copy.
     """
     data_dir = _espeak_data_dir() if shutil.which("espeak-ng") else None
     if data_dir is None:
         return None
     files = {n: f for n in MBROLA_FOREIGN_VOICES if (f := _foreign_voice_file(data_dir, n)) is not None}
     digest = hashlib.sha1(json.dumps([data_dir, files], sort_keys=True).encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "speech" / "espeak-ng"
-    root = cache / digest
-    if not (root / "espeak-ng-data" / "voices" / "speech").is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=cache))
+    for cache in (Path.home() / ".cache" / "speech" / "espeak-ng",
+                  Path(tempfile.gettempdir()) / f"speech-espeak-ng-{os.getuid()}"):
+        root = cache / digest
+        if (root / "espeak-ng-data" / "voices" / "speech").is_dir():
+            return str(root)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            build = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=cache))
+        except OSError:
+            continue
         data = build / "espeak-ng-data"
         (data / "voices" / "speech").mkdir(parents=True)
         for entry in os.scandir(data_dir):
@@ -172,7 +178,8 @@ def _foreign_voice_dir() -> str | None:
             os.rename(build, root)
         except OSError:  # another process got there first
             shutil.rmtree(build, ignore_errors=True)
-    return str(root)
+        return str(root)
+    return None
 
 
 def _mbrola_foreign_voices() -> list[Voice]:
