@@ -91,6 +91,9 @@ ACCENTED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-
 # utterances, beside 18% of the accented ones.
 FOREIGN_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign",
                   "--engine-weights", "mbrola-accented=0.4,mbrola-foreign=0.8")
+# Round 12 adds clips with no speech in them (speech.nonspeech: tones, music, noise, hum, ...; empty transcripts),
+# 0.15 per speech utterance, so that the model learns to say nothing over them.
+NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.15")
 # (epochs, config, corpus the round adds) of each round.
 CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (1, stage_config(0.0005, 100), None),
@@ -108,6 +111,8 @@ CONSOLIDATION_ROUNDS: tuple[tuple[int, dict, NewCorpus | None], ...] = (
     (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth9", 8, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
     (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth10", 9, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
     (2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth11", 10, 10.0, WIDEST_DRAWS + FOREIGN_VOICES)),
+    (1, stage_config(0.0002, 40, **LARGE_BATCH),
+     NewCorpus("synth12", 11, 10.0, WIDEST_DRAWS + FOREIGN_VOICES + NON_SPEECH_CLIPS)),
 )
 
 
@@ -176,28 +181,34 @@ def _lm_metrics(transcriber, examples, alpha: float, beta: float) -> dict:
 NON_SPEECH_PER_KIND = 6  # clips of each speech.nonspeech kind in the model's no-speech check
 
 
-def _non_speech_metrics(transcriber, workdir: Path, per_kind: int = NON_SPEECH_PER_KIND) -> dict:
+def _non_speech_metrics(transcriber, per_kind: int = NON_SPEECH_PER_KIND) -> dict:
     """What ``transcriber`` says over clips with no speech in them (each kind of :mod:`speech.nonspeech`, 1-5 s,
     fixed seeds), transcribed as a user's files are: it should say nothing."""
+    import tempfile
+
     import numpy as np
     import soundfile as sf
 
+    from speech.metrics import non_speech_rates
     from speech.nonspeech import NON_SPEECH_KINDS, non_speech_clip
 
     rng = np.random.default_rng(1125)
-    workdir.mkdir(parents=True, exist_ok=True)
-    clips = []
-    for kind in NON_SPEECH_KINDS:
-        for k in range(per_kind):
-            seconds, seed = float(rng.uniform(1.0, 5.0)), int(rng.integers(2**31))
-            path = workdir / f"{kind}-{k}.wav"
-            sf.write(path, non_speech_clip(kind, seconds, 16000, np.random.default_rng(seed)), 16000)
-            clips.append((kind, str(path)))
-    said = [t.text.split() for t in transcriber.transcribe_files([p for _, p in clips], jobs=1)]
-    shutil.rmtree(workdir, ignore_errors=True)
-    return {"clips": len(clips), "with_words": sum(bool(w) for w in said), "words": sum(len(w) for w in said),
-            "with_words_by_kind": {kind: sum(bool(w) for (k, _), w in zip(clips, said) if k == kind)
-                                   for kind in NON_SPEECH_KINDS}}
+    with tempfile.TemporaryDirectory(prefix="speech-non-speech-") as tmp:
+        clips = []
+        for kind in NON_SPEECH_KINDS:
+            for k in range(per_kind):
+                seconds, seed = float(rng.uniform(1.0, 5.0)), int(rng.integers(2**31))
+                path = f"{tmp}/{kind}-{k}.wav"
+                sf.write(path, non_speech_clip(kind, seconds, 16000, np.random.default_rng(seed)), 16000)
+                clips.append((kind, path))
+        transcripts = list(transcriber.transcribe_files([p for _, p in clips], jobs=1))
+    failed = [t for t in transcripts if t.error]
+    if failed:  # our own clips: a failure is a bug, not a clip that rightly got no words
+        raise RuntimeError(f"the no-speech check could not transcribe {failed[0].audio_filepath}: {failed[0].error}")
+    said = [t.text for t in transcripts]
+    return {**non_speech_rates(said),
+            "with_words_by_kind": {kind: non_speech_rates([t for (k, _), t in zip(clips, said) if k == kind])
+                                   ["with_words"] for kind in NON_SPEECH_KINDS}}
 
 
 def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int = 0) -> dict:
@@ -236,7 +247,7 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
                "lm": _lm_metrics(beam, test, alpha, beta), "decoder": {"alpha": alpha, "beta": beta,
                                                                       "beam_width": args.beam, "dev_wer": dev_wer},
                "rescored": rescored}
-    metrics["non_speech"] = _non_speech_metrics(beam, model_dir / "non-speech-check")
+    metrics["non_speech"] = _non_speech_metrics(beam)
     unseen = set(corpus_info.get("voices", {}).get("test_only") or [])
     if unseen:
         def subset(voices: set[str]) -> tuple[dict, dict, int]:
@@ -338,7 +349,9 @@ def stage_record(command: str, history: list[dict], corpus_info: dict) -> dict:
             "corpus": {"hours": corpus_info["hours"], "counts": corpus_info["counts"],
                        "settings": corpus_info.get("settings", {}),
                        "voices": {k: voices[k] for k in ("train", "test_only", "withheld_same_speaker")
-                                  if k in voices}}}
+                                  if k in voices},
+                       **({"non_speech": corpus_info["non_speech"]}
+                          if corpus_info.get("non_speech", {}).get("clips") else {})}}
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -524,8 +537,10 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "", "## Data",
         f"- Main corpus (`{stages[0]['command'].split(';')[0]}`): {counts['train']} train / {counts['dev']} dev / "
         f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",
-        *[f"- Extra training corpus: {c['counts']['train']} utterances "
-          f"({c['hours']['train']:.2f} h), sentences drawn again from the training pool (never a dev or test "
+        *[f"- Extra training corpus: {c['counts']['train']} utterances ({c['hours']['train']:.2f} h"
+          + (f"; {c['non_speech']['clips']} of them clips without speech, {c['non_speech']['hours']:.2f} h"
+             if c.get("non_speech") else "")
+          + "), sentences drawn again from the training pool (never a dev or test "
           "sentence), other voice/rate/augmentation draws, without the test-only speakers"
           + _draws(c.get("settings", {})) + "." for c in corpora[1:]],
         f"- {total_train_hours:.2f} h of training audio in all. Engines: {', '.join(engines)}; {len(train_voices)} "

@@ -32,27 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
     from speech.manifest import atomic_write
-    from speech.metrics import error_rates, utterance_errors
+    from speech.metrics import error_rates, non_speech_rates, utterance_errors
 
     vocab = transcriber.spec.vocab
     refs, hyps, records, failed, skipped = [], [], [], 0, 0
     # Each distinct file is transcribed once, even if the manifest lists it twice.
     files = sorted({u.audio_filepath for u in utterances})
     results = {t.audio_filepath: t for t in transcriber.transcribe_files(files)}
-    non_speech = {"clips": 0, "with_words": 0, "words": 0}
+    said_over_non_speech = []
     for utt in utterances:
         ref = vocab.normalize(utt.text)
-        if not ref and utt.extra.get("non_speech") is True:
-            # A clip without speech is scored on its own: the words said over it, which WER cannot count.
+        if utt.non_speech:
+            # Scored on its own: the words said over it, which WER cannot count. A file that could not be read
+            # is a failure, not a clip that rightly got no words.
             t = results[utt.audio_filepath]
             failed += bool(t.error)
-            words = len(t.text.split())
-            non_speech["clips"] += 1
-            non_speech["with_words"] += words > 0
-            non_speech["words"] += words
-            records.append({"audio_filepath": utt.audio_filepath, "reference": "", "hypothesis": t.text,
+            if not t.error:
+                said_over_non_speech.append(t.text)
+            records.append({"audio_filepath": utt.audio_filepath, "reference": ref, "hypothesis": t.text,
                             "confidence": round(t.confidence, 4), "non_speech": True,
-                            **({"error": t.error} if t.error else {}), "word_errors": words, "words": 0})
+                            **({"error": t.error} if t.error else {}), "word_errors": len(t.text.split()),
+                            "words": 0})
             continue
         if not ref:
             skipped += 1
@@ -66,7 +66,8 @@ def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
                         "confidence": round(t.confidence, 4), **({"error": t.error} if t.error else {}),
                         **utterance_errors(ref, t.text)})
     metrics = {**error_rates(refs, hyps), "utterances": len(refs), "failed": failed,
-               "skipped_empty_reference": skipped, **({"non_speech": non_speech} if non_speech["clips"] else {})}
+               "skipped_empty_reference": skipped,
+               **({"non_speech": non_speech_rates(said_over_non_speech)} if said_over_non_speech else {})}
     if report_path:
         with atomic_write(report_path) as f:
             for record in records:

@@ -522,6 +522,8 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
     utts: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
     per_voice: dict[str, Counter] = {s: Counter() for s in SPLITS}
     seconds = Counter()
+    non_speech: Counter = Counter()  # clips per kind, kept out of the voice counts: they are not voices
+    non_speech_seconds = 0.0
     skipped = 0
     for job in jobs:  # plan order, not completion order: manifests are the same whatever --jobs
         if not os.path.isfile(job.path):
@@ -533,11 +535,14 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
         voice = rec["voice"]
         extra = {"voice": voice, "engine": voice.split(":", 1)[0], "rate": job.rate, "pitch": job.pitch,
                  "augment": rec.get("augment", [])}
+        utts[job.split].append(Utterance(job.path, float(rec["duration"]), job.text, extra))
+        seconds[job.split] += float(rec["duration"])
         if voice.startswith(NON_SPEECH + ":"):
             extra["non_speech"] = True
-        utts[job.split].append(Utterance(job.path, float(rec["duration"]), job.text, extra))
-        per_voice[job.split][voice] += 1
-        seconds[job.split] += float(rec["duration"])
+            non_speech[voice.split(":", 1)[1]] += 1
+            non_speech_seconds += float(rec["duration"])
+        else:
+            per_voice[job.split][voice] += 1
     for split in SPLITS:
         write_manifest(out / f"{split}.jsonl", utts[split], relative_to=out)
 
@@ -569,6 +574,8 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
         "failures": {"utterances_missing": skipped, "engine_failures": len(failures),
                      "by_voice": dict(failed_voices), "examples": failures[:20]},
         "lm_sentences": len(lm_sentences),
+        "non_speech": {"clips": sum(non_speech.values()), "hours": round(non_speech_seconds / 3600, 4),
+                       "per_kind": dict(sorted(non_speech.items()))},
     }
     with atomic_write(out / "corpus.json") as f:
         json.dump(summary, f, indent=1)
@@ -578,6 +585,9 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
     for s in SPLITS:
         print(f"  {s:5s} {len(utts[s]):6d} utterances  {seconds[s] / 3600:7.3f} h  {len(per_voice[s])} voices")
     print(f"  total {total / 3600:.3f} h; sentences.txt: {len(lm_sentences)} sentences (dev/test excluded)")
+    if non_speech:
+        print(f"  train includes {sum(non_speech.values())} clips without speech ({non_speech_seconds / 3600:.3f} h): "
+              + ", ".join(f"{k} {c}" for k, c in sorted(non_speech.items())))
     by_engine = Counter()
     for s in SPLITS:
         for v, c in per_voice[s].items():

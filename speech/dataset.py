@@ -55,7 +55,7 @@ def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, feature
     skipped: list[Skipped] = []
     encoded: list[tuple[Utterance, list[int]]] = []
     for utt in utterances:
-        if utt.extra.get("non_speech") is True:
+        if utt.non_speech:
             # A clip with nothing said in it (speech.nonspeech) trains toward all blanks: the empty label.
             if vocab.normalize(utt.text):
                 skipped.append(Skipped(utt.audio_filepath, "a non-speech clip with a transcript"))
@@ -73,7 +73,7 @@ def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, feature
             skipped.append(Skipped(utt.audio_filepath, result.error))
             continue
         frames_out = model.output_length(result.num_frames)
-        needed = ctc_min_frames(labels)
+        needed = max(ctc_min_frames(labels), 1)  # an empty label still needs a frame to be all blank
         if frames_out < needed:
             skipped.append(Skipped(utt.audio_filepath,
                                    f"label needs {needed} frames but the clip gives {frames_out} after subsampling"))

@@ -23,6 +23,11 @@ class Utterance:
     text: str = ""
     extra: dict = field(default_factory=dict)
 
+    @property
+    def non_speech(self) -> bool:
+        """A clip with no speech in it (``"non_speech": true``): its transcript is empty on purpose."""
+        return self.extra.get("non_speech") is True
+
     def to_json(self) -> dict:
         return {"audio_filepath": self.audio_filepath, "duration": round(self.duration, 4), "text": self.text,
                 **self.extra}

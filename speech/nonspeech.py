@@ -27,11 +27,13 @@ def _envelope(n: int, sr: int, attack: float = 0.01) -> np.ndarray:
 
 def _harmonic(freq: np.ndarray | float, t: np.ndarray, sr: int, rng: np.random.Generator,
               harmonics: int) -> np.ndarray:
-    """A tone (fixed or gliding ``freq`` in Hz) with ``harmonics`` overtones of random, decaying strength."""
-    phase = 2 * np.pi * np.cumsum(np.broadcast_to(freq, t.shape)) / sr
+    """A tone (fixed or gliding ``freq`` in Hz) with ``harmonics`` overtones of random, decaying strength.
+    Partials at or above the Nyquist frequency are left out (they would fold back as other tones)."""
+    freq = np.broadcast_to(freq, t.shape)
+    phase = 2 * np.pi * np.cumsum(freq) / sr
     out = np.zeros_like(t)
     for k in range(1, harmonics + 2):
-        out += rng.uniform(0.2, 1.0) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+        out += (k * freq < sr / 2) * rng.uniform(0.2, 1.0) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
     return out
 
 

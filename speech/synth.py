@@ -132,8 +132,9 @@ def _foreign_voice_file(data_dir: str, name: str) -> str | None:
     native = os.path.join(data_dir, "voices", "mb", f"mb-{name}")
     if not os.path.isfile(native):
         return None
-    keep = [line.strip() for line in open(native, encoding="utf-8", errors="replace")
-            if line.split()[:1] and line.split()[0] in ("gender", "pitch", "voicing", "mbrola")]
+    with open(native, encoding="utf-8", errors="replace") as f:
+        keep = [line.strip() for line in f if line.split()[:1] and line.split()[0] in ("gender", "pitch", "voicing",
+                                                                                        "mbrola")]
     mbrola = [line.split() for line in keep if line.startswith("mbrola")]
     # The native voice's phoneme translation table must be there: it maps espeak-ng's phonemes to the database's.
     if not mbrola or len(mbrola[0]) < 3 or not os.path.isfile(os.path.join(data_dir, "mbrola_ph", mbrola[0][2])):
@@ -154,31 +155,37 @@ def _foreign_voice_dir() -> str | None:
     if data_dir is None:
         return None
     files = {n: f for n in MBROLA_FOREIGN_VOICES if (f := _foreign_voice_file(data_dir, n)) is not None}
-    digest = hashlib.sha1(json.dumps([data_dir, files], sort_keys=True).encode()).hexdigest()[:12]
+    # The links name the system's entries: a new espeak-ng release with other entries gets a new tree.
+    listing = sorted(os.listdir(data_dir)) + sorted(os.listdir(os.path.join(data_dir, "voices")))
+    digest = hashlib.sha1(json.dumps([data_dir, listing, files], sort_keys=True).encode()).hexdigest()[:12]
     for cache in (Path.home() / ".cache" / "speech" / "espeak-ng",
                   Path(tempfile.gettempdir()) / f"speech-espeak-ng-{os.getuid()}"):
         root = cache / digest
-        if (root / "espeak-ng-data" / "voices" / "speech").is_dir():
-            return str(root)
+        build = None
         try:
-            cache.mkdir(parents=True, exist_ok=True)
+            cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if cache.stat().st_uid != os.getuid():  # a shared temp folder: only a folder of our own will do
+                continue
+            if (root / "espeak-ng-data" / "voices" / "speech").is_dir():
+                return str(root)
             build = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=cache))
+            data = build / "espeak-ng-data"
+            (data / "voices" / "speech").mkdir(parents=True)
+            for entry in os.scandir(data_dir):
+                if entry.name != "voices":
+                    os.symlink(entry.path, data / entry.name)
+            for entry in os.scandir(os.path.join(data_dir, "voices")):
+                os.symlink(entry.path, data / "voices" / entry.name)
+            for name, text in files.items():
+                (data / "voices" / "speech" / f"mb-{name}-en").write_text(text, encoding="utf-8")
+            try:
+                os.rename(build, root)
+            except OSError:  # another process got there first
+                shutil.rmtree(build, ignore_errors=True)
+            return str(root)
         except OSError:
-            continue
-        data = build / "espeak-ng-data"
-        (data / "voices" / "speech").mkdir(parents=True)
-        for entry in os.scandir(data_dir):
-            if entry.name != "voices":
-                os.symlink(entry.path, data / entry.name)
-        for entry in os.scandir(os.path.join(data_dir, "voices")):
-            os.symlink(entry.path, data / "voices" / entry.name)
-        for name, text in files.items():
-            (data / "voices" / "speech" / f"mb-{name}-en").write_text(text, encoding="utf-8")
-        try:
-            os.rename(build, root)
-        except OSError:  # another process got there first
-            shutil.rmtree(build, ignore_errors=True)
-        return str(root)
+            if build is not None:
+                shutil.rmtree(build, ignore_errors=True)
     return None
 
 

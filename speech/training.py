@@ -19,7 +19,7 @@ import numpy as np
 
 from speech.dataset import DataSource, Example, SpecAugment, as_source
 from speech.manifest import atomic_write
-from speech.metrics import error_rates
+from speech.metrics import error_rates, non_speech_rates
 from speech.model import ModelSpec, save_model
 
 log = logging.getLogger(__name__)
@@ -37,19 +37,25 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths, blank: int, sparse: b
 
     An empty label (a clip with no speech in it) is allowed: its loss is that of the all-blank path,
     ``-sum_t log p(blank)``, the CTC loss of the empty sequence. TensorFlow's CTC kernel refuses empty labels,
-    so those rows get a one-label stand-in whose loss is computed and then replaced.
+    so those rows get a one-label stand-in (a class that is not the blank, over at least one frame) whose loss
+    is computed and then replaced; the replaced value passes no gradient.
     """
     import tensorflow as tf
 
     empty = tf.equal(label_lengths, 0)
-    safe_lengths = tf.maximum(label_lengths, 1)
     labels = tf.pad(labels, [[0, 0], [0, 1]])  # room for the stand-in even when every label is empty
+    stand_in = tf.fill(tf.shape(labels[:, :1]), tf.cast((blank + 1) % tf.shape(logits)[-1], labels.dtype))
+    labels = tf.concat([tf.where(empty[:, None], stand_in, labels[:, :1]), labels[:, 1:]], axis=1)
+    ctc_label_lengths = tf.maximum(label_lengths, 1)
+    ctc_logit_lengths = tf.where(empty, tf.maximum(logit_lengths, 1), logit_lengths)
     if sparse:
-        indices = tf.where(tf.sequence_mask(safe_lengths, tf.shape(labels)[1]))
+        indices = tf.where(tf.sequence_mask(ctc_label_lengths, tf.shape(labels)[1]))
         labels = tf.SparseTensor(indices, tf.gather_nd(labels, indices), tf.shape(labels, out_type=tf.int64))
-    loss = tf.nn.ctc_loss(labels, logits, safe_lengths, logit_lengths, logits_time_major=False, blank_index=blank)
-    frames = tf.sequence_mask(logit_lengths, tf.shape(logits)[1], dtype=logits.dtype)
-    all_blank = -tf.reduce_sum(tf.nn.log_softmax(logits)[:, :, blank] * frames, axis=1)
+    loss = tf.nn.ctc_loss(labels, logits, ctc_label_lengths, ctc_logit_lengths, logits_time_major=False,
+                          blank_index=blank)
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+    frames = tf.sequence_mask(logit_lengths, tf.shape(logits)[1], dtype=tf.float32)
+    all_blank = -tf.reduce_sum(log_probs[:, :, blank] * frames, axis=1)
     return tf.where(empty, tf.cast(all_blank, loss.dtype), loss)
 
 
@@ -216,8 +222,13 @@ class Trainer:
                 # The reference is the decoded label, which is what Example.text holds: a source need not
                 # carry its texts separately.
                 references[int(i)] = self.spec.vocab.decode(label[:n])
-        order = sorted(references)
-        return error_rates([references[i] for i in order], [hypotheses[i] for i in order])
+        # WER over the speech; clips with no speech (empty labels) are counted apart, as `speech evaluate` does.
+        spoken = sorted(i for i in references if references[i])
+        rates = error_rates([references[i] for i in spoken], [hypotheses[i] for i in spoken])
+        if len(spoken) < len(references):
+            said = non_speech_rates([hypotheses[i] for i in references if not references[i]])
+            rates.update({f"non_speech_{k}": v for k, v in said.items()})
+        return rates
 
     # -- the loop -------------------------------------------------------------------------------------------
     def fit(self, train: Sequence[Example] | DataSource, dev: Sequence[Example] | DataSource | None = None,
@@ -284,7 +295,8 @@ class Trainer:
             stop = False
             if dev:
                 metrics = self.evaluate(dev)
-                record.update({"dev_wer": metrics["wer"], "dev_cer": metrics["cer"]})
+                record.update({"dev_wer": metrics["wer"], "dev_cer": metrics["cer"],
+                               **{f"dev_{k}": v for k, v in metrics.items() if k.startswith("non_speech")}})
                 # Ties go to the later epoch: the same WER at a lower loss is usually the better model.
                 if metrics["wer"] <= float(self.best_wer.numpy()):
                     self.best_wer.assign(metrics["wer"])

@@ -1,6 +1,7 @@
 """The bundled model and samples: the README's first command must work on a fresh clone."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,10 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     assert "Caveat: festival:us2_mbrola" in card
     main["voices"]["train"] = ["piper:x"]
     assert "Caveat" not in model_card(config, metrics, [stage_record("one", history, main)])
-    assert "Clips with no speech" not in card  # not measured: not claimed
+    assert "Clips with no speech" not in card and "without speech" not in card  # not measured: not claimed
+    silent = {**extra, "non_speech": {"clips": 40, "hours": 0.04, "per_kind": {"tone": 40}}}
+    assert "150 utterances (5.00 h; 40 of them clips without speech, 0.04 h)" in model_card(
+        config, metrics, [stage_record("one", history, main), stage_record("two", history, silent)])
     metrics["non_speech"] = {"clips": 16, "with_words": 3, "words": 5, "with_words_by_kind": {"tone": 1, "hum": 2}}
     assert ("Clips with no speech in them (16: tone, hum; 1-5 s; `speech.nonspeech`), default decoding: 3 got "
             "words (5 words in all).") in model_card(config, metrics, [stage_record("one", history, main)])
@@ -230,21 +234,31 @@ def test_continue_refuses_a_model_built_by_another_plan(tmp_path, monkeypatch, c
     assert "another plan" in caplog.text and not calls["train"]
 
 
-def test_the_no_speech_check_transcribes_every_kind_as_files_and_counts_what_was_said(tmp_path):
+def test_the_no_speech_check_transcribes_every_kind_as_files_and_counts_what_was_said():
     from pipelines.default_model import _non_speech_metrics
     from speech.nonspeech import NON_SPEECH_KINDS
 
     class Said:
-        def __init__(self, text):
-            self.text = text
+        def __init__(self, path, text, error=None):
+            self.audio_filepath, self.text, self.error = path, text, error
+
+    seen = []
 
     class Transcriber:  # says two words over hum, nothing over anything else
         def transcribe_files(self, paths, jobs=None):
             for p in paths:
                 assert sf.info(p).duration >= 1.0
-                yield Said("a word" if "/hum-" in p else "")
+                seen.append(p)
+                yield Said(p, "a word" if "/hum-" in p else "")
 
-    metrics = _non_speech_metrics(Transcriber(), tmp_path / "check", per_kind=2)
+    metrics = _non_speech_metrics(Transcriber(), per_kind=2)
     assert metrics["clips"] == 2 * len(NON_SPEECH_KINDS) and metrics["with_words"] == 2 and metrics["words"] == 4
     assert metrics["with_words_by_kind"] == {k: 2 if k == "hum" else 0 for k in NON_SPEECH_KINDS}
-    assert not (tmp_path / "check").exists()
+    assert seen and not any(os.path.exists(p) for p in seen)  # written to a temporary folder, then gone
+
+    class Broken(Transcriber):
+        def transcribe_files(self, paths, jobs=None):
+            yield from (Said(p, "", "cannot read") for p in paths)
+
+    with pytest.raises(RuntimeError, match="cannot read"):  # a failure is not a clip that rightly got no words
+        _non_speech_metrics(Broken(), per_kind=1)

@@ -106,6 +106,8 @@ def test_foreign_voice_file_is_the_native_voice_reading_english(tmp_path):
 def test_foreign_voices_are_opt_in_and_distinct_from_the_accented_ones():
     assert "mbrola-foreign" in ENGINES and "mbrola-foreign" not in DEFAULT_ENGINES
     assert not set(synth.MBROLA_FOREIGN_VOICES) & set(synth.MBROLA_ACCENTED_VOICES + synth.MBROLA_VOICES)
+    if not BY_ENGINE["mbrola-foreign"]:
+        pytest.skip("no mbrola-foreign database installed (scripts/install_tts.sh)")
     for voice in BY_ENGINE["mbrola-foreign"]:
         assert voice.name in synth.MBROLA_FOREIGN_VOICES and voice.settings["voice"] == f"speech/mb-{voice.name}-en"
 
@@ -337,6 +339,17 @@ def test_a_corpus_with_non_speech_clips_marks_them_in_its_manifest(tmp_path):
         assert abs(sf.info(u.audio_filepath).duration - u.duration) < 1e-3
     assert all(u.text for u in utts if u not in silent)
     assert "" not in (out / "sentences.txt").read_text().splitlines()
+    summary = json.loads((out / "corpus.json").read_text())
+    assert summary["non_speech"]["clips"] == 2 and sum(summary["non_speech"]["per_kind"].values()) == 2
+    # not voices: the voice lists and counts are the speakers'
+    assert not any(v.startswith("non-speech") for v in summary["voices"]["train"])
+    assert sum(summary["per_voice"]["train"].values()) == 4
+    # a rerun finds every file, speech and not, already there, and writes the same manifest
+    manifest = (out / "train.jsonl").read_text()
+    assert synth_corpus.main(["--output", str(out), "--num-prompts", "4", "--seed", "1", "--engines",
+                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0",
+                              "--non-speech-fraction", "0.5"]) == 0
+    assert (out / "train.jsonl").read_text() == manifest
 
 
 @pytest.mark.parametrize("value", ["1.2", "1.2,0.8", "0,1", "a,b"])

@@ -104,21 +104,28 @@ def test_an_empty_label_costs_the_all_blank_path_in_both_ctc_forms():
     import tensorflow as tf
 
     rng = np.random.default_rng(1)
-    blank, frames = 5, 12
-    logits = tf.Variable(rng.normal(size=(3, frames, blank + 1)).astype(np.float32))
-    logit_lengths = tf.constant([frames, 7, 10], tf.int32)
-    log_blank = tf.nn.log_softmax(logits)[:, :, blank].numpy()
-    all_blank = -np.array([log_blank[i, :n].sum() for i, n in enumerate([frames, 7, 10])])
-    for labels, lengths in (([[1, 2], [0, 0], [3, 0]], [2, 0, 1]), (np.zeros((3, 0), np.int32), [0, 0, 0])):
-        labels, lengths = tf.constant(labels, tf.int32), tf.constant(lengths, tf.int32)
-        for sparse in (False, True):
-            with tf.GradientTape() as tape:
-                loss = ctc_loss(labels, logits, lengths, logit_lengths, blank, sparse)
-                total = tf.reduce_sum(loss)
-            grad = tape.gradient(total, logits).numpy()
-            empty = lengths.numpy() == 0
-            np.testing.assert_allclose(loss.numpy()[empty], all_blank[empty], rtol=1e-5)
-            assert np.all(np.isfinite(grad)) and np.abs(grad[1, 7:]).max() == 0
-            # the gradient of an empty row pushes only toward the blank: p(blank) - 1 < 0, p(other) > 0
-            row = grad[1, :7]
-            assert np.all(row[:, blank] < 0) and np.all(row[:, :blank] > 0)
+    frames = 12
+    for blank in (5, 0):  # the blank last (this project) or first: the stand-in label is never the blank
+        other = 3 if blank == 5 else 4
+        logits = tf.Variable(rng.normal(size=(4, frames, 6)).astype(np.float32))
+        logit_lengths = tf.constant([frames, 7, 10, 0], tf.int32)  # the last: an empty clip with no frame
+        log_blank = tf.nn.log_softmax(logits)[:, :, blank].numpy()
+        all_blank = -np.array([log_blank[i, :n].sum() for i, n in enumerate([frames, 7, 10, 0])])
+        plain = tf.nn.ctc_loss(tf.constant([[1, 2], [other, 0]]), logits[::2], tf.constant([2, 1]),
+                               tf.constant([frames, 10]), logits_time_major=False, blank_index=blank).numpy()
+        for labels, lengths in (([[1, 2], [0, 0], [other, 0], [0, 0]], [2, 0, 1, 0]),
+                                (np.zeros((4, 0), np.int32), [0, 0, 0, 0])):
+            labels, lengths = tf.constant(labels, tf.int32), tf.constant(lengths, tf.int32)
+            for sparse in (False, True):
+                with tf.GradientTape() as tape:
+                    loss = ctc_loss(labels, logits, lengths, logit_lengths, blank, sparse)
+                    total = tf.reduce_sum(loss)
+                grad = tape.gradient(total, logits).numpy()
+                empty = lengths.numpy() == 0
+                np.testing.assert_allclose(loss.numpy()[empty], all_blank[empty], rtol=1e-5, atol=1e-6)
+                if not empty[0]:  # rows with labels: exactly the plain CTC loss
+                    np.testing.assert_allclose(loss.numpy()[::2], plain, rtol=1e-5)
+                assert np.all(np.isfinite(grad)) and np.abs(grad[1, 7:]).max() == 0 and np.abs(grad[3]).max() == 0
+                # the gradient of an empty row pushes only toward the blank: p(blank) - 1 < 0, p(other) > 0
+                row = grad[1, :7]
+                assert np.all(row[:, blank] < 0) and np.all(np.delete(row, blank, axis=1) > 0)
