@@ -209,7 +209,7 @@ def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_pa
             shutil.rmtree(path)
     calls["train"].clear()
     calls["synth"].clear()
-    assert dm.main([*args, "--continue"]) == 0
+    assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0
     (name, init, sources), = calls["train"]
     assert name == "default-consolidated" + str(rounds) and init == "model"
     new = dm.CONSOLIDATION_ROUNDS[-1][2]
@@ -220,7 +220,11 @@ def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_pa
     assert f"Stage {len(first) + 1} (`" in card and f"Stage {len(first) + 2} (" not in card
     # Nothing left to do: it says so and changes nothing.
     calls["train"].clear()
-    assert dm.main([*args, "--continue"]) == 0 and not calls["train"]
+    assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0 and not calls["train"]
+    # The default plan is the bundled model's: its stage records are the first stages of the plan, all of them.
+    shipped = json.loads((DEFAULT_MODEL_DIR / dm.STAGES_FILE).read_text())
+    assert len(shipped) == 1 + 4 + dm.SHIPPED_ROUNDS <= len(first) + 1
+    assert dm.build_parser().parse_args([]).consolidation_rounds == dm.SHIPPED_ROUNDS
 
 
 def test_continue_refuses_a_model_built_by_another_plan(tmp_path, monkeypatch, caplog):
