@@ -293,14 +293,18 @@ def test_corpus_rerun_is_a_noop_and_jobs_do_not_change_the_plan(corpus):
         assert a == b
 
 
-def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_record(tmp_path):
+def _four_train_utterances(out, *options: str) -> None:
+    """A train-only corpus of 4 utterances by the fast engines in ``out``, with ``options``."""
     if sum(len(BY_ENGINE[e]) for e in FAST_ENGINES) < 3:
         pytest.skip("needs at least 3 voices of espeak/flite/pico/mbrola")
-    out = tmp_path / "wide"
     assert synth_corpus.main(["--output", str(out), "--num-prompts", "4", "--seed", "1", "--engines",
-                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0",
-                              "--augment-prob", "1", "--rate-range", "1.2,1.2", "--pitch-range", "0.9,0.9",
-                              "--speed-range", "0.8,0.8", "--speed-prob", "1"]) == 0
+                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0", *options]) == 0
+
+
+def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_record(tmp_path):
+    out = tmp_path / "wide"
+    _four_train_utterances(out, "--augment-prob", "1", "--rate-range", "1.2,1.2", "--pitch-range", "0.9,0.9",
+                           "--speed-range", "0.8,0.8", "--speed-prob", "1")
     utts = read_manifest(out / "train.jsonl")
     assert len(utts) == 4
     for u in utts:
@@ -325,12 +329,8 @@ def test_non_speech_clips_come_after_the_speech_and_leave_its_plan_unchanged():
 
 
 def test_a_corpus_with_non_speech_clips_marks_them_in_its_manifest(tmp_path):
-    if sum(len(BY_ENGINE[e]) for e in FAST_ENGINES) < 3:
-        pytest.skip("needs at least 3 voices of espeak/flite/pico/mbrola")
     out = tmp_path / "ns"
-    assert synth_corpus.main(["--output", str(out), "--num-prompts", "4", "--seed", "1", "--engines",
-                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0",
-                              "--non-speech-fraction", "0.5"]) == 0
+    _four_train_utterances(out, "--non-speech-fraction", "0.5")
     utts = read_manifest(out / "train.jsonl")
     silent = [u for u in utts if u.extra.get("non_speech")]
     assert len(utts) == 6 and len(silent) == 2
@@ -346,9 +346,7 @@ def test_a_corpus_with_non_speech_clips_marks_them_in_its_manifest(tmp_path):
     assert sum(summary["per_voice"]["train"].values()) == 4
     # a rerun finds every file, speech and not, already there, and writes the same manifest
     manifest = (out / "train.jsonl").read_text()
-    assert synth_corpus.main(["--output", str(out), "--num-prompts", "4", "--seed", "1", "--engines",
-                              ",".join(FAST_ENGINES), "--dev-fraction", "0", "--test-fraction", "0",
-                              "--non-speech-fraction", "0.5"]) == 0
+    _four_train_utterances(out, "--non-speech-fraction", "0.5")
     assert (out / "train.jsonl").read_text() == manifest
 
 
