@@ -244,6 +244,12 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
 NON_SPEECH = "non-speech"  # the engine name of non-speech clips in manifests ("non-speech:<kind>" the voice)
 
 
+def _non_speech_kind(voice_id: str) -> str | None:
+    """The :data:`NON_SPEECH_KINDS` kind of a planned non-speech clip's voice id; None for a real voice."""
+    engine, _, kind = voice_id.partition(":")
+    return kind if engine == NON_SPEECH else None
+
+
 def _plan_non_speech(cfg: CorpusConfig, first_index: int, count: int) -> list[Job]:
     """``count`` train clips of :data:`NON_SPEECH_KINDS`, 0.5-6 s each, from a random stream of their own."""
     rng = np.random.default_rng([cfg.seed, 7919])
@@ -296,8 +302,7 @@ def _write_wav(path: str, wave: np.ndarray) -> None:
 
 
 def _work(job: Job) -> dict:
-    if job.voices[0].startswith(NON_SPEECH + ":"):
-        kind = job.voices[0].split(":", 1)[1]
+    if (kind := _non_speech_kind(job.voices[0])) is not None:
         wave = non_speech_clip(kind, job.extra["seconds"], SAMPLE_RATE, np.random.default_rng(job.seed))
         _write_wav(job.path, wave)
         return {"uid": job.uid, "voice": job.voices[0], "duration": len(wave) / SAMPLE_RATE, "augment": [],
@@ -537,9 +542,9 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
                  "augment": rec.get("augment", [])}
         utts[job.split].append(Utterance(job.path, float(rec["duration"]), job.text, extra))
         seconds[job.split] += float(rec["duration"])
-        if voice.startswith(NON_SPEECH + ":"):
+        if (kind := _non_speech_kind(voice)) is not None:
             extra["non_speech"] = True
-            non_speech[voice.split(":", 1)[1]] += 1
+            non_speech[kind] += 1
             non_speech_seconds += float(rec["duration"])
         else:
             per_voice[job.split][voice] += 1
