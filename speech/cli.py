@@ -16,6 +16,7 @@ VERBS = {
     "featurize": ("pipelines.featurize", "extract features once into TFRecord shards for (many) trainers"),
     "train": ("pipelines.train", "train an LSTM-CTC model from manifests"),
     "evaluate": ("pipelines.evaluate", "WER/CER of a model on a manifest"),
+    "compare": ("pipelines.compare", "is one model's WER really lower than another's? (paired bootstrap)"),
     "transcribe": ("pipelines.transcribe", "transcribe audio files, folders, lists or manifests"),
     "export": ("pipelines.export", "export a SavedModel for TensorFlow Serving"),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jiwer
+import numpy as np
 
 
 def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
@@ -38,3 +39,39 @@ def utterance_errors(reference: str, hypothesis: str) -> dict[str, float]:
     return {"wer": float(words.wer), "cer": float(chars.cer),
             "word_errors": words.substitutions + words.deletions + words.insertions,
             "words": len(reference.split())}
+
+
+def paired_bootstrap(errors_a: Sequence[int], errors_b: Sequence[int], words: Sequence[int],
+                     confidence: float = 0.95, resamples: int = 10000, seed: int = 0) -> dict[str, float]:
+    """Is system B's WER different from system A's on the same utterances? (Bisani & Ney, ICASSP 2004.)
+
+    ``errors_a[i]`` / ``errors_b[i]``: word errors of each system on utterance ``i``; ``words[i]``: its reference
+    words. Utterances are resampled with replacement, the same draw for both systems (paired), and the WER difference
+    ``B - A`` (total errors over total words) recomputed; SciPy's ``stats.bootstrap`` (BCa interval) does the
+    resampling. Returns ``wer_a``, ``wer_b``, ``difference``, the ``low``/``high`` ends of its ``confidence``
+    interval, and ``b_better``: the share of resamples in which B had fewer errors. An interval that holds zero
+    means the data cannot tell the two apart.
+    """
+    from scipy import stats
+
+    ea, eb, w = (np.asarray(x, dtype=np.float64) for x in (errors_a, errors_b, words))
+    if not (len(ea) == len(eb) == len(w)):
+        raise ValueError("errors_a, errors_b and words differ in length")
+    if len(w) < 2 or w.sum() <= 0:
+        raise ValueError("a paired bootstrap needs at least two utterances with reference words")
+
+    def difference(a, b, n, axis=-1):
+        return (b.sum(axis=axis) - a.sum(axis=axis)) / n.sum(axis=axis)
+
+    diff = float(difference(ea, eb, w))
+    if np.array_equal(ea, eb):  # every resample gives 0; BCa is undefined for a constant statistic
+        low = high = 0.0
+        b_better = 0.0
+    else:
+        rng = np.random.default_rng(seed)
+        result = stats.bootstrap((ea, eb, w), difference, paired=True, vectorized=True, n_resamples=resamples,
+                                 confidence_level=confidence, method="BCa", random_state=rng)
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        b_better = float(np.mean(result.bootstrap_distribution < 0))
+    return {"wer_a": float(ea.sum() / w.sum()), "wer_b": float(eb.sum() / w.sum()), "difference": diff,
+            "low": low, "high": high, "confidence": confidence, "b_better": b_better}

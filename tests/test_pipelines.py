@@ -218,3 +218,39 @@ def test_a_brand_new_corpus_with_bad_items_trains_and_reports_them(tmp_path, cap
     assert "outside the vocabulary" in captured.err
     assert json.loads(captured.out.strip().splitlines()[-1])["epochs"] == 1
     assert np.isfinite(json.loads((tmp_path / "m" / "history.json").read_text())[0]["train_loss"])
+
+
+def _report(path: Path, errors: list[int], words: int = 10, non_speech_words: int = 0) -> str:
+    lines = [{"audio_filepath": f"a/{i}.wav", "reference": "x " * words, "hypothesis": "", "word_errors": e,
+              "words": words} for i, e in enumerate(errors)]
+    lines.append({"audio_filepath": "a/hum.wav", "reference": "", "hypothesis": "", "non_speech": True,
+                  "word_errors": non_speech_words, "words": 0})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return str(path)
+
+
+def test_compare_reports_says_when_a_model_is_really_better(tmp_path, capsys):
+    errors = [3, 4, 2, 5, 3, 4, 3, 2, 4, 3] * 10
+    baseline = _report(tmp_path / "a.jsonl", errors, non_speech_words=4)
+    better = _report(tmp_path / "b.jsonl", [e - 2 for e in errors])
+    assert cli_main(["compare", baseline, better]) == 0
+    result = _json_stdout(capsys)
+    assert result["verdict"] == "B better" and result["utterances"] == 100 and result["words"] == 1000
+    assert result["wer_a"] == pytest.approx(0.33) and result["wer_b"] == pytest.approx(0.13)
+    assert result["non_speech_words"] == {"a": 4, "b": 0}
+    nearly = _report(tmp_path / "c.jsonl", [*errors[:-1], errors[-1] - 1])
+    assert cli_main(["compare", baseline, nearly]) == 0
+    assert _json_stdout(capsys)["verdict"] == "no clear difference"
+    assert cli_main(["compare", better, baseline]) == 0
+    assert _json_stdout(capsys)["verdict"] == "B worse"
+
+
+def test_compare_refuses_reports_of_different_utterances(tmp_path, capsys):
+    a = _report(tmp_path / "a.jsonl", [1, 2, 3])
+    b = _report(tmp_path / "b.jsonl", [1, 2])
+    assert cli_main(["compare", a, b]) == 2
+    assert "not of the same utterances" in capsys.readouterr().err
+    (tmp_path / "junk.jsonl").write_text("this is not json\n")
+    assert cli_main(["compare", a, str(tmp_path / "junk.jsonl")]) == 2
+    assert "not a JSON-lines evaluate report" in capsys.readouterr().err
+    assert cli_main(["compare", a, str(tmp_path / "missing.jsonl")]) == 2
