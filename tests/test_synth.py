@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ import soundfile as sf
 from pipelines import synth_corpus
 from speech import synth
 from speech.manifest import read_manifest
+from speech.mbrola_english import replace_lines
 from speech.prompts import Prompt
 from speech.synth import (
     DEFAULT_ENGINES,
@@ -61,7 +64,8 @@ def test_rate_changes_duration(engine):
     assert len(fast) < 0.9 * len(slow)
 
 
-@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola", "mbrola-accented", "mbrola-foreign"])
+@pytest.mark.parametrize("engine", ["espeak", "flite", "pico", "mbrola", "mbrola-accented", "mbrola-foreign",
+                                    "mbrola-mapped"])
 def test_pitch_changes_f0(engine):
     voice = _voice(engine)
 
@@ -110,6 +114,53 @@ def test_foreign_voices_are_opt_in_and_distinct_from_the_accented_ones():
         pytest.skip("no mbrola-foreign database installed (scripts/install_tts.sh)")
     for voice in BY_ENGINE["mbrola-foreign"]:
         assert voice.name in synth.MBROLA_FOREIGN_VOICES and voice.settings["voice"] == f"speech/mb-{voice.name}-en"
+
+
+def test_mapped_voice_file_swaps_the_english_phonemes_its_database_lacks(tmp_path):
+    (tmp_path / "voices" / "mb").mkdir(parents=True)
+    (tmp_path / "mbrola_ph").mkdir()
+    (tmp_path / "voices" / "mb" / "mb-tr1").write_text("language tr\ngender male\nmbrola tr1 tr1_phtrans\n")
+    (tmp_path / "mbrola_ph" / "tr1_phtrans").write_bytes(b"\0")
+    lines = synth._foreign_voice_file(str(tmp_path), "tr1").splitlines()
+    # Turkish has no dental fricatives: "the" is read "de", and the lines come after the voice's own
+    assert "replace 0 D d" in lines and "replace 0 T t" in lines
+    assert lines.index("mbrola tr1 tr1_phtrans") < lines.index("replace 0 D d")
+    # espeak-ng reads at most 60 replace lines of a voice file
+    assert all(len(replace_lines(name)) <= 60 for name in synth.MBROLA_MAPPED_VOICES)
+
+
+def test_mapped_voices_are_opt_in_and_fill_the_gaps_of_their_databases(tmp_path):
+    assert "mbrola-mapped" in ENGINES and "mbrola-mapped" not in DEFAULT_ENGINES
+    assert not set(synth.MBROLA_MAPPED_VOICES) & set(synth.MBROLA_FOREIGN_VOICES + synth.MBROLA_ACCENTED_VOICES
+                                                     + synth.MBROLA_VOICES)
+    if not BY_ENGINE["mbrola-mapped"]:
+        pytest.skip("no mbrola-mapped database installed (scripts/install_tts.sh)")
+    voice = BY_ENGINE["mbrola-mapped"][0]
+    assert voice.settings["voice"] == f"speech/mb-{voice.name}-en"
+    # Without its map such a database leaves a silent gap for every English diphone it lacks (22-37 in this
+    # sentence); with it, a few (2-6).
+    sentence = "The weather was thick with thunder, though the children hardly noticed it."
+    root = synth._foreign_voice_dir()
+    voices = Path(root) / "espeak-ng-data" / "voices" / "speech"
+
+    def gaps(data_root: str, voice_name: str) -> int:
+        run = subprocess.run(["espeak-ng", f"--path={data_root}", "-v", voice_name, "-w", str(tmp_path / "o.wav"),
+                              sentence], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0 and (tmp_path / "o.wav").stat().st_size > 44
+        return run.stderr.count("unknown")
+
+    # The same voice file without its replace lines, in a data folder of the test's own (espeak-ng loads voices
+    # only from its data folder)
+    data = tmp_path / "espeak-ng-data"
+    (data / "voices" / "test").mkdir(parents=True)
+    for entry in (voices.parent.parent).iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    unmapped = [line for line in (voices / f"mb-{voice.name}-en").read_text().splitlines()
+                if not line.startswith("replace")]
+    (data / "voices" / "test" / "unmapped").write_text("\n".join(unmapped) + "\n")
+    mapped, without = gaps(root, voice.settings["voice"]), gaps(str(tmp_path), "test/unmapped")
+    assert without >= 15 and mapped <= without / 4, (mapped, without)
 
 
 def test_unknown_voice_raises_synthesis_error():
