@@ -5,6 +5,8 @@ utterances are paired and resampled together (a paired bootstrap, :func:`speech.
 job prints one JSON object: both WERs, the difference ``B - A``, its confidence interval (``low``, ``high``) and a
 ``verdict``: ``"B better"`` or ``"B worse"`` when the interval leaves out zero, else ``"no clear difference"``. Clips
 without speech are not in WER; the words each model said over them are printed beside it (``non_speech_words``).
+Both reports must list the same files in the same order, and a file may fail (``"error"``) in both or in neither:
+a file that failed in one run only would be scored as all words wrong there (``failed`` counts those of both).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+REPORT_KEYS = ("audio_filepath", "reference", "word_errors", "words")
+
+
 def read_report(path: str) -> list[dict]:
     """The records of an evaluate report, with a clear error for anything else."""
     records = []
@@ -35,7 +40,8 @@ def read_report(path: str) -> list[dict]:
                 if not line.strip():
                     continue
                 record = json.loads(line)
-                if not {"audio_filepath", "reference", "word_errors", "words"} <= set(record):
+                if (not isinstance(record, dict) or not set(REPORT_KEYS) <= record.keys()
+                        or not all(type(record[k]) is int and record[k] >= 0 for k in ("word_errors", "words"))):
                     raise SpeechError(f"{path}:{number}: not an evaluate report line (speech evaluate --report)")
                 records.append(record)
     except OSError as e:
@@ -49,17 +55,25 @@ def compare_reports(a: list[dict], b: list[dict], confidence: float = 0.95, resa
                     seed: int = 0) -> dict:
     from speech.metrics import paired_bootstrap
 
-    speech_a, speech_b = ([r for r in rs if not r.get("non_speech")] for rs in (a, b))
-    if [(r["audio_filepath"], r["reference"]) for r in speech_a] != [
-            (r["audio_filepath"], r["reference"]) for r in speech_b]:
+    def rows(records: list[dict]) -> list[tuple]:
+        return [(r["audio_filepath"], r["reference"], bool(r.get("non_speech"))) for r in records]
+
+    if rows(a) != rows(b):
         raise SpeechError("the two reports are not of the same utterances in the same order "
                           "(evaluate both models on the same manifest)")
+    # A file that failed in one run only would be scored as all words wrong there, and the other model credited.
+    failed = [r["audio_filepath"] for r, s in zip(a, b) if ("error" in r) != ("error" in s)]
+    if failed:
+        raise SpeechError(f"{len(failed)} file(s) failed in one evaluation only (the 'error' field of the reports; "
+                          f"first {failed[0]}): evaluate again where they can be read")
+    speech_a, speech_b = ([r for r in rs if not r.get("non_speech")] for rs in (a, b))
     if len(speech_a) < 2:
         raise SpeechError("a comparison needs at least two utterances with speech")
     result = paired_bootstrap([r["word_errors"] for r in speech_a], [r["word_errors"] for r in speech_b],
                               [r["words"] for r in speech_a], confidence, resamples, seed)
     verdict = ("B better" if result["high"] < 0 else "B worse" if result["low"] > 0 else "no clear difference")
-    out = {"utterances": len(speech_a), "words": sum(r["words"] for r in speech_a), **result, "verdict": verdict}
+    out = {"utterances": len(speech_a), "words": sum(r["words"] for r in speech_a),
+           "failed": sum("error" in r for r in a), **result, "verdict": verdict}
     if any(r.get("non_speech") for r in a + b):
         out["non_speech_words"] = {name: sum(r["word_errors"] for r in rs if r.get("non_speech") and "error" not in r)
                                    for name, rs in (("a", a), ("b", b))}

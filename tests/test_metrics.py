@@ -49,15 +49,30 @@ def test_paired_bootstrap_finds_a_real_gap_and_not_a_tiny_one():
 
 
 def test_paired_bootstrap_is_paired_and_reproducible():
-    errors_a, _, words = _two_systems(0.30, 0.30)
-    # B makes exactly A's errors plus one on every utterance: unpaired resampling would give a wide interval that
-    # holds zero; paired, every resample shows B worse.
-    worse = paired_bootstrap(errors_a, errors_a + 1, words)
+    rng = np.random.default_rng(1)
+    words = rng.integers(3, 15, 300)
+    errors_a = rng.binomial(words, rng.uniform(0, 0.9, 300))  # utterances vary far more than the two systems
+    errors_b = errors_a.copy()
+    errors_b[:30] += 1  # B: A's errors plus one on a tenth of the utterances
+    worse = paired_bootstrap(errors_a, errors_b, words)
     assert worse["low"] > 0 and worse["b_better"] == 0
+    # Resampled unpaired (each system's utterances drawn on their own), the same gap is lost in the spread.
+    draws = rng.integers(0, 300, (2000, 2, 300))
+    unpaired = (errors_b[draws[:, 1]].sum(1) - errors_a[draws[:, 0]].sum(1)) / words.sum()
+    assert np.quantile(unpaired, 0.025) < 0 < np.quantile(unpaired, 0.975)
     assert paired_bootstrap(errors_a, errors_a + 1, words, seed=3) == paired_bootstrap(errors_a, errors_a + 1, words,
                                                                                        seed=3)
     same = paired_bootstrap(errors_a, errors_a, words)
     assert same["difference"] == same["low"] == same["high"] == 0
+
+
+def test_paired_bootstrap_of_a_constant_gap_is_that_gap_not_no_difference():
+    # B makes one more error per five words on every utterance: every resample gives the same difference, where
+    # the BCa interval is undefined (NaN), which must not read as "no clear difference".
+    worse = paired_bootstrap([0] * 5, [1] * 5, [5] * 5)
+    assert worse["low"] == worse["high"] == pytest.approx(0.2) and worse["b_better"] == 0
+    better = paired_bootstrap([1] * 5, [0] * 5, [5] * 5)
+    assert better["low"] == better["high"] == pytest.approx(-0.2) and better["b_better"] == 1
 
 
 def test_paired_bootstrap_refuses_what_it_cannot_score():

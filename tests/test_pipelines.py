@@ -254,3 +254,28 @@ def test_compare_refuses_reports_of_different_utterances(tmp_path, capsys):
     assert cli_main(["compare", a, str(tmp_path / "junk.jsonl")]) == 2
     assert "not a JSON-lines evaluate report" in capsys.readouterr().err
     assert cli_main(["compare", a, str(tmp_path / "missing.jsonl")]) == 2
+    for bad in ("5", "[[1]]", json.dumps({"audio_filepath": "a/0.wav", "reference": "x", "word_errors": None,
+                                           "words": 1})):
+        (tmp_path / "bad.jsonl").write_text(bad + "\n")
+        assert cli_main(["compare", a, str(tmp_path / "bad.jsonl")]) == 2
+        assert "not an evaluate report line" in capsys.readouterr().err
+    # The same speech rows but the non-speech clip missing from one: not the same utterances.
+    speech_only = tmp_path / "speech-only.jsonl"
+    speech_only.write_text("".join(line + "\n" for line in Path(a).read_text().splitlines()
+                                   if '"non_speech"' not in line))
+    assert cli_main(["compare", a, str(speech_only)]) == 2
+    assert "not of the same utterances" in capsys.readouterr().err
+
+
+def test_compare_refuses_a_file_that_failed_in_one_evaluation_only(tmp_path, capsys):
+    a = _report(tmp_path / "a.jsonl", [1, 2, 3])
+    lines = [json.loads(line) for line in Path(a).read_text().splitlines()]
+    lines[1] = {**lines[1], "error": "cannot decode", "word_errors": lines[1]["words"]}
+    b = tmp_path / "b.jsonl"
+    b.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert cli_main(["compare", a, str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "failed in one evaluation only" in err and "a/1.wav" in err
+    # Failed in both: compared, and counted.
+    assert cli_main(["compare", str(b), str(b)]) == 0
+    assert _json_stdout(capsys)["failed"] == 1
