@@ -18,7 +18,7 @@ from speech.cli import run_job, setup_logging
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m speech evaluate", description=__doc__)
-    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--manifest", required=True, action="append", help="manifest to score (repeatable)")
     p.add_argument("--report", help="per-utterance JSON lines report")
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "

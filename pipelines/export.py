@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m speech export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--output", required=True, help="model base path (TF Serving's --model_base_path)")
     p.add_argument("--version", type=int, help="version folder number (default: next free)")
     return p

@@ -104,7 +104,7 @@ def init_spec(model_dir: str, config_path: str | None):
     if changed:
         raise SpeechError(f"--init-from keeps the starting model's {', '.join(changed)}: remove those sections "
                           "from --config", config_path)
-    return load_spec(None if model_dir == "default" else model_dir)
+    return load_spec(model_dir)
 
 
 def resolve_settings(args: argparse.Namespace):
@@ -184,8 +184,7 @@ def _train(args: argparse.Namespace) -> int:
         from speech.model import WEIGHTS_FILE, resolve_model_dir
 
         # A resumed run's checkpoint, when there is one, replaces these weights inside fit().
-        trainer.model.load_weights(resolve_model_dir(None if args.init_from == "default" else args.init_from)
-                                   / WEIGHTS_FILE)
+        trainer.model.load_weights(resolve_model_dir(args.init_from) / WEIGHTS_FILE)
         log.info("initial weights from %s", args.init_from)
     log.info("model: %s parameters, %d replica(s)", f"{trainer.model.count_params():,}",
              strategy.num_replicas_in_sync)

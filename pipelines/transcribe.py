@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m speech transcribe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests")
-    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--output-dir", help="write one file per input and format here")
     p.add_argument("--format", default="txt,jsonl", help="with --output-dir: any of txt,jsonl,srt,vtt")
     p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")

@@ -168,11 +168,15 @@ def save_model(directory: str | Path, model: keras.Model, spec: ModelSpec, extra
         json.dump({**spec.to_json(), **(extra or {})}, f, indent=1)
 
 
+BUNDLED_MODEL_NAME = "default"  # ``--model default`` / ``--init-from default``: the bundled model
+
+
 def resolve_model_dir(directory: str | Path | None) -> Path:
-    """``None`` means the bundled default model."""
-    path = Path(directory) if directory else DEFAULT_MODEL_DIR
+    """``None`` or ``"default"`` means the bundled default model (a folder of that name: ``./default``)."""
+    bundled = directory is None or str(directory) == BUNDLED_MODEL_NAME
+    path = DEFAULT_MODEL_DIR if bundled else Path(directory)
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        hint = " (the bundled default model is missing from this checkout)" if directory is None else ""
+        hint = " (the bundled default model is missing from this checkout)" if bundled else ""
         raise ModelError(f"not a model folder: needs {CONFIG_FILE} and {WEIGHTS_FILE}{hint}", str(path))
     return path
 

@@ -56,3 +56,14 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelError, match="not a model folder"):
         load_model(tmp_path)
+
+
+def test_default_names_the_bundled_model_and_a_path_is_a_path(tmp_path, monkeypatch):
+    from speech.errors import ModelError
+    from speech.model import DEFAULT_MODEL_DIR, resolve_model_dir
+
+    assert resolve_model_dir(None) == resolve_model_dir("default") == DEFAULT_MODEL_DIR
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()  # an empty folder of that name: reached by a path, not by the bare name
+    with pytest.raises(ModelError, match="not a model folder"):
+        resolve_model_dir("./default")
