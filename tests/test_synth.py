@@ -122,8 +122,10 @@ def test_mapped_voice_file_swaps_the_english_phonemes_its_database_lacks(tmp_pat
     (tmp_path / "voices" / "mb" / "mb-tr1").write_text("language tr\ngender male\nmbrola tr1 tr1_phtrans\n")
     (tmp_path / "mbrola_ph" / "tr1_phtrans").write_bytes(b"\0")
     lines = synth._foreign_voice_file(str(tmp_path), "tr1").splitlines()
-    # Turkish has no dental fricatives: "the" is read "de", and the lines come after the voice's own
+    # Turkish has no dental fricatives: "the" is read "de". The lines come after "language en", which selects the
+    # phoneme table espeak-ng looks their phonemes up in, and after the voice's own lines.
     assert "replace 0 D d" in lines and "replace 0 T t" in lines
+    assert lines.index("language en") < lines.index("replace 0 D d")
     assert lines.index("mbrola tr1 tr1_phtrans") < lines.index("replace 0 D d")
     # espeak-ng reads at most 60 replace lines of a voice file
     assert all(len(replace_lines(name)) <= 60 for name in synth.MBROLA_MAPPED_VOICES)
