@@ -140,17 +140,19 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
     # drifted toward its corpus's voices. Not shipped; its recipe is in the plan of commit 7a77048.
     # Round 15 goes on from round 11 on one fresh 40-hour corpus alone, drawn as round 11's corpora were in all
     # (about 30% of the speech accented, foreign or mapped MBROLA voices, the 11 mapped speakers among them), with
-    # 0.1 clips without speech per utterance, 2 epochs at 2e-4.
+    # 0.1 clips without speech per utterance, 2 epochs at 2e-4. Shipped by the capability rule: the no-speech check
+    # 47 -> 0 of 48 clips with words, dev WER with the default decoding 0.188 -> 0.197, "no clear difference"
+    # (-0.002 .. +0.023).
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH),
           NewCorpus("synth14", 13, 40.0, WIDEST_DRAWS + BALANCED_VOICES + ("--non-speech-fraction", "0.1")),
           new_only=True),
 )
-# The rounds of the bundled model; later ones are trials.
+# The rounds of the bundled model (round 15 is the 12th of this lineage); later ones are trials.
 # The shipping rule, as fixed before round 14 was trained: a round ships if its dev WER with the default decoding is
 # lower than the bundled model's; a round that also adds a capability with its own check (the no-speech check) ships
 # if that check improves and a paired bootstrap over dev utterances (`python -m speech compare`) does not find its
 # dev WER worse (the 95% interval of the difference reaches zero). Test figures never decide.
-SHIPPED_ROUNDS = 11
+SHIPPED_ROUNDS = 12
 
 
 class Stage(NamedTuple):
