@@ -99,7 +99,7 @@ MAPPED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-ac
 BALANCED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign,mbrola-mapped",
                    "--engine-weights", "mbrola-accented=0.1,mbrola-foreign=0.15,mbrola-mapped=0.2")
 # Clips with no speech in them (speech.nonspeech: tones, music, noise, hum, ...; empty transcripts),
-# 0.15 per speech utterance, so that the model learns to say nothing over them (rounds 12, 14 and 15).
+# 0.15 per speech utterance (rounds 12 and 14; round 15 has 0.1), so that the model learns to say nothing over them.
 NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.15")
 
 
