@@ -36,3 +36,46 @@ def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     assert report["torch"] == {"skipped": "--skip"} and report["export"] == {"skipped": "--skip"}
     # The table names every section; skipped ones say so.
     assert "extract_features, cold" in proc.stdout and "torch: skipped" in proc.stdout
+
+
+def _bench_noise():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_noise", ROOT / "scripts" / "bench_noise.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_noisy_copies_are_at_the_asked_snr_and_the_same_for_a_seed(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from speech.manifest import read_manifest
+
+    bench_noise = _bench_noise()
+    utts = read_manifest(ROOT / "samples" / "samples.jsonl")[:2]
+    for snr in (10.0, 0.0):
+        first, again = (tmp_path / f"a{snr:g}", tmp_path / f"b{snr:g}")
+        first.mkdir()
+        again.mkdir()
+        noisy = bench_noise.noisy_copies(utts, first, snr, "white", 0, 16000)
+        bench_noise.noisy_copies(utts, again, snr, "white", 0, 16000)
+        for utt, out in zip(utts, noisy):
+            clean, _ = sf.read(utt.audio_filepath, dtype="float64")
+            mixed, rate = sf.read(out.audio_filepath, dtype="float64")
+            assert rate == 16000 and out.text == utt.text and len(mixed) == len(clean)
+            measured = 10 * np.log10(np.mean(clean**2) / np.mean((mixed - clean) ** 2))
+            assert abs(measured - snr) < 0.3
+            assert np.array_equal(mixed, sf.read(again / Path(out.audio_filepath).name, dtype="float64")[0])
+
+
+def test_noise_benchmark_scores_clean_and_each_snr(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "noise.json"
+    assert _bench_noise().main(["--manifest", str(ROOT / "samples" / "samples.jsonl"), "--snr", "10,0",
+                                "--beam", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["condition"] for r in rows] == ["clean", "white 10 dB", "white 0 dB"]
+    assert all(r["failed"] == 0 and r["utterances"] == 4 for r in rows)
+    assert rows[0]["wer"] < rows[2]["wer"]  # speech under as much noise as signal is much harder
+    assert "white 0 dB" in capsys.readouterr().out
