@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "longer or shorter vocal tract would (default %(default)s)")
     p.add_argument("--speed-prob", type=float, default=AugmentConfig.speed_prob,
                    help="chance that an augmented utterance is resampled (default %(default)s)")
+    p.add_argument("--noise-prob", type=float, default=AugmentConfig.noise_prob,
+                   help="chance that an augmented utterance gets noise (white, pink, brown or babble at one of "
+                        f"{', '.join(f'{x:g}' for x in AugmentConfig.snr_db_choices)} dB SNR; default %(default)s)")
     p.add_argument("--non-speech-fraction", type=float, default=0.0,
                    help="add this many clips without speech (tones, music, noise, hum, ...; empty transcript) per "
                         "train utterance, so the model learns to stay silent on them (default %(default)s)")
@@ -417,7 +420,7 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         engine_weights=dict(args.engine_weights), min_words=args.min_words,
         max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
         prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
-        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range),
+        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range, noise_prob=args.noise_prob),
         non_speech_fraction=args.non_speech_fraction)
 
 
@@ -634,6 +637,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dev-fraction and --test-fraction must be in [0, 1) and sum below 1")
     if not 0 <= args.non_speech_fraction <= 1:
         parser.error("--non-speech-fraction must be in [0, 1]")
+    for name in ("augment_prob", "eval_augment_prob", "speed_prob", "noise_prob"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     return run(_config_from_args(args))
 
 

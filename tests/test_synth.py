@@ -357,15 +357,27 @@ def _four_train_utterances(out, *options: str) -> None:
 def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_record(tmp_path):
     out = tmp_path / "wide"
     _four_train_utterances(out, "--augment-prob", "1", "--rate-range", "1.2,1.2", "--pitch-range", "0.9,0.9",
-                           "--speed-range", "0.8,0.8", "--speed-prob", "1")
+                           "--speed-range", "0.8,0.8", "--speed-prob", "1", "--noise-prob", "1")
     utts = read_manifest(out / "train.jsonl")
     assert len(utts) == 4
     for u in utts:
         assert (u.extra["rate"], u.extra["pitch"]) == (1.2, 0.9)
         assert "speed=0.800" in u.extra["augment"], u.extra["augment"]
+        assert any(a.startswith("noise=") for a in u.extra["augment"]), u.extra["augment"]
     settings = json.loads((out / "corpus.json").read_text())["settings"]
     assert settings["rate_range"] == [1.2, 1.2] and settings["pitch_range"] == [0.9, 0.9]
     assert settings["augment_config"]["speed_range"] == [0.8, 0.8] and settings["augment_config"]["speed_prob"] == 1
+    assert settings["augment_config"]["noise_prob"] == 1
+    quiet = tmp_path / "quiet"
+    _four_train_utterances(quiet, "--augment-prob", "1", "--noise-prob", "0")
+    assert not any(a.startswith("noise=") for u in read_manifest(quiet / "train.jsonl") for a in u.extra["augment"])
+
+
+def test_probabilities_outside_zero_to_one_are_refused(tmp_path, capsys):
+    for flag in ("--noise-prob", "--speed-prob", "--augment-prob"):
+        with pytest.raises(SystemExit) as exit_:
+            synth_corpus.main(["--output", str(tmp_path / "x"), "--num-prompts", "4", flag, "1.5"])
+        assert exit_.value.code == 2 and f"{flag} must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_non_speech_clips_come_after_the_speech_and_leave_its_plan_unchanged():
