@@ -91,18 +91,16 @@ ACCENTED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-
 # utterances, beside 18% of the accented ones.
 FOREIGN_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign",
                   "--engine-weights", "mbrola-accented=0.4,mbrola-foreign=0.8")
-# Round 14 brings 11 more: MBROLA databases that read English once the phonemes they lack are swapped for their
-# nearest (speech.mbrola_english; Italian, Hebrew, Turkish, Lithuanian, Bavarian), 28% of its utterances.
-MAPPED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign,mbrola-mapped",
-                 "--engine-weights", "mbrola-accented=0.3,mbrola-foreign=0.5,mbrola-mapped=0.7")
-# Round 15: every engine, the base six at 69% of the utterances (mapped 14%, foreign 10%, accented 7%).
+# Round 15: every engine, the 11 mbrola-mapped speakers among them (MBROLA databases that read English once the
+# phonemes they lack are swapped for their nearest; speech.mbrola_english), the base six at 69% of the utterances
+# (mapped 14%, foreign 10%, accented 7%).
 BALANCED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign,mbrola-mapped",
                    "--engine-weights", "mbrola-accented=0.1,mbrola-foreign=0.15,mbrola-mapped=0.2")
 # Round 16: noise in 64% of the training utterances (the defaults: 30%).
 NOISIER = ("--augment-prob", "0.8", "--noise-prob", "0.8")
-# Clips with no speech in them (speech.nonspeech: tones, music, noise, hum, ...; empty transcripts),
-# 0.15 per speech utterance (rounds 12 and 14; round 15 has 0.1), so that the model learns to say nothing over them.
-NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.15")
+# Clips with no speech in them (speech.nonspeech: tones, music, noise, hum, ...; empty transcripts), 0.1 per speech
+# utterance (the trial rounds 12 and 14 had 0.15), so that the model learns to say nothing over them.
+NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.1")
 
 
 class Round(NamedTuple):
@@ -133,20 +131,21 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth10", 9, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth11", 10, 10.0, WIDEST_DRAWS + FOREIGN_VOICES)),
     # Two trial rounds went on from round 11 and were not shipped (dev WER with the default decoding 0.196 and 0.193
-    # against its 0.190; README): round 12, one epoch adding synth12 (fresh foreign-voice draws + NON_SPEECH_CLIPS),
-    # and round 13, one more epoch at 1e-4. Their recipes are in the plan of commit 67edca0.
-    # Round 14 went on from round 11 on one fresh 28.8-hour corpus alone (synth13: WIDEST_DRAWS + MAPPED_VOICES +
-    # NON_SPEECH_CLIPS, seed 12; 60% of its speech MBROLA accented, foreign or mapped voices), 2 epochs at 2e-4. It
-    # kept quiet over every clip of the no-speech check, but dev WER with the default decoding rose 0.188 -> 0.209
-    # (paired bootstrap: worse, +0.011 .. +0.035) and dev greedy fell further in its second epoch than its first: it
-    # drifted toward its corpus's voices. Not shipped; its recipe is in the plan of commit 7a77048.
+    # against its 0.190; README): round 12, one epoch adding synth12 (fresh foreign-voice draws + 0.15 non-speech
+    # clips), and round 13, one more epoch at 1e-4. Their recipes are in the plan of commit 67edca0.
+    # Round 14 went on from round 11 on one fresh 28.8-hour corpus alone (synth13, seed 12: WIDEST_DRAWS, every
+    # engine at mbrola-accented=0.3,mbrola-foreign=0.5,mbrola-mapped=0.7, 0.15 non-speech clips; 60% of its speech
+    # MBROLA accented, foreign or mapped voices), 2 epochs at 2e-4. It kept quiet over every clip of the no-speech
+    # check, but dev WER with the default decoding rose 0.188 -> 0.209 (paired bootstrap: worse, +0.011 .. +0.035)
+    # and dev greedy fell further in its second epoch than its first: it drifted toward its corpus's voices. Not
+    # shipped.
     # Round 15 goes on from round 11 on one fresh 40-hour corpus alone, drawn as round 11's corpora were in all
     # (about 30% of the speech accented, foreign or mapped MBROLA voices, the 11 mapped speakers among them), with
     # 0.1 clips without speech per utterance, 2 epochs at 2e-4. Shipped by the capability rule: the no-speech check
     # 47 -> 0 of 48 clips with words, dev WER with the default decoding 0.188 -> 0.197, "no clear difference"
     # (-0.002 .. +0.023).
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH),
-          NewCorpus("synth14", 13, 40.0, WIDEST_DRAWS + BALANCED_VOICES + ("--non-speech-fraction", "0.1")),
+          NewCorpus("synth14", 13, 40.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS),
           new_only=True),
     # Round 16 goes on from round 15 on one fresh 30-hour corpus alone, drawn as round 15's but with noise in most
     # utterances (80% augmented, 80% of those with noise: 64% against 30%): the bundled model's dev WER doubles at
@@ -156,8 +155,7 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
     # +0.026): two "no clear difference" steps add up to a clear loss, and the noise gain is small. Unseen LM
     # 0.345/0.160 -> 0.357/0.160 (not deciding).
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH),
-          NewCorpus("synth15", 14, 30.0, WIDEST_DRAWS + BALANCED_VOICES + ("--non-speech-fraction", "0.1")
-                    + NOISIER),
+          NewCorpus("synth15", 14, 30.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER),
           new_only=True),
 )
 # The rounds of the bundled model (round 15 is the 12th of this lineage); later ones are trials.

@@ -635,9 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-prompts/--hours must be positive")
     if not (0 <= args.dev_fraction < 1 and 0 <= args.test_fraction < 1 and args.dev_fraction + args.test_fraction < 1):
         parser.error("--dev-fraction and --test-fraction must be in [0, 1) and sum below 1")
-    if not 0 <= args.non_speech_fraction <= 1:
-        parser.error("--non-speech-fraction must be in [0, 1]")
-    for name in ("augment_prob", "eval_augment_prob", "speed_prob", "noise_prob"):
+    for name in ("non_speech_fraction", "augment_prob", "eval_augment_prob", "speed_prob", "noise_prob"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     return run(_config_from_args(args))

@@ -65,23 +65,19 @@ def paired_bootstrap(errors_a: Sequence[int], errors_b: Sequence[int], words: Se
         return (b.sum(axis=axis) - a.sum(axis=axis)) / n.sum(axis=axis)
 
     diff = float(difference(ea, eb, w))
-    if np.array_equal(ea, eb):  # every resample gives 0; BCa is undefined for a constant statistic
-        low = high = 0.0
-        b_better = 0.0
-    else:
-        rng = np.random.default_rng(seed)
-        with warnings.catch_warnings():  # a degenerate distribution is handled below
-            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.bootstrap((ea, eb, w), difference, paired=True, vectorized=True, n_resamples=resamples,
-                                     confidence_level=confidence, method="BCa", random_state=rng)
-        dist = result.bootstrap_distribution
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-        if not (np.isfinite(low) and np.isfinite(high)):
-            # BCa divides 0 by 0 when every resample gives the same difference (B's extra errors proportional to
-            # each utterance's words, say): then the percentile interval is that difference, and it is not "no
-            # clear difference".
-            low, high = (float(q) for q in np.quantile(dist, [(1 - confidence) / 2, (1 + confidence) / 2]))
-        b_better = float(np.mean(dist < 0))
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():  # a degenerate distribution is handled below
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.bootstrap((ea, eb, w), difference, paired=True, vectorized=True, n_resamples=resamples,
+                                 confidence_level=confidence, method="BCa", random_state=rng)
+    dist = result.bootstrap_distribution
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        # BCa divides 0 by 0 when every resample gives the same difference (A and B alike, or B's extra errors
+        # proportional to each utterance's words): then the percentile interval is that difference, which for a
+        # gap is not "no clear difference".
+        low, high = (float(q) for q in np.quantile(dist, [(1 - confidence) / 2, (1 + confidence) / 2]))
+    b_better = float(np.mean(dist < 0))
     return {"wer_a": float(ea.sum() / w.sum()), "wer_b": float(eb.sum() / w.sum()), "difference": diff,
             "low": low, "high": high, "confidence": confidence, "b_better": b_better}
