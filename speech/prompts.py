@@ -1,7 +1,7 @@
 """English sentences from offline text packages, for TTS prompts and language-model text.
 
 Sources (Debian packages, all optional): ``fortunes``/``fortunes-min`` (/usr/share/games/fortunes),
-``wordnet-base`` (quoted usage examples in /usr/share/wordnet/data.*) and ``dict-devil``
+``wordnet-base`` (quoted usage examples in /usr/share/wordnet/data.*; its definitions too, for LMs) and ``dict-devil``
 (/usr/share/dictd/devil.dict.dz). With none installed a small built-in list is used, so tests still run.
 
 Two views of the same text:
@@ -14,6 +14,8 @@ Two views of the same text:
   Each prompt keeps its punctuation for the engine (``spoken``) for natural phrasing, and the transcript
   (``text``) is the normalised form of exactly that string.
 
+And for language models only, :func:`load_glosses`: WordNet's definitions.
+
 Order is deterministic (sources in a fixed order, files sorted, first occurrence wins on duplicates).
 """
 
@@ -24,7 +26,7 @@ import glob
 import gzip
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,6 +244,36 @@ def _scan() -> tuple[tuple[str, str | None, str], ...]:
                 spoken = None
             rows.append((text, spoken, source))
     return tuple(rows)
+
+
+def load_glosses(exclude: Collection[str] = (), min_words: int = 2) -> list[str]:
+    """WordNet's definitions (the gloss text before a synset's quoted examples, split at ``;``), normalised and
+    de-duplicated, for language-model text only: they are phrases, not sentences to read aloud. They add words and
+    phrasings the sentences lack (about 1.2M words beside the sentences' 0.6M). A synset one of whose examples
+    normalises to a text in ``exclude`` (dev/test transcripts) gives nothing, so an LM does not learn the
+    vocabulary of held-out sentences from their own synset's definition."""
+    quoted = re.compile(r'"([^"]+)"')
+    exclude = set(exclude)
+    seen: set[str] = set()
+    glosses = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = os.path.join(WORDNET_DIR, f"data.{pos}")
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("  ") or "|" not in line:
+                    continue
+                gloss = line.split("|", 1)[1]
+                examples = quoted.findall(gloss)
+                if exclude and any(_clean(s) in exclude for e in examples for s in split_sentences(e)):
+                    continue
+                for piece in quoted.sub(" ", gloss).split(";"):
+                    text = _clean(piece.strip(" ,.:"))
+                    if text and _word_count(text) >= min_words and text not in seen:
+                        seen.add(text)
+                        glosses.append(text)
+    return glosses
 
 
 def load_prompts(min_words: int = 4, max_words: int = 20) -> list[Prompt]:

@@ -90,6 +90,13 @@ def test_parses_each_source_and_filters_unspeakable(fixture_texts):
         assert bad not in joined
 
 
+def test_glosses_for_the_lm_leave_out_the_synsets_of_held_out_sentences(fixture_texts):
+    assert prompts.load_glosses() == ["draw air into the lungs", "breathe with great difficulty"]
+    # "Breathe deeply" is one of the first synset's examples: a held-out sentence drops its whole synset
+    assert prompts.load_glosses(exclude={"breathe deeply"}) == ["breathe with great difficulty"]
+    assert prompts.load_glosses(min_words=5) == ["draw air into the lungs"]
+
+
 def test_sentences_for_the_lm_keep_digits_spelled_out(fixture_texts):
     sentences = prompts.load_sentences(min_words=3, max_words=40)
     assert "they talked about the fbi and the weather" in sentences
