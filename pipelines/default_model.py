@@ -6,9 +6,9 @@ test sentence, and without the test-only speakers), fine-tune the model on both 
 schedule, go on for more epochs at half that learning rate, then one epoch on each of two fresh train-only corpora
 (new sentence, voice and augmentation draws), then rounds over all the train-only corpora together, each with one
 long learning-rate schedule (``CONSOLIDATION_ROUNDS``; a round may add a new corpus first), build a 3-gram KenLM
-from the corpus text and WordNet's definitions (dev/test sentences and their synsets excluded), tune the LM weights on the dev split only, score greedy and LM
-decoding on the unseen-voice test split, and copy the shipped files (config, weights, LM, metrics, the stage
-records ``stages.json`` and the model card) into ``models/default``.
+from the corpus text and WordNet's definitions (dev/test sentences and their synsets excluded), tune the LM
+weights on the dev split only, score greedy and LM decoding on the unseen-voice test split, and copy the shipped
+files (config, weights, LM, metrics, the stage records ``stages.json`` and the model card) into ``models/default``.
 
 ``--continue`` goes on from the model in ``--output`` instead: its ``stages.json`` says which stages of the plan it
 has been through, and only the later ones run (a new machine needs no earlier run, only the corpora those
