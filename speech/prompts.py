@@ -26,7 +26,7 @@ import glob
 import gzip
 import os
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,14 +246,30 @@ def _scan() -> tuple[tuple[str, str | None, str], ...]:
     return tuple(rows)
 
 
+def phrase_finder(phrases: Collection[str]) -> Callable[[str], bool]:
+    """A test of whether a normalised text holds one of ``phrases`` (normalised transcripts) as a run of whole
+    words: how LM text is kept clear of held-out sentences, inside longer lines too."""
+    wanted = {tuple(p.split()) for p in phrases if p.strip()}
+    lengths = sorted({len(w) for w in wanted})
+
+    def holds(text: str) -> bool:
+        words = text.split()
+        return any(tuple(words[i:i + n]) in wanted for n in lengths for i in range(len(words) - n + 1))
+
+    return holds
+
+
 def load_glosses(exclude: Collection[str] = (), min_words: int = 2) -> list[str]:
     """WordNet's definitions (the gloss text before a synset's quoted examples, split at ``;``), normalised and
     de-duplicated, for language-model text only: they are phrases, not sentences to read aloud. They add words and
-    phrasings the sentences lack (about 1.2M words beside the sentences' 0.6M). A synset one of whose examples
-    normalises to a text in ``exclude`` (dev/test transcripts) gives nothing, so an LM does not learn the
-    vocabulary of held-out sentences from their own synset's definition."""
+    phrasings the sentences lack (about 1.2M words beside the sentences' 0.6M).
+
+    ``exclude`` (dev/test transcripts): a synset one of whose examples normalises to one of them gives nothing,
+    and no definition that holds one of them (:func:`phrase_finder`) is kept. The words such a sentence
+    illustrates can still occur in other synsets' definitions."""
     quoted = re.compile(r'"([^"]+)"')
     exclude = set(exclude)
+    holds_excluded = phrase_finder(exclude)
     seen: set[str] = set()
     glosses = []
     for pos in ("noun", "verb", "adj", "adv"):
@@ -270,7 +286,8 @@ def load_glosses(exclude: Collection[str] = (), min_words: int = 2) -> list[str]
                     continue
                 for piece in quoted.sub(" ", gloss).split(";"):
                     text = _clean(piece.strip(" ,.:"))
-                    if text and _word_count(text) >= min_words and text not in seen:
+                    if (text and _word_count(text) >= min_words and text not in seen
+                            and not (exclude and holds_excluded(text))):
                         seen.add(text)
                         glosses.append(text)
     return glosses

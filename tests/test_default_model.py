@@ -122,6 +122,43 @@ def test_the_shipped_card_is_what_the_code_makes_of_the_shipped_files():
     card = model_card(read("config.json"), read("metrics.json"), read(STAGES_FILE))
     assert (DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text() == card
     assert f"beam {read('config.json')['decoder']['beam_width']} + 3-gram LM" in card
+    rescored = read("metrics.json")["rescored"]
+    assert ("`python -m pipelines.default_model --rescore`" in card) == rescored
+    flipped = model_card(read("config.json"), {**read("metrics.json"), "rescored": not rescored}, read(STAGES_FILE))
+    assert ("`python -m pipelines.default_model --rescore`" in flipped) == (not rescored)
+
+
+def test_the_lm_text_holds_no_dev_or_test_sentence(tmp_path, monkeypatch):
+    import speech.lm
+    from pipelines.default_model import build_default_lm
+    from speech import prompts
+
+    wordnet = tmp_path / "wordnet"
+    wordnet.mkdir()
+    (wordnet / "data.adv").write_text(
+        '00000001 02 r 01 much 0 000 | to a great degree or extent; "she is much taller"\n'
+        '00000002 02 r 01 somewhat 0 000 | to a certain degree; "it is somewhat better"\n'
+        '00000003 02 r 01 well 0 000 | in a good or proper way; "the baby can walk well now"\n')
+    monkeypatch.setattr(prompts, "WORDNET_DIR", str(wordnet))
+    corpus, model = tmp_path / "corpus", tmp_path / "model"
+    corpus.mkdir()
+    model.mkdir()
+    (corpus / "sentences.txt").write_text("a sentence for the lm\nthe baby can walk well now they say\n")
+    for split, text in (("dev", "to a certain degree"), ("test", "the baby can walk well now")):
+        (corpus / f"{split}.jsonl").write_text(json.dumps({"audio_filepath": "x.wav", "duration": 1.0,
+                                                          "text": text}) + "\n")
+    seen = {}
+
+    def fake_build(text_file, output, **kwargs):
+        seen["lines"] = Path(text_file).read_text().splitlines()
+        return Path(output)
+
+    monkeypatch.setattr(speech.lm, "build_ngram_lm", fake_build)
+    build_default_lm(corpus, model)
+    # the test sentence's synset gives no definition, the dev transcript's own definition is dropped, and the
+    # corpus sentence holding the test sentence goes too
+    assert seen["lines"] == ["a sentence for the lm", "to a great degree or extent"]
+    assert sorted(p.name for p in model.iterdir()) == []  # the text file was temporary
 
 
 def test_rescore_refuses_a_corpus_with_other_unseen_voices(tmp_path, caplog):
@@ -179,7 +216,12 @@ def _fake_build(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipelines.synth_corpus, "main", synth)
     monkeypatch.setattr(pipelines.train, "main", train)
+    def build_lm(corpus, model_dir):
+        (model_dir / "lm.binary").write_text("lm")
+        return model_dir / "lm.binary"
+
     monkeypatch.setattr(dm, "_score", score)
+    monkeypatch.setattr(dm, "build_default_lm", build_lm)
     data = tmp_path / "data"
     args = ["--corpus", str(data / "synth"), "--extra-corpus", str(data / "synth2"), "--run",
             str(tmp_path / "runs" / "default"), "--output", str(tmp_path / "model")]

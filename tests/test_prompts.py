@@ -95,6 +95,15 @@ def test_glosses_for_the_lm_leave_out_the_synsets_of_held_out_sentences(fixture_
     # "Breathe deeply" is one of the first synset's examples: a held-out sentence drops its whole synset
     assert prompts.load_glosses(exclude={"breathe deeply"}) == ["breathe with great difficulty"]
     assert prompts.load_glosses(min_words=5) == ["draw air into the lungs"]
+    # a definition that holds a held-out transcript, whole or inside it, is left out too
+    assert prompts.load_glosses(exclude={"great difficulty"}) == ["draw air into the lungs"]
+    assert prompts.load_glosses(exclude={"eat difficulty"}) == prompts.load_glosses()  # whole words only
+
+
+def test_phrase_finder_matches_runs_of_whole_words():
+    holds = prompts.phrase_finder(["to a certain degree", "all"])
+    assert holds("to a certain degree") and holds("true to a certain degree at least") and holds("all of it")
+    assert not holds("to a certain extent") and not holds("a ball") and not prompts.phrase_finder([])("anything")
 
 
 def test_sentences_for_the_lm_keep_digits_spelled_out(fixture_texts):
