@@ -52,6 +52,7 @@ _ABBREV_DOT = re.compile(r"\b(" + "|".join(sorted(_ABBREVIATIONS)) + r")\.", re.
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and a capital or opening quote.
 _SENTENCE_END = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z])")
 _OVERSTRIKE = re.compile(r".\x08")
+_QUOTED = re.compile(r'"([^"]+)"')  # a WordNet gloss's usage examples
 _SPACES = re.compile(r"\s+")
 
 # Fallback when no text package is installed: plain sentences (no digits or abbreviations), public domain.
@@ -133,8 +134,9 @@ def _fortune_passages() -> Iterator[tuple[str, str]]:
             yield " ".join(lines), f"fortunes/{name}"
 
 
-def _wordnet_passages() -> Iterator[tuple[str, str]]:
-    quoted = re.compile(r'"([^"]+)"')
+def _wordnet_glosses() -> Iterator[tuple[str, str]]:
+    """``(part of speech, gloss)`` for each synset of the WordNet data files: the text after ``|``, its definitions
+    with the quoted examples (``_QUOTED``) among them."""
     for pos in ("noun", "verb", "adj", "adv"):
         path = os.path.join(WORDNET_DIR, f"data.{pos}")
         if not os.path.isfile(path):
@@ -143,8 +145,13 @@ def _wordnet_passages() -> Iterator[tuple[str, str]]:
             for line in f:
                 if line.startswith("  ") or "|" not in line:  # licence header lines start with spaces
                     continue
-                for example in quoted.findall(line.split("|", 1)[1]):
-                    yield example, f"wordnet/{pos}"
+                yield pos, line.split("|", 1)[1]
+
+
+def _wordnet_passages() -> Iterator[tuple[str, str]]:
+    for pos, gloss in _wordnet_glosses():
+        for example in _QUOTED.findall(gloss):
+            yield example, f"wordnet/{pos}"
 
 
 def _devil_passages() -> Iterator[tuple[str, str]]:
@@ -267,29 +274,20 @@ def load_glosses(exclude: Collection[str] = (), min_words: int = 2) -> list[str]
     ``exclude`` (dev/test transcripts): a synset one of whose examples normalises to one of them gives nothing,
     and no definition that holds one of them (:func:`phrase_finder`) is kept. The words such a sentence
     illustrates can still occur in other synsets' definitions."""
-    quoted = re.compile(r'"([^"]+)"')
     exclude = set(exclude)
     holds_excluded = phrase_finder(exclude)
     seen: set[str] = set()
     glosses = []
-    for pos in ("noun", "verb", "adj", "adv"):
-        path = os.path.join(WORDNET_DIR, f"data.{pos}")
-        if not os.path.isfile(path):
+    for _, gloss in _wordnet_glosses():
+        examples = _QUOTED.findall(gloss)
+        if exclude and any(_clean(s) in exclude for e in examples for s in split_sentences(e)):
             continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("  ") or "|" not in line:
-                    continue
-                gloss = line.split("|", 1)[1]
-                examples = quoted.findall(gloss)
-                if exclude and any(_clean(s) in exclude for e in examples for s in split_sentences(e)):
-                    continue
-                for piece in quoted.sub(" ", gloss).split(";"):
-                    text = _clean(piece.strip(" ,.:"))
-                    if (text and _word_count(text) >= min_words and text not in seen
-                            and not (exclude and holds_excluded(text))):
-                        seen.add(text)
-                        glosses.append(text)
+        for piece in _QUOTED.sub(" ", gloss).split(";"):
+            text = _clean(piece.strip(" ,.:"))
+            if (text and _word_count(text) >= min_words and text not in seen
+                    and not (exclude and holds_excluded(text))):
+                seen.add(text)
+                glosses.append(text)
     return glosses
 
 

@@ -214,12 +214,12 @@ def _fake_build(tmp_path, monkeypatch):
         (model_dir / "metrics.json").write_text(json.dumps(metrics))
         return metrics
 
-    monkeypatch.setattr(pipelines.synth_corpus, "main", synth)
-    monkeypatch.setattr(pipelines.train, "main", train)
     def build_lm(corpus, model_dir):
         (model_dir / "lm.binary").write_text("lm")
         return model_dir / "lm.binary"
 
+    monkeypatch.setattr(pipelines.synth_corpus, "main", synth)
+    monkeypatch.setattr(pipelines.train, "main", train)
     monkeypatch.setattr(dm, "_score", score)
     monkeypatch.setattr(dm, "build_default_lm", build_lm)
     data = tmp_path / "data"
