@@ -95,16 +95,26 @@ def configured_settings(preset_name: str, config_path: str | None):
     return ModelSpec(features, model, vocab), train
 
 
+# What --config may change in a model that --init-from starts from: settings that own no weights.
+INIT_FROM_MODEL_KEYS = {"dropout"}
+
+
 def init_spec(model_dir: str, config_path: str | None):
-    """The spec of the model a fine-tuning run starts from; --config may not change it."""
+    """The spec of the model a fine-tuning run starts from; --config may change only its dropout."""
     from speech.model import load_spec
 
     overrides = json.loads(Path(config_path).read_text()) if config_path else {}
-    changed = sorted(set(overrides) & {"model", "features", "vocab"})
+    model_overrides = overrides.get("model", {})
+    changed = sorted(set(overrides) & {"features", "vocab"})
+    changed += [f"model.{k}" for k in sorted(set(model_overrides) - INIT_FROM_MODEL_KEYS)]
     if changed:
-        raise SpeechError(f"--init-from keeps the starting model's {', '.join(changed)}: remove those sections "
-                          "from --config", config_path)
-    return load_spec(model_dir)
+        raise SpeechError(f"--init-from keeps the starting model's {', '.join(changed)}: remove them from --config "
+                          "(of the network, only its dropout may change)", config_path)
+    spec = load_spec(model_dir)
+    try:
+        return replace(spec, model=replace(spec.model, **model_overrides))
+    except (TypeError, ValueError) as e:
+        raise SpeechError(f"bad configuration: {e}", config_path) from e
 
 
 def resolve_settings(args: argparse.Namespace):

@@ -36,6 +36,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.conv_channels and self.conv_kernel % 2 == 0:
             raise ValueError("conv_kernel must be odd")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def subsampling(self) -> int:

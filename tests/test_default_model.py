@@ -183,7 +183,7 @@ def _fake_build(tmp_path, monkeypatch):
 
     corpus_info = {"hours": {"train": 1.0, "dev": 0.1, "test": 0.1}, "counts": {"train": 9, "dev": 1, "test": 1},
                    "voices": {"train": ["piper:x"], "test_only": list(dm.UNSEEN_VOICES)}}
-    calls = {"synth": [], "train": []}
+    calls = {"synth": [], "train": [], "config": []}
 
     def synth(argv):
         out = Path(argv[argv.index("--output") + 1])
@@ -200,6 +200,7 @@ def _fake_build(tmp_path, monkeypatch):
         init = argv[argv.index("--init-from") + 1] if "--init-from" in argv else None
         sources = [Path(argv[i + 1]).parent.name for i, a in enumerate(argv) if a == "--train"]
         calls["train"].append((out.name, init and Path(init).name, sources))
+        calls["config"].append(json.loads(Path(argv[argv.index("--config") + 1]).read_text()))
         epochs = int(argv[argv.index("--epochs") + 1])
         (out / "history.json").write_text(json.dumps([{"epoch": e, "seconds": 60, "dev_wer": 0.5, "dev_cer": 0.2}
                                                       for e in range(epochs)]))
@@ -259,6 +260,11 @@ def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_pa
     assert len(records) == len(first) + 1
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert f"Stage {len(first) + 1} (`" in card and f"Stage {len(first) + 2} (" not in card
+    # The round trains with its own settings, a dropout of its own among them, and the card says so.
+    last = dm.CONSOLIDATION_ROUNDS[-1].config
+    assert calls["config"][-1] == last
+    if "model" in last:
+        assert f"dropout {last['model']['dropout']:g})" in card.split(f"Stage {len(first) + 1} (`")[1]
     # Nothing left to do: it says so and changes nothing.
     calls["train"].clear()
     assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0 and not calls["train"]

@@ -74,10 +74,30 @@ def test_fine_tuning_starts_from_the_given_model_and_keeps_its_architecture(tiny
     assert _json_stdout(capsys)["dev_cer"] < 0.1
     assert json.loads((out / "config.json").read_text())["model"] == json.loads(
         (model_dir / "config.json").read_text())["model"]  # the starting model's network, not --preset's
-    config.write_text(json.dumps({"model": {"lstm_units": 8}}))
+    config.write_text(json.dumps({"model": {"lstm_units": 8, "dropout": 0.1}}))
     assert cli_main(["train", "--train", str(manifest), "--output", str(tmp_path / "x"), "--init-from",
                      str(model_dir), "--config", str(config)]) == 2
-    assert "--init-from keeps" in capsys.readouterr().err
+    assert "--init-from keeps the starting model's model.lstm_units" in capsys.readouterr().err
+    config.write_text(json.dumps({"model": {"dropout": 1.5}}))
+    assert cli_main(["train", "--train", str(manifest), "--output", str(tmp_path / "x"), "--init-from",
+                     str(model_dir), "--config", str(config)]) == 2
+    assert "dropout must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_fine_tuning_may_change_only_the_dropout(tiny_model, tmp_path, capsys):
+    # Dropout owns no weights, so a later stage may train with more or less of it (the tiny model has none:
+    # its Dropout layers are new, and every weight still comes from the starting model).
+    model_dir, manifest = tiny_model
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": {"dropout": 0.3},
+                                  "train": {"batch_size": 4, "learning_rate": 1e-5, "warmup_steps": 1,
+                                            "checkpoint_every_steps": 0}}))
+    out = tmp_path / "tuned"
+    assert cli_main(["train", "--train", str(manifest), "--dev", str(manifest), "--output", str(out),
+                     "--init-from", str(model_dir), "--epochs", "1", "--config", str(config), "--no-progress"]) == 0
+    assert _json_stdout(capsys)["dev_cer"] < 0.1
+    saved, start = (json.loads((d / "config.json").read_text())["model"] for d in (out, model_dir))
+    assert saved == {**start, "dropout": 0.3}
 
 
 def test_transcribe_to_stdout_and_exit_code(tiny_model, tmp_path, capsys):
