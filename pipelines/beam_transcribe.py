@@ -40,6 +40,8 @@ from apache_beam.io import fileio
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from speech.transcribe import MAX_SEGMENT_SECONDS, segment_blocks
+
 log = logging.getLogger(__name__)
 
 NAMESPACE = "speech"
@@ -77,18 +79,8 @@ class SegmentResult(NamedTuple):
 
 
 def split_segments(wave: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, np.ndarray]]:
-    """``[(start sample, wave)]``: the CLI's segmentation (:func:`speech.transcribe.iter_segments`) in memory."""
-    from speech.transcribe import SEARCH_SECONDS, quietest_cut
-
-    max_len = int(max_seconds * sample_rate)
-    search = int(min(SEARCH_SECONDS, max_seconds / 3) * sample_rate)  # as featurize_file bounds it
-    out, offset = [], 0
-    while len(wave) - offset > max_len:
-        cut = quietest_cut(wave[offset:offset + max_len], sample_rate, max_len - search, max_len)
-        out.append((offset, wave[offset:offset + cut]))
-        offset += cut
-    out.append((offset, wave[offset:]))
-    return out
+    """``[(start sample, wave)]``: the CLI's segmentation (:func:`speech.transcribe.segment_blocks`) of one wave."""
+    return list(segment_blocks([wave], sample_rate, max_seconds))
 
 
 def _load(readable: fileio.ReadableFile, sample_rate: int) -> tuple[np.ndarray, str | None]:
@@ -376,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="rows per model call")
     p.add_argument("--max-batch-seconds", type=float, default=160.0,
                    help="padded audio per model call, in seconds (bounds memory)")
-    p.add_argument("--max-segment-seconds", type=float, default=30.0,
-                   help="longer recordings are cut at quiet points, as the CLI does")
+    p.add_argument("--max-segment-seconds", type=float, default=MAX_SEGMENT_SECONDS,
+                   help=f"longer recordings are cut at quiet points, as the CLI does (default {MAX_SEGMENT_SECONDS:g})")
     p.add_argument("--num-shards", type=int, default=0, help="output shards (0: the runner chooses)")
     p.add_argument("--beam", type=int, help="beam width; 1: the graph's greedy decoding (default: the model's own "
                    "decoding, as the CLI: for the bundled model, a beam search with the LM exported beside it)")

@@ -18,8 +18,9 @@ or WAVE_FORMAT_EXTENSIBLE, any channel count (mixed down as ``speech.audio.to_mo
 kHz (band-limited FFT resampling to the model's rate, close to soxr's response). A file that is not a WAV, uses
 another encoding (A-law, mu-law, ADPCM...), has no samples, or holds NaN/inf samples gets an ``error`` message, an
 empty transcript, confidence 0 and ``words = "[]"``. A truncated file is read up to its last whole sample frame.
-Differences from ``python -m speech transcribe``: no segmentation of recordings longer than 30 s (the whole clip
-goes through the network at once, so memory grows with the clip: split long recordings client-side), and resampling
+Differences from ``python -m speech transcribe``: no segmentation of recordings longer than 8 s (the whole clip
+goes through the network at once, so memory grows with the clip, and the model reads clips much longer than its
+training clips less well: split long recordings client-side, as ``speech.transcribe.segment_blocks``), and resampling
 is this graph's FFT filter rather than soxr, so audio at other rates can give slightly different confidences.
 """
 

@@ -16,7 +16,8 @@ pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip ins
 from pipelines.beam_transcribe import SegmentResult, main, merge_file, split_segments
 
 CLIPS = {"a.wav": "yes", "b.wav": "left right", "c.wav": "three four", "d.flac": "go"}
-# Longer than the 30 s segment limit: cut at a quiet point and merged, as the CLI does.
+# Longer than the segment limit (speech.transcribe.MAX_SEGMENT_SECONDS): cut at quiet points and merged, as the
+# CLI does.
 LONG_TEXT = " ".join(["one two three four"] * 24)
 
 
@@ -169,10 +170,11 @@ class _RemoteFile:
 
 def test_remote_files_are_decoded_through_a_local_copy(tmp_path) -> None:
     from pipelines.beam_transcribe import DecodeAudio
+    from speech.transcribe import MAX_SEGMENT_SECONDS
 
     wave = tone_speech("go", seed=3)
     sf.write(tmp_path / "go.flac", wave, SR)
-    decode = DecodeAudio(SR, 30.0)
+    decode = DecodeAudio(SR, MAX_SEGMENT_SECONDS)
     [segment] = decode.process(_RemoteFile("gs://bucket/go.flac", (tmp_path / "go.flac").read_bytes()))
     assert segment.path == "gs://bucket/go.flac" and segment.num_samples == len(wave)
     assert abs(segment.wave - wave).max() < 1e-4  # 16-bit FLAC

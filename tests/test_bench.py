@@ -79,3 +79,49 @@ def test_noise_benchmark_scores_clean_and_each_snr(tmp_path: Path, capsys) -> No
     assert all(r["failed"] == 0 and r["utterances"] == 4 for r in rows)
     assert rows[0]["wer"] < rows[2]["wer"]  # speech under as much noise as signal is much harder
     assert "white 0 dB" in capsys.readouterr().out
+
+
+def _bench_long():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_long", ROOT / "scripts" / "bench_long.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_long_recordings_join_one_voices_utterances_in_order(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from speech.manifest import Utterance, read_manifest
+
+    bench_long = _bench_long()
+    utts = [Utterance(f"{i}.wav", 1.0, f"text {i}", {"voice": voice}) for i, voice in enumerate("aabaaab")]
+    groups = bench_long.group_by_voice(utts, join=2)
+    assert [[u.text for u in g] for g in groups] == [["text 0", "text 1"], ["text 3", "text 4"],
+                                                      ["text 2", "text 6"]]  # "text 5" is alone: left out
+    samples = read_manifest(ROOT / "samples" / "samples.jsonl")[:3]
+    [joined] = bench_long.joined_recordings([samples], tmp_path, 0.5, 16000)
+    wave, rate = sf.read(joined.audio_filepath)
+    lengths = [len(sf.read(u.audio_filepath)[0]) for u in samples]
+    assert rate == 16000 and len(wave) == sum(lengths) + 2 * 8000
+    assert abs(wave[lengths[0]:lengths[0] + 8000]).max() == 0  # the gap is silent
+    assert joined.text == " ".join(u.text for u in samples)
+    assert joined.duration == pytest.approx(len(wave) / 16000)
+
+
+def test_long_form_benchmark_scores_the_clips_and_each_segment_limit(tmp_path: Path, capsys) -> None:
+    from speech.manifest import read_manifest
+
+    manifest = tmp_path / "samples.jsonl"  # no voice field: the four samples are joined two by two, in order
+    manifest.write_text("".join(json.dumps({"audio_filepath": u.audio_filepath, "duration": u.duration,
+                                            "text": u.text}) + "\n"
+                                for u in read_manifest(ROOT / "samples" / "samples.jsonl")))
+    out = tmp_path / "long.json"
+    assert _bench_long().main(["--manifest", str(manifest), "--join", "2", "--segments", "30,3", "--beam", "1",
+                               "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["condition"] for r in rows] == ["one by one", "joined, 30 s segments", "joined, 3 s segments"]
+    assert [r["utterances"] for r in rows] == [4, 2, 2] and all(r["failed"] == 0 for r in rows)
+    assert rows[0]["wer"] < 0.5 and rows[1]["wer"] < 0.5  # the bundled model reads its samples, joined or not
+    assert "joined, 3 s segments" in capsys.readouterr().out
