@@ -23,6 +23,11 @@ Design decisions:
   sweeps, melodies, beeps, noise, hum, clicks; :mod:`speech.nonspeech`) to train, with an empty transcript
   and ``"non_speech": true``, so that the model learns to say nothing for them. They are planned after
   the speech, from their own random stream: a corpus made without them is unchanged.
+* ``--multi-sentence-prob P`` makes P of the train utterances read 2 to ``--max-sentences`` train sentences in
+  one go (each ended with a full stop, so the engine pauses and falls in pitch between them), so the model
+  also hears recordings as long as real read speech (LibriSpeech's average about 7 s, against 2.2 s for one
+  sentence here). The joins come from a random stream of their own: voices, rates and the rest of the plan
+  stay as without them; dev and test keep one sentence per utterance.
 * Rate (0.85-1.15) and pitch (0.88-1.12) vary per utterance; ``--augment-prob`` of train utterances
   (default 0.5) are augmented (speed, noise, reverb, telephone, gain; :mod:`speech.augment`). dev/test
   are clean by default (``--eval-augment-prob``) so their WER compares across runs and voice mixes.
@@ -106,6 +111,8 @@ class CorpusConfig:
     prompts_file: str | None = None  # one prompt a line instead of the offline text sources
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # of the augmented train utterances
     non_speech_fraction: float = 0.0  # non-speech train clips per train utterance
+    multi_sentence_prob: float = 0.0  # train utterances that read several sentences
+    max_sentences: int = 3
 
 
 @dataclass
@@ -194,6 +201,7 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         n = cfg.num_prompts
     else:
         mean = np.mean([SECONDS_PER_PROMPT + SECONDS_PER_WORD * (p.text.count(" ") + 1) for p in order[:5000]])
+        mean *= 1 + cfg.multi_sentence_prob * (cfg.max_sentences / 2 if cfg.max_sentences > 1 else 0)
         n = math.ceil(cfg.hours * 3600.0 / mean)
     holdout = choose_holdout(voices, cfg.test_voices, rng, cfg.holdout)
     withheld = set().union(*(same_speaker(v.id) for v in holdout))
@@ -212,6 +220,15 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
     assignments += [("train", train_pool[i % len(train_pool)]) for i in range(n_train)]
     if n_train > len(train_pool):
         print(f"note: {n_train} train utterances from {len(train_pool)} sentences: sentences repeat with other voices")
+    joined: dict[int, list[str]] = {}  # assignment index -> the transcripts it reads, for those that read several
+    if cfg.multi_sentence_prob > 0 and cfg.max_sentences > 1:
+        join_rng = np.random.default_rng([cfg.seed, 15485863])
+        for index, (split, prompt) in enumerate(assignments):
+            if split == "train" and join_rng.random() < cfg.multi_sentence_prob:
+                count = int(join_rng.integers(2, cfg.max_sentences + 1))
+                read = [prompt, *(train_pool[int(k)] for k in join_rng.integers(len(train_pool), size=count - 1))]
+                assignments[index] = ("train", join_prompts(read))
+                joined[index] = [p.text for p in read]
 
     weights = _voice_weights(train_voices, cfg.engine_weights)
     jobs = []
@@ -237,9 +254,17 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         uid = _uid(split, index, fields)
         path = os.path.join(cfg.output, "audio", split, uid + ".wav")
         jobs.append(Job(index, uid, split, prompt.text, prompt.spoken, [primary.id] + [v.id for v in fallbacks],
-                        rate, pitch, variation, do_aug, seed, path))
+                        rate, pitch, variation, do_aug, seed, path,
+                        {"sentences": joined[index]} if index in joined else {}))
     jobs += _plan_non_speech(cfg, len(jobs), round(cfg.non_speech_fraction * n_train))
     return jobs, holdout
+
+
+def join_prompts(prompts: list[Prompt]) -> Prompt:
+    """One prompt that reads ``prompts`` in turn, each ended as a sentence (a full stop if it has no end mark)."""
+    spoken = [p.spoken.strip() for p in prompts]
+    spoken = [s if s[-1:] in ".!?" else s + "." for s in spoken]
+    return Prompt(" ".join(p.text for p in prompts), " ".join(spoken), prompts[0].source)
 
 
 NON_SPEECH = "non-speech"  # the engine name of non-speech clips in manifests ("non-speech:<kind>" the voice)
@@ -406,6 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--non-speech-fraction", type=float, default=0.0,
                    help="add this many clips without speech (tones, music, noise, hum, ...; empty transcript) per "
                         "train utterance, so the model learns to stay silent on them (default %(default)s)")
+    p.add_argument("--multi-sentence-prob", type=float, default=0.0,
+                   help="share of train utterances that read 2 to --max-sentences train sentences in one go, so the "
+                        "model also hears long recordings (default %(default)s)")
+    p.add_argument("--max-sentences", type=int, default=3, help="most sentences in one such utterance "
+                   "(default %(default)s)")
     p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
     return p
 
@@ -421,7 +451,8 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
         prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
         augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range, noise_prob=args.noise_prob),
-        non_speech_fraction=args.non_speech_fraction)
+        non_speech_fraction=args.non_speech_fraction, multi_sentence_prob=args.multi_sentence_prob,
+        max_sentences=args.max_sentences)
 
 
 def _report_voices(voices: list[Voice], engines: tuple[str, ...]) -> None:
@@ -543,7 +574,8 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
             rec = {"voice": job.voices[0], "duration": sf.info(job.path).duration, "augment": []}
         voice = rec["voice"]
         extra = {"voice": voice, "engine": voice.split(":", 1)[0], "rate": job.rate, "pitch": job.pitch,
-                 "augment": rec.get("augment", [])}
+                 "augment": rec.get("augment", []),
+                 **({"sentences": len(job.extra["sentences"])} if "sentences" in job.extra else {})}
         utts[job.split].append(Utterance(job.path, float(rec["duration"]), job.text, extra))
         seconds[job.split] += float(rec["duration"])
         if (kind := _non_speech_kind(voice)) is not None:
@@ -559,9 +591,10 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
     lm_sentences = [s for s in load_sentences(3, 40) if s not in eval_texts]
     known = set(lm_sentences)
     for job in jobs:  # train sentences outside the 3-40 word LM range are still training text
-        if job.split == "train" and job.text and job.text not in known:
-            known.add(job.text)
-            lm_sentences.append(job.text)
+        for text in job.extra.get("sentences", [job.text]) if job.split == "train" else []:
+            if text and text not in known:
+                known.add(text)
+                lm_sentences.append(text)
     with atomic_write(out / "sentences.txt") as f:
         f.writelines(s + "\n" for s in lm_sentences)
 
@@ -635,7 +668,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-prompts/--hours must be positive")
     if not (0 <= args.dev_fraction < 1 and 0 <= args.test_fraction < 1 and args.dev_fraction + args.test_fraction < 1):
         parser.error("--dev-fraction and --test-fraction must be in [0, 1) and sum below 1")
-    for name in ("non_speech_fraction", "augment_prob", "eval_augment_prob", "speed_prob", "noise_prob"):
+    if args.max_sentences < 1:
+        parser.error("--max-sentences must be at least 1")
+    for name in ("non_speech_fraction", "augment_prob", "eval_augment_prob", "speed_prob", "noise_prob",
+                 "multi_sentence_prob"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     return run(_config_from_args(args))

@@ -393,6 +393,45 @@ def test_non_speech_clips_come_after_the_speech_and_leave_its_plan_unchanged():
     assert all(0.5 <= j.extra["seconds"] <= 6.0 for j in added)
 
 
+def test_multi_sentence_utterances_read_train_sentences_in_one_go_and_leave_the_rest_of_the_plan():
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=600, seed=2)
+    single, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg.multi_sentence_prob, cfg.max_sentences = 0.5, 3
+    jobs, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    assert len(jobs) == len(single)
+    # Voices, rates, pitches and augmentation draws are those of the single-sentence plan; dev and test too.
+    same = ("split", "voices", "rate", "pitch", "variation", "augment", "seed")
+    assert [[getattr(j, k) for k in same] for j in jobs] == [[getattr(j, k) for k in same] for j in single]
+    assert all(j == o for j, o in zip(jobs, single) if j.split != "train")
+    multi = [j for j in jobs if "sentences" in j.extra]
+    train = [j for j in jobs if j.split == "train"]
+    assert 0.4 < len(multi) / len(train) < 0.6 and {len(j.extra["sentences"]) for j in multi} == {2, 3}
+    eval_texts = {j.text for j in jobs if j.split != "train"}
+    for job, old in zip(jobs, single):
+        if "sentences" in job.extra:
+            parts = job.extra["sentences"]
+            assert parts[0] == old.text and job.text == " ".join(parts) and not set(parts) & eval_texts
+            assert job.spoken.count(". ") == len(parts) - 1 and job.spoken.endswith(".")  # read as sentences
+        else:
+            assert job == old
+    assert len({j.uid for j in jobs}) == len(jobs)
+    # --hours plans fewer, longer utterances for the same audio
+    by_hours = [synth_corpus.plan_corpus(synth_corpus.CorpusConfig(output="/tmp/x", hours=0.5, seed=0,
+                                                                   multi_sentence_prob=p), FAKE_VOICES,
+                                         FAKE_PROMPTS)[0] for p in (0.0, 1.0)]
+    assert len(by_hours[1]) < 0.6 * len(by_hours[0])
+
+
+def test_a_multi_sentence_corpus_lists_its_sentences_one_a_line_for_the_lm(tmp_path):
+    out = tmp_path / "multi"
+    _four_train_utterances(out, "--multi-sentence-prob", "1", "--max-sentences", "2")
+    utts = read_manifest(out / "train.jsonl")
+    assert len(utts) == 4 and all(u.extra["sentences"] == 2 for u in utts)
+    lines = set((out / "sentences.txt").read_text().splitlines())
+    assert not any(u.text in lines for u in utts)  # the joins are not LM sentences; their parts are
+    assert all(any(u.text.startswith(line + " ") for line in lines) for u in utts)
+
+
 def test_a_corpus_with_non_speech_clips_marks_them_in_its_manifest(tmp_path):
     out = tmp_path / "ns"
     _four_train_utterances(out, "--non-speech-fraction", "0.5")
