@@ -40,8 +40,6 @@ from apache_beam.io import fileio
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from speech.transcribe import MAX_SEGMENT_SECONDS, segment_blocks
-
 log = logging.getLogger(__name__)
 
 NAMESPACE = "speech"
@@ -80,6 +78,8 @@ class SegmentResult(NamedTuple):
 
 def split_segments(wave: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, np.ndarray]]:
     """``[(start sample, wave)]``: the CLI's segmentation (:func:`speech.transcribe.segment_blocks`) of one wave."""
+    from speech.transcribe import segment_blocks
+
     return list(segment_blocks([wave], sample_rate, max_seconds))
 
 
@@ -358,6 +358,8 @@ def to_json_line(record: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from speech.transcribe import MAX_SEGMENT_SECONDS
+
     p = argparse.ArgumentParser(prog="python -m pipelines.beam_transcribe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="file pattern (glob; local or any Beam filesystem)")

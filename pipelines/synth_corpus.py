@@ -26,8 +26,9 @@ Design decisions:
 * ``--multi-sentence-prob P`` makes P of the train utterances read 2 to ``--max-sentences`` train sentences in
   one go (each ended with a full stop, so the engine pauses and falls in pitch between them), so the model
   also hears recordings as long as real read speech (LibriSpeech's average about 7 s, against 2.2 s for one
-  sentence here). The joins come from a random stream of their own: voices, rates and the rest of the plan
-  stay as without them; dev and test keep one sentence per utterance.
+  sentence here). The joins come from a random stream of their own: for a given ``--num-prompts``, voices,
+  rates and the rest of the plan stay as without them (``--hours`` plans fewer utterances for the same audio);
+  dev and test keep one sentence per utterance.
 * Rate (0.85-1.15) and pitch (0.88-1.12) vary per utterance; ``--augment-prob`` of train utterances
   (default 0.5) are augmented (speed, noise, reverb, telephone, gain; :mod:`speech.augment`). dev/test
   are clean by default (``--eval-augment-prob``) so their WER compares across runs and voice mixes.
@@ -201,7 +202,9 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         n = cfg.num_prompts
     else:
         mean = np.mean([SECONDS_PER_PROMPT + SECONDS_PER_WORD * (p.text.count(" ") + 1) for p in order[:5000]])
-        mean *= 1 + cfg.multi_sentence_prob * (cfg.max_sentences / 2 if cfg.max_sentences > 1 else 0)
+        # Joined utterances read (2 + max) / 2 sentences on average; only train has them.
+        train_share = 1 - cfg.dev_fraction - cfg.test_fraction
+        mean *= 1 + train_share * cfg.multi_sentence_prob * (cfg.max_sentences / 2 if cfg.max_sentences > 1 else 0)
         n = math.ceil(cfg.hours * 3600.0 / mean)
     holdout = choose_holdout(voices, cfg.test_voices, rng, cfg.holdout)
     withheld = set().union(*(same_speaker(v.id) for v in holdout))

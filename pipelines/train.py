@@ -104,7 +104,9 @@ def init_spec(model_dir: str, config_path: str | None):
     from speech.model import load_spec
 
     overrides = json.loads(Path(config_path).read_text()) if config_path else {}
-    model_overrides = overrides.get("model", {})
+    model_overrides = overrides.get("model") or {}
+    if not isinstance(model_overrides, dict):
+        raise SpeechError("the config's \"model\" section must be an object", config_path)
     changed = sorted(set(overrides) & {"features", "vocab"})
     changed += [f"model.{k}" for k in sorted(set(model_overrides) - INIT_FROM_MODEL_KEYS)]
     if changed:

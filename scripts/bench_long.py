@@ -26,11 +26,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def _at_least_two(value: str) -> int:
+    if not value.isdigit() or int(value) < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 2, got {value!r}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest", required=True)
     p.add_argument("--model", help="model folder (default: the bundled model)")
-    p.add_argument("--join", type=int, default=4, help="utterances per long recording")
+    p.add_argument("--join", type=_at_least_two, default=4, help="utterances per long recording (at least 2)")
     p.add_argument("--gap", type=float, default=0.4, help="seconds of silence between joined utterances")
     p.add_argument("--segments", default="30,10,8,6", help="segment limits in seconds, comma-separated")
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding)")
@@ -71,6 +77,9 @@ def joined_recordings(groups: list[list], folder: Path, gap_seconds: float, samp
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limits = [float(x) for x in args.segments.split(",") if x.strip()]
+    if not limits or min(limits) <= 0:
+        print(f"--segments: expected positive seconds, got {args.segments!r}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from pipelines.evaluate import evaluate
     from speech.manifest import read_manifest

@@ -28,7 +28,7 @@ PARALLEL_MIN_FILES = 32
 # four into 11 s recordings (scripts/bench_long.py) gave WER 0.225 with 30 s segments, 0.217 with 10 and 0.216
 # with 8, against 0.175 for the same clips one by one.
 MAX_SEGMENT_SECONDS = 8.0
-SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms inside the last SEARCH_SECONDS of a segment
+SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
 
 @dataclass
@@ -72,6 +72,9 @@ def segment_blocks(blocks: Iterable[np.ndarray], sample_rate: int, max_seconds: 
         search_seconds = min(SEARCH_SECONDS, max_seconds / 3)
     max_len = int(max_seconds * sample_rate)
     search = int(search_seconds * sample_rate)
+    if max_len <= 0 or not 0 <= search <= max_len:
+        raise ValueError(f"segments need max_seconds > 0 and 0 <= search_seconds <= max_seconds, got {max_seconds} "
+                         f"and {search_seconds}")
     pending = np.zeros(0, np.float32)
     offset = 0
     for block in blocks:

@@ -260,11 +260,13 @@ def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_pa
     assert len(records) == len(first) + 1
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert f"Stage {len(first) + 1} (`" in card and f"Stage {len(first) + 2} (" not in card
-    # The round trains with its own settings, a dropout of its own among them, and the card says so.
-    last = dm.CONSOLIDATION_ROUNDS[-1].config
-    assert calls["config"][-1] == last
-    if "model" in last:
-        assert f"dropout {last['model']['dropout']:g})" in card.split(f"Stage {len(first) + 1} (`")[1]
+    # The round trains with its own settings, and a stage with a dropout of its own says so on the card.
+    assert calls["config"][-1] == dm.CONSOLIDATION_ROUNDS[-1].config
+    plan = dm._plan(dm.build_parser().parse_args(["--consolidation-rounds", str(rounds)]), tmp_path / "data" / "synth")
+    commands = dm._commands(dm.build_parser().parse_args([]), plan)[1:]
+    with_dropout = [(c, st.config["model"]["dropout"]) for c, st in zip(commands, plan) if "model" in st.config]
+    assert with_dropout and all(c.endswith(f", dropout {d:g})") for c, d in with_dropout)
+    assert all("dropout" not in c for c, st in zip(commands, plan) if "model" not in st.config)
     # Nothing left to do: it says so and changes nothing.
     calls["train"].clear()
     assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0 and not calls["train"]

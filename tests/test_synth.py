@@ -423,13 +423,22 @@ def test_multi_sentence_utterances_read_train_sentences_in_one_go_and_leave_the_
 
 
 def test_a_multi_sentence_corpus_lists_its_sentences_one_a_line_for_the_lm(tmp_path):
+    # Prompts no offline text source holds, so that only the corpus's own train sentences can put them in
+    # sentences.txt.
+    made_up = [f"the {animal} from planet {n} hums" for animal in ("walrus", "heron", "badger")
+               for n in ("nine", "ten", "eleven")]
+    (tmp_path / "prompts.txt").write_text("\n".join(made_up) + "\n")
     out = tmp_path / "multi"
-    _four_train_utterances(out, "--multi-sentence-prob", "1", "--max-sentences", "2")
+    _four_train_utterances(out, "--multi-sentence-prob", "1", "--max-sentences", "3",
+                           "--prompts", str(tmp_path / "prompts.txt"))
     utts = read_manifest(out / "train.jsonl")
-    assert len(utts) == 4 and all(u.extra["sentences"] == 2 for u in utts)
+    assert len(utts) == 4 and all(u.extra["sentences"] in (2, 3) for u in utts)
     lines = set((out / "sentences.txt").read_text().splitlines())
     assert not any(u.text in lines for u in utts)  # the joins are not LM sentences; their parts are
-    assert all(any(u.text.startswith(line + " ") for line in lines) for u in utts)
+    for u in utts:
+        words = u.text.split()
+        assert len(words) == 6 * u.extra["sentences"]
+        assert all(" ".join(words[i:i + 6]) in lines for i in range(0, len(words), 6))
 
 
 def test_a_corpus_with_non_speech_clips_marks_them_in_its_manifest(tmp_path):

@@ -124,3 +124,14 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
     monkeypatch.setattr(transcribe, "lm_support", lambda: False)
     assert transcribe.decoding_settings(str(folder)) == (1, None, {})
+
+
+def test_segment_limits_must_leave_room_for_a_cut():
+    from speech.transcribe import segment_blocks
+
+    wave = np.zeros(16000 * 3, np.float32)
+    pieces = list(segment_blocks([wave], 16000, max_seconds=1.0))
+    assert all(len(w) <= 16000 for _, w in pieces) and sum(len(w) for _, w in pieces) == len(wave)
+    for max_seconds, search in ((0.0, None), (-1.0, None), (1.0, 2.0)):
+        with pytest.raises(ValueError, match="max_seconds > 0"):
+            list(segment_blocks([wave], 16000, max_seconds, search))
