@@ -576,6 +576,9 @@ def _draws(settings: dict) -> str:
                      f"{aug['speed_range'][1]:g}")
     if aug and aug.get("noise_prob", default_aug.noise_prob) != default_aug.noise_prob:
         parts.append(f"{aug['noise_prob']:.0%} of augmented utterances with noise")
+    if settings.get("multi_sentence_prob"):
+        parts.append(f"{settings['multi_sentence_prob']:.0%} of utterances reading 2-{settings['max_sentences']} "
+                     "sentences")
     added = [e for e in settings.get("engines", default.engines) if e not in default.engines]
     if added:
         weights = settings.get("engine_weights") or {}

@@ -315,3 +315,13 @@ def test_the_no_speech_check_transcribes_every_kind_as_files_and_counts_what_was
 
     with pytest.raises(RuntimeError, match="cannot read"):  # a failure is not a clip that rightly got no words
         _non_speech_metrics(Broken(), per_kind=1)
+
+
+def test_the_card_says_how_a_corpus_was_drawn_where_it_differs_from_the_defaults():
+    from pipelines.default_model import _draws
+
+    assert _draws({}) == ""
+    said = _draws({"rate_range": [0.75, 1.35], "multi_sentence_prob": 0.5, "max_sentences": 3,
+                   "engines": ["espeak", "mbrola-mapped"], "engine_weights": {"mbrola-mapped": 0.2}})
+    assert "speaking rate x0.75-1.35" in said and "50% of utterances reading 2-3 sentences" in said
+    assert "engines added: mbrola-mapped (weight 0.2)" in said and "pitch" not in said
