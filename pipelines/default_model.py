@@ -103,8 +103,9 @@ NOISIER = ("--augment-prob", "0.8", "--noise-prob", "0.8")
 # Clips with no speech in them (speech.nonspeech: tones, music, noise, hum, ...; empty transcripts), 0.1 per speech
 # utterance (the trial rounds 12 and 14 had 0.15), so that the model learns to say nothing over them.
 NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.1")
-# Round 19: half the utterances read 2-3 sentences in one go (about 5 s on average against 2.2), as real read
-# speech runs long; the model reads long recordings worse than their parts (scripts/bench_long.py).
+# Round 19: half the utterances read 2-3 sentences in one go (synth17: 6.5 s on average, up to 30 s, against 2.7 s
+# for one sentence), as real read speech runs long; the model reads long recordings worse than their parts
+# (scripts/bench_long.py).
 MULTI_SENTENCE = ("--multi-sentence-prob", "0.5", "--max-sentences", "3")
 
 
