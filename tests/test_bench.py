@@ -38,10 +38,11 @@ def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     assert "extract_features, cold" in proc.stdout and "torch: skipped" in proc.stdout
 
 
-def _bench_noise():
+def _script(name: str):
+    """A script of ``scripts/`` imported as a module (they are not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_noise", ROOT / "scripts" / "bench_noise.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -53,7 +54,7 @@ def test_noisy_copies_are_at_the_asked_snr_and_the_same_for_a_seed(tmp_path: Pat
 
     from speech.manifest import read_manifest
 
-    bench_noise = _bench_noise()
+    bench_noise = _script("bench_noise")
     utts = read_manifest(ROOT / "samples" / "samples.jsonl")[:2]
     for snr in (10.0, 0.0):
         first, again = (tmp_path / f"a{snr:g}", tmp_path / f"b{snr:g}")
@@ -72,7 +73,7 @@ def test_noisy_copies_are_at_the_asked_snr_and_the_same_for_a_seed(tmp_path: Pat
 
 def test_noise_benchmark_scores_clean_and_each_snr(tmp_path: Path, capsys) -> None:
     out = tmp_path / "noise.json"
-    assert _bench_noise().main(["--manifest", str(ROOT / "samples" / "samples.jsonl"), "--snr", "10,0",
+    assert _script("bench_noise").main(["--manifest", str(ROOT / "samples" / "samples.jsonl"), "--snr", "10,0",
                                 "--beam", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["condition"] for r in rows] == ["clean", "white 10 dB", "white 0 dB"]
@@ -81,21 +82,12 @@ def test_noise_benchmark_scores_clean_and_each_snr(tmp_path: Path, capsys) -> No
     assert "white 0 dB" in capsys.readouterr().out
 
 
-def _bench_long():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_long", ROOT / "scripts" / "bench_long.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_long_recordings_join_one_voices_utterances_in_order(tmp_path: Path) -> None:
     import soundfile as sf
 
     from speech.manifest import Utterance, read_manifest
 
-    bench_long = _bench_long()
+    bench_long = _script("bench_long")
     utts = [Utterance(f"{i}.wav", 1.0, f"text {i}", {"voice": voice}) for i, voice in enumerate("aabaaab")]
     groups = bench_long.group_by_voice(utts, join=2)
     assert [[u.text for u in g] for g in groups] == [["text 0", "text 1"], ["text 3", "text 4"],
@@ -118,7 +110,7 @@ def test_long_form_benchmark_scores_the_clips_and_each_segment_limit(tmp_path: P
                                             "text": u.text}) + "\n"
                                 for u in read_manifest(ROOT / "samples" / "samples.jsonl")))
     out = tmp_path / "long.json"
-    assert _bench_long().main(["--manifest", str(manifest), "--join", "2", "--segments", "30,3", "--beam", "1",
+    assert _script("bench_long").main(["--manifest", str(manifest), "--join", "2", "--segments", "30,3", "--beam", "1",
                                "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["condition"] for r in rows] == ["one by one", "joined, 30 s segments", "joined, 3 s segments"]
