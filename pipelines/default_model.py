@@ -202,13 +202,10 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
           NewCorpus("synth18", 17, 20.0,
                     WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE),
           new_only=True),
-    # Round 22 goes on from round 21 on one fresh corpus alone (synth19, 13.5 hours made, drawn as synth17), one
-    # epoch at a peak of 1e-4 (4 minutes). Trained, not shipped: dev WER with the default decoding 0.158 -> 0.161
-    # ("no clear difference", -0.004 .. +0.008), dev greedy 0.369 / 0.105 -> 0.375 / 0.106.
-    Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
-          NewCorpus("synth19", 18, 15.0,
-                    WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE),
-          new_only=True),
+    # A trial round 22 went on from round 21 on one fresh corpus alone (synth19, seed 18, 13.5 hours made, drawn as
+    # synth17), one epoch at a peak of 1e-4 (4 minutes), and was not shipped: dev WER with the default decoding
+    # 0.158 -> 0.161 ("no clear difference", -0.004 .. +0.008), dev greedy 0.369 / 0.105 -> 0.375 / 0.106. Its
+    # recipe is in the plan of commit 844110b; it is out of this tuple so that a later round goes on from round 21.
 )
 # The rounds of the bundled model (round 21 is the 17th of this lineage); later ones are trials.
 # The shipping rule, as fixed before round 14 was trained: a round ships if its dev WER with the default decoding is

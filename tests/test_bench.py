@@ -74,7 +74,7 @@ def test_noisy_copies_are_at_the_asked_snr_and_the_same_for_a_seed(tmp_path: Pat
 def test_noise_benchmark_scores_clean_and_each_snr(tmp_path: Path, capsys) -> None:
     out = tmp_path / "noise.json"
     assert _script("bench_noise").main(["--manifest", str(ROOT / "samples" / "samples.jsonl"), "--snr", "10,0",
-                                "--beam", "1", "--json", str(out)]) == 0
+                                        "--beam", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["condition"] for r in rows] == ["clean", "white 10 dB", "white 0 dB"]
     assert all(r["failed"] == 0 and r["utterances"] == 4 for r in rows)
@@ -110,8 +110,8 @@ def test_long_form_benchmark_scores_the_clips_and_each_segment_limit(tmp_path: P
                                             "text": u.text}) + "\n"
                                 for u in read_manifest(ROOT / "samples" / "samples.jsonl")))
     out = tmp_path / "long.json"
-    assert _script("bench_long").main(["--manifest", str(manifest), "--join", "2", "--segments", "30,3", "--beam", "1",
-                               "--json", str(out)]) == 0
+    assert _script("bench_long").main(["--manifest", str(manifest), "--join", "2", "--segments", "30,3",
+                                       "--beam", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["condition"] for r in rows] == ["one by one", "joined, 30 s segments", "joined, 3 s segments"]
     assert [r["utterances"] for r in rows] == [4, 2, 2] and all(r["failed"] == 0 for r in rows)
