@@ -30,8 +30,9 @@ Design decisions:
   rates and the rest of the plan stay as without them (``--hours`` plans fewer utterances for the same audio);
   dev and test keep one sentence per utterance.
 * Rate (0.85-1.15) and pitch (0.88-1.12) vary per utterance; ``--augment-prob`` of train utterances
-  (default 0.5) are augmented (speed, noise, reverb, telephone, gain; :mod:`speech.augment`). dev/test
-  are clean by default (``--eval-augment-prob``) so their WER compares across runs and voice mixes.
+  (default 0.5) are augmented (voice conversion with ``--voice-prob``, speed, noise, reverb, telephone,
+  gain; :mod:`speech.augment`). dev/test are clean by default (``--eval-augment-prob``) so their WER compares
+  across runs and voice mixes.
 * Deterministic: the whole plan (sentence, voice, rate, pitch, augmentation seed per utterance) is drawn
   in the parent from ``--seed`` before any work is handed out, so ``--jobs`` does not change it. Piper's
   neural vocoder samples noise internally, so its waveforms (not its plan) differ between runs.
@@ -254,6 +255,8 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         do_aug = bool(rng.random() < prob)
         seed = int(rng.integers(2**31))
         fields = (prompt.spoken, primary.id, rate, pitch, variation, do_aug, seed)
+        if do_aug and cfg.augment.voice_prob > 0:  # (only then: the ids of older corpora stay as they were)
+            fields += (cfg.augment.voice_prob, cfg.augment.f0_range, cfg.augment.formant_range)
         uid = _uid(split, index, fields)
         path = os.path.join(cfg.output, "audio", split, uid + ".wav")
         jobs.append(Job(index, uid, split, prompt.text, prompt.spoken, [primary.id] + [v.id for v in fallbacks],
@@ -431,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-prob", type=float, default=AugmentConfig.noise_prob,
                    help="chance that an augmented utterance gets noise (white, pink, brown or babble at one of "
                         f"{', '.join(f'{x:g}' for x in AugmentConfig.snr_db_choices)} dB SNR; default %(default)s)")
+    p.add_argument("--voice-prob", type=float, default=AugmentConfig.voice_prob,
+                   help="chance that an augmented utterance is turned into another voice: F0 and formants moved "
+                        "independently through the WORLD vocoder (speech.augment.convert_voice; default %(default)s)")
     p.add_argument("--non-speech-fraction", type=float, default=0.0,
                    help="add this many clips without speech (tones, music, noise, hum, ...; empty transcript) per "
                         "train utterance, so the model learns to stay silent on them (default %(default)s)")
@@ -453,7 +459,8 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         engine_weights=dict(args.engine_weights), min_words=args.min_words,
         max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
         prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
-        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range, noise_prob=args.noise_prob),
+        augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range, noise_prob=args.noise_prob,
+                              voice_prob=args.voice_prob),
         non_speech_fraction=args.non_speech_fraction, multi_sentence_prob=args.multi_sentence_prob,
         max_sentences=args.max_sentences)
 
@@ -674,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_sentences < 1:
         parser.error("--max-sentences must be at least 1")
     for name in ("non_speech_fraction", "augment_prob", "eval_augment_prob", "speed_prob", "noise_prob",
-                 "multi_sentence_prob"):
+                 "voice_prob", "multi_sentence_prob"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     return run(_config_from_args(args))

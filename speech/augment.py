@@ -3,6 +3,10 @@
 Every random choice comes from the ``np.random.Generator`` passed in, so an utterance's augmentation is a
 function of its seed alone. Each transform takes and returns float32 mono audio:
 
+* :func:`convert_voice` -- another speaker from the same recording: the WORLD vocoder (pyworld) splits it into
+  F0, spectral envelope and aperiodicity; F0 is scaled, the envelope stretched along frequency (formants up or
+  down, as a shorter or longer vocal tract would put them) independently of F0, and the result resynthesised.
+  Resampling (speed) moves both together; real speakers differ in each on its own.
 * :func:`speed_perturb` -- Kaldi-style speed change by resampling (tempo and pitch together); the only
   transform that changes the length (by 1/factor).
 * :func:`add_noise` -- white, pink, brown or babble noise at an exact SNR, where SNR is measured over the
@@ -12,7 +16,8 @@ function of its seed alone. Each transform takes and returns float32 mono audio:
 * :func:`telephone` -- 300-3400 Hz band-pass and a trip through 8 kHz.
 * :func:`apply_gain` -- a level change in dB.
 
-:func:`augment` applies a random subset, in that order, then scales down anything that would clip.
+:func:`augment` applies a random subset (voice, speed, reverb, noise, telephone, gain, in that order), then scales
+down anything that would clip.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ class AugmentConfig:
     telephone_prob: float = 0.1
     gain_prob: float = 0.5
     gain_db_range: tuple[float, float] = (-12.0, 3.0)
+    # Off by default so that the corpora drawn before it existed draw the same augmentation for the same seed.
+    voice_prob: float = 0.0
+    f0_range: tuple[float, float] = (0.7, 1.45)  # F0 multipliers, drawn log-uniformly
+    formant_range: tuple[float, float] = (0.87, 1.15)  # envelope stretch factors, drawn log-uniformly
 
 
 def _fit_length(wave: np.ndarray, length: int) -> np.ndarray:
@@ -55,6 +64,44 @@ def speed_perturb(wave: np.ndarray, sr: int, factor: float) -> np.ndarray:
     if abs(factor - 1.0) < 1e-6:
         return wave.astype(np.float32)
     return soxr.resample(wave.astype(np.float32), sr * factor, sr, quality="HQ").astype(np.float32)
+
+
+# WORLD's analysis frame step (ms) and the shortest input it is run on (shorter audio is returned as it is).
+WORLD_FRAME_MS = 5.0
+_WORLD_MIN_SECONDS = 0.05
+
+
+def convert_voice(wave: np.ndarray, sr: int, f0_scale: float, formant_scale: float) -> np.ndarray:
+    """The same words in another voice: F0 times ``f0_scale`` and the spectral envelope (with the aperiodicity)
+    stretched along frequency by ``formant_scale`` (> 1 moves formants up), through pyworld's WORLD vocoder (DIO +
+    StoneMask F0, CheapTrick envelope, D4C aperiodicity). Same length as the input; unvoiced frames stay unvoiced."""
+    if f0_scale <= 0 or formant_scale <= 0:
+        raise ValueError("f0_scale and formant_scale must be positive")
+    if len(wave) < _WORLD_MIN_SECONDS * sr:
+        return wave.astype(np.float32)
+    import pyworld
+
+    x = np.ascontiguousarray(wave, dtype=np.float64)
+    f0, t = pyworld.dio(x, sr, frame_period=WORLD_FRAME_MS)
+    f0 = pyworld.stonemask(x, f0, t, sr)
+    envelope = pyworld.cheaptrick(x, f0, t, sr)
+    aperiodicity = pyworld.d4c(x, f0, t, sr)
+    if abs(formant_scale - 1.0) > 1e-6:
+        # Bin k of the output takes the envelope at bin k / formant_scale (linear interpolation, held at Nyquist).
+        bins = envelope.shape[1]
+        src = np.minimum(np.arange(bins) / formant_scale, bins - 1)
+        lo = np.floor(src).astype(int)
+        hi = np.minimum(lo + 1, bins - 1)
+        frac = src - lo
+        envelope = envelope[:, lo] * (1 - frac) + envelope[:, hi] * frac
+        aperiodicity = aperiodicity[:, lo] * (1 - frac) + aperiodicity[:, hi] * frac
+    out = pyworld.synthesize(f0 * f0_scale, np.ascontiguousarray(envelope), np.ascontiguousarray(aperiodicity), sr,
+                             frame_period=WORLD_FRAME_MS)
+    return _fit_length(out.astype(np.float32), len(wave))
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def colored_noise(n: int, rng: np.random.Generator, kind: str = "white") -> np.ndarray:
@@ -148,7 +195,13 @@ def augment_with_log(wave: np.ndarray, sr: int, rng: np.random.Generator, config
     do_speed, do_reverb, do_noise, do_phone, do_gain = (
         rng.random() < p for p in (config.speed_prob, config.reverb_prob, config.noise_prob,
                                    config.telephone_prob, config.gain_prob))
+    # Drawn only when on, so that a config without it draws exactly what it did before it existed.
+    do_voice = config.voice_prob > 0 and rng.random() < config.voice_prob
     out = wave.astype(np.float32)
+    if do_voice:
+        f0_scale, formant_scale = _log_uniform(rng, *config.f0_range), _log_uniform(rng, *config.formant_range)
+        out = convert_voice(out, sr, f0_scale, formant_scale)
+        applied.append(f"voice=f0x{f0_scale:.2f},formants{formant_scale:.3f}")
     if do_speed:
         factor = float(rng.uniform(*config.speed_range))
         out = speed_perturb(out, sr, factor)
@@ -176,5 +229,6 @@ def augment_with_log(wave: np.ndarray, sr: int, rng: np.random.Generator, config
 
 
 def augment(wave: np.ndarray, sr: int, rng: np.random.Generator, config: AugmentConfig | None = None) -> np.ndarray:
-    """Apply a random subset of speed, reverb, noise, telephone and gain (each with its probability)."""
+    """Apply a random subset of voice conversion, speed, reverb, noise, telephone and gain (each with its
+    probability)."""
     return augment_with_log(wave, sr, rng, config)[0]

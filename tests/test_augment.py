@@ -1,4 +1,4 @@
-"""Waveform augmentation: lengths, SNR, spectra, determinism, no clipping."""
+"""Waveform augmentation: lengths, SNR, spectra, F0 and formants, determinism, no clipping."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from speech.augment import (
     augment,
     augment_with_log,
     colored_noise,
+    convert_voice,
     reverberate,
     speed_perturb,
     synthetic_rir,
@@ -134,3 +135,65 @@ def test_augment_applies_a_random_subset():
     assert any(len(log) >= 2 for log in logs)
     nothing = AugmentConfig(speed_prob=0, noise_prob=0, reverb_prob=0, telephone_prob=0, gain_prob=0)
     assert np.array_equal(augment(wave, SR, np.random.default_rng(0), nothing), wave)
+
+
+def median_f0(wave: np.ndarray) -> float:
+    import pyworld
+
+    f0, _ = pyworld.dio(wave.astype(np.float64), SR, frame_period=5.0)
+    return float(np.median(f0[f0 > 0]))
+
+
+def vowel(seconds: float = 1.5, formant_hz: float = 700.0) -> np.ndarray:
+    """A steady harmonic source (F0 120 Hz) through one strong resonance at ``formant_hz``."""
+    t = np.arange(int(seconds * SR)) / SR
+    source = sum(np.sin(2 * np.pi * 120 * k * t) for k in range(1, 60))
+    b, a = signal.iirpeak(formant_hz, 4.0, SR)
+    return (0.1 * signal.lfilter(b, a, source)).astype(np.float32)
+
+
+def test_convert_voice_scales_f0_and_keeps_length():
+    wave = speechlike()
+    out = convert_voice(wave, SR, 1.5, 1.0)
+    assert out.dtype == np.float32 and len(out) == len(wave) and np.all(np.isfinite(out))
+    assert median_f0(out) == pytest.approx(1.5 * median_f0(wave), rel=0.08)
+
+
+def test_convert_voice_moves_formants_but_not_f0():
+    wave = vowel()
+    up, down = convert_voice(wave, SR, 1.0, 1.15), convert_voice(wave, SR, 1.0, 0.87)
+    for out in (up, down):
+        assert median_f0(out) == pytest.approx(median_f0(wave), rel=0.05)
+
+    def peak_hz(x: np.ndarray) -> float:
+        freqs, psd = signal.welch(x, SR, nperseg=4096)
+        band = (freqs > 300) & (freqs < 1500)
+        return float(freqs[band][np.argmax(psd[band])])
+
+    # The resonance sits near 700 Hz and moves with the envelope, to within a harmonic (120 Hz).
+    assert peak_hz(up) > peak_hz(wave) + 60 and peak_hz(down) < peak_hz(wave) - 40
+
+
+def test_convert_voice_edge_cases():
+    tiny = speechlike(0.01)
+    assert np.array_equal(convert_voice(tiny, SR, 1.3, 1.1), tiny)  # too short to analyse: unchanged
+    silence = np.zeros(SR, np.float32)
+    out = convert_voice(silence, SR, 1.3, 1.1)
+    assert len(out) == SR and np.max(np.abs(out)) < 1e-3
+    with pytest.raises(ValueError):
+        convert_voice(speechlike(), SR, 0.0, 1.0)
+
+
+def test_voice_conversion_is_drawn_first_and_only_when_on():
+    wave = speechlike()
+    everything = dict(speed_prob=1, noise_prob=1, reverb_prob=1, telephone_prob=1, gain_prob=1)
+    # Off (the default), the draws are those of the corpora made before it existed: the same seed, the same log.
+    assert augment_with_log(wave, SR, np.random.default_rng(7), AugmentConfig(**everything))[1] == \
+        ["speed=1.075", "reverb=0.15s", "noise=pink@5dB", "telephone", "gain=-10.3dB"]
+    config = AugmentConfig(**everything, voice_prob=1, f0_range=(0.8, 0.9), formant_range=(1.05, 1.1))
+    out, log = augment_with_log(wave, SR, np.random.default_rng(7), config)
+    assert [x.split("=")[0] for x in log] == ["voice", "speed", "reverb", "noise", "telephone", "gain"]
+    f0_part, formant_part = log[0].removeprefix("voice=").split(",")
+    assert 0.8 <= float(f0_part.removeprefix("f0x")) <= 0.9
+    assert 1.05 <= float(formant_part.removeprefix("formants")) <= 1.1
+    assert np.max(np.abs(out)) <= 0.99 + 1e-6

@@ -117,3 +117,24 @@ def test_long_form_benchmark_scores_the_clips_and_each_segment_limit(tmp_path: P
     assert [r["utterances"] for r in rows] == [4, 2, 2] and all(r["failed"] == 0 for r in rows)
     assert rows[0]["wer"] < 0.5 and rows[1]["wer"] < 0.5  # the bundled model reads its samples, joined or not
     assert "joined, 3 s segments" in capsys.readouterr().out
+
+
+def test_voice_benchmark_scores_each_conversion_of_the_same_words(tmp_path: Path, capsys) -> None:
+    import soundfile as sf
+
+    from speech.manifest import read_manifest
+
+    bench_voices = _script("bench_voices")
+    utts = read_manifest(ROOT / "samples" / "samples.jsonl")[:2]
+    copies = bench_voices.converted_copies(utts, tmp_path, 1.4, 0.9, 16000)
+    for utt, out in zip(utts, copies):
+        assert out.text == utt.text and sf.info(out.audio_filepath).frames == sf.info(utt.audio_filepath).frames
+    out = tmp_path / "voices.json"
+    assert bench_voices.main(["--manifest", str(ROOT / "samples" / "samples.jsonl"), "--beam", "1",
+                              "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert len(report["rows"]) == 1 + len(bench_voices.CONDITIONS)
+    assert all(r["failed"] == 0 and r["utterances"] == 4 for r in report["rows"])
+    converted = [r["wer"] for r in report["rows"][1:]]
+    assert report["converted_mean"]["wer"] == sum(converted) / len(converted)
+    assert "converted, mean" in capsys.readouterr().out

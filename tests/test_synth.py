@@ -371,10 +371,25 @@ def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_r
     quiet = tmp_path / "quiet"
     _four_train_utterances(quiet, "--augment-prob", "1", "--noise-prob", "0")
     assert not any(a.startswith("noise=") for u in read_manifest(quiet / "train.jsonl") for a in u.extra["augment"])
+    converted = tmp_path / "converted"
+    _four_train_utterances(converted, "--augment-prob", "1", "--voice-prob", "1")
+    assert all(u.extra["augment"][0].startswith("voice=f0x") for u in read_manifest(converted / "train.jsonl"))
+    assert json.loads((converted / "corpus.json").read_text())["settings"]["augment_config"]["voice_prob"] == 1
+
+
+def test_voice_conversion_changes_the_ids_of_the_utterances_it_reaches_and_no_others():
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=400, seed=2)
+    before, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg.augment = synth_corpus.AugmentConfig(voice_prob=0.6)
+    after, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    assert len(before) == len(after)
+    for old, new in zip(before, after):
+        assert (old.uid != new.uid) == old.augment  # a re-run never takes an unconverted file for a converted one
+        assert (old.text, old.voices, old.seed) == (new.text, new.voices, new.seed)
 
 
 def test_probabilities_outside_zero_to_one_are_refused(tmp_path, capsys):
-    for flag in ("--noise-prob", "--speed-prob", "--augment-prob"):
+    for flag in ("--noise-prob", "--speed-prob", "--augment-prob", "--voice-prob"):
         with pytest.raises(SystemExit) as exit_:
             synth_corpus.main(["--output", str(tmp_path / "x"), "--num-prompts", "4", flag, "1.5"])
         assert exit_.value.code == 2 and f"{flag} must be in [0, 1]" in capsys.readouterr().err
