@@ -79,7 +79,10 @@ def convert_voice(wave: np.ndarray, sr: int, f0_scale: float, formant_scale: flo
         raise ValueError("f0_scale and formant_scale must be positive")
     if len(wave) < _WORLD_MIN_SECONDS * sr:
         return wave.astype(np.float32)
-    import pyworld
+    try:
+        import pyworld
+    except ImportError as e:  # a requirement, but only this transform needs it
+        raise RuntimeError("voice conversion needs pyworld: pip install -r requirements.txt") from e
 
     x = np.ascontiguousarray(wave, dtype=np.float64)
     f0, t = pyworld.dio(x, sr, frame_period=WORLD_FRAME_MS)
