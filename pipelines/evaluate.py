@@ -12,8 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
 
 from speech.cli import run_job, setup_logging
+
+# A benchmark condition: its name, and what it does to utterance ``index``'s audio (float32 at the model's rate).
+Perturbation = Callable[[int, np.ndarray], np.ndarray]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +82,47 @@ def evaluate(transcriber, utterances, report_path: str | None = None) -> dict:
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return metrics
+
+
+def perturbed_copies(utterances: list, folder: Path, perturb: Perturbation, sample_rate: int) -> list:
+    """``utterances`` with their audio replaced by ``perturb(index, audio)``, written to ``folder`` as 16-bit WAV
+    at ``sample_rate`` (clipped to [-1, 1], as a recording would be)."""
+    import soundfile as sf
+
+    from speech.audio import load_audio
+
+    out = []
+    for i, utt in enumerate(utterances):
+        path = folder / f"{i:06d}.wav"
+        wave = perturb(i, load_audio(utt.audio_filepath, sample_rate))
+        sf.write(path, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16")
+        out.append(replace(utt, audio_filepath=str(path)))
+    return out
+
+
+def evaluate_conditions(transcriber, utterances: list, baseline: str,
+                        conditions: Sequence[tuple[str, Perturbation]]) -> list[dict]:
+    """The benchmarks' rows: ``utterances`` scored as they are (condition ``baseline``), then a perturbed copy of
+    them per condition, each in a temporary folder and transcribed as the originals are."""
+    rows = [{"condition": baseline, **evaluate(transcriber, utterances)}]
+    with tempfile.TemporaryDirectory(prefix="speech-bench-") as tmp:
+        for i, (name, perturb) in enumerate(conditions):
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            copies = perturbed_copies(utterances, folder, perturb, transcriber.spec.features.sample_rate)
+            rows.append({"condition": name, **evaluate(transcriber, copies)})
+    return rows
+
+
+def speech_utterances(manifest: str, limit: int | None = None) -> list:
+    """The first ``limit`` utterances of ``manifest`` with speech in them (what the benchmarks score); a clear
+    error if there are none."""
+    from speech.manifest import read_manifest
+
+    utterances = [u for u in read_manifest(manifest) if not u.non_speech and u.text.strip()][:limit]
+    if not utterances:
+        raise SystemExit(f"{manifest}: no utterance with speech")
+    return utterances
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -81,11 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--segments: expected positive seconds, got {args.segments!r}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.evaluate import evaluate
-    from speech.manifest import read_manifest
+    from pipelines.evaluate import evaluate, speech_utterances
     from speech.transcribe import Transcriber
 
-    utterances = [u for u in read_manifest(args.manifest) if not u.non_speech and u.text.strip()]
+    utterances = speech_utterances(args.manifest)
     groups = group_by_voice(utterances, args.join)
     if not groups:
         print(f"{args.manifest}: no two utterances of one voice to join", file=sys.stderr)

@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,42 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def noisy_copies(utterances: list, folder: Path, snr_db: float, kind: str, seed: int, sample_rate: int) -> list:
     """``utterances`` with their audio replaced by noisy copies in ``folder`` (16-bit WAV at ``sample_rate``)."""
-    import numpy as np
-    import soundfile as sf
+    from pipelines.evaluate import perturbed_copies
 
-    from speech.audio import load_audio
+    return perturbed_copies(utterances, folder, _noise(snr_db, kind, seed), sample_rate)
+
+
+def _noise(snr_db: float, kind: str, seed: int):
+    import numpy as np
+
     from speech.augment import add_noise
 
-    out = []
-    for i, utt in enumerate(utterances):
-        rng = np.random.default_rng([seed, i, round(snr_db * 10) + 1000])
-        wave = add_noise(load_audio(utt.audio_filepath, sample_rate), rng, snr_db, kind)
-        path = folder / f"{i:06d}.wav"
-        sf.write(path, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16")
-        out.append(replace(utt, audio_filepath=str(path)))
-    return out
+    # A fixed draw per utterance and SNR, so that figures compare across models and runs.
+    return lambda i, wave: add_noise(wave, np.random.default_rng([seed, i, round(snr_db * 10) + 1000]), snr_db, kind)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     snrs = [float(x) for x in args.snr.split(",") if x.strip()]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.evaluate import evaluate
-    from speech.manifest import read_manifest
+    from pipelines.evaluate import evaluate_conditions, speech_utterances
     from speech.transcribe import Transcriber
 
-    utterances = [u for u in read_manifest(args.manifest) if not u.non_speech][:args.limit]
-    if not utterances:
-        print(f"{args.manifest}: no utterance with speech", file=sys.stderr)
-        return 2
+    utterances = speech_utterances(args.manifest, args.limit)
     transcriber = Transcriber(args.model, beam_width=args.beam)
-    rows = [{"condition": "clean", **evaluate(transcriber, utterances)}]
-    with tempfile.TemporaryDirectory(prefix="speech-bench-noise-") as tmp:
-        for snr in snrs:
-            folder = Path(tmp) / f"snr{snr:g}"
-            folder.mkdir()
-            noisy = noisy_copies(utterances, folder, snr, args.kind, args.seed, transcriber.spec.features.sample_rate)
-            rows.append({"condition": f"{args.kind} {snr:g} dB", **evaluate(transcriber, noisy)})
+    rows = evaluate_conditions(transcriber, utterances, "clean",
+                               [(f"{args.kind} {snr:g} dB", _noise(snr, args.kind, args.seed)) for snr in snrs])
     print(f"{len(utterances)} utterances, decoder {type(transcriber.decoder).__name__}")
     for row in rows:
         print(f"{row['condition']:>14}  WER {row['wer']:.3f}  CER {row['cer']:.3f}  failed {row['failed']}")

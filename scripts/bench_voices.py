@@ -17,8 +17,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,42 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
 def converted_copies(utterances: list, folder: Path, f0_scale: float, formant_scale: float,
                      sample_rate: int) -> list:
     """``utterances`` with their audio replaced by converted copies in ``folder`` (16-bit WAV at ``sample_rate``)."""
-    import numpy as np
-    import soundfile as sf
+    from pipelines.evaluate import perturbed_copies
 
-    from speech.audio import load_audio
+    return perturbed_copies(utterances, folder, _conversion(f0_scale, formant_scale, sample_rate), sample_rate)
+
+
+def _conversion(f0_scale: float, formant_scale: float, sample_rate: int):
     from speech.augment import convert_voice
 
-    out = []
-    for i, utt in enumerate(utterances):
-        wave = convert_voice(load_audio(utt.audio_filepath, sample_rate), sample_rate, f0_scale, formant_scale)
-        path = folder / f"{i:06d}.wav"
-        sf.write(path, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16")
-        out.append(replace(utt, audio_filepath=str(path)))
-    return out
+    return lambda i, wave: convert_voice(wave, sample_rate, f0_scale, formant_scale)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.evaluate import evaluate
-    from speech.manifest import read_manifest
+    from pipelines.evaluate import evaluate_conditions, speech_utterances
     from speech.transcribe import Transcriber
 
-    utterances = [u for u in read_manifest(args.manifest) if not u.non_speech][:args.limit]
-    if not utterances:
-        print(f"{args.manifest}: no utterance with speech", file=sys.stderr)
-        return 2
+    utterances = speech_utterances(args.manifest, args.limit)
     transcriber = Transcriber(args.model, beam_width=args.beam)
-    rows = [{"condition": "as recorded", **evaluate(transcriber, utterances)}]
-    with tempfile.TemporaryDirectory(prefix="speech-bench-voices-") as tmp:
-        for i, (name, f0_scale, formant_scale) in enumerate(CONDITIONS):
-            folder = Path(tmp) / str(i)
-            folder.mkdir()
-            copies = converted_copies(utterances, folder, f0_scale, formant_scale,
-                                      transcriber.spec.features.sample_rate)
-            rows.append({"condition": f"{name} (F0 x{f0_scale:g}, formants x{formant_scale:g})",
-                         **evaluate(transcriber, copies)})
+    rate = transcriber.spec.features.sample_rate
+    rows = evaluate_conditions(transcriber, utterances, "as recorded",
+                               [(f"{name} (F0 x{f0:g}, formants x{formants:g})", _conversion(f0, formants, rate))
+                                for name, f0, formants in CONDITIONS])
     converted = rows[1:]
     mean = {k: sum(r[k] for r in converted) / len(converted) for k in ("wer", "cer")}
     print(f"{len(utterances)} utterances, decoder {type(transcriber.decoder).__name__}")
