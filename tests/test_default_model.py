@@ -325,3 +325,8 @@ def test_the_card_says_how_a_corpus_was_drawn_where_it_differs_from_the_defaults
                    "engines": ["espeak", "mbrola-mapped"], "engine_weights": {"mbrola-mapped": 0.2}})
     assert "speaking rate x0.75-1.35" in said and "50% of utterances reading 2-3 sentences" in said
     assert "engines added: mbrola-mapped (weight 0.2)" in said and "pitch" not in said
+    converted = _draws({"augment_config": {"speed_prob": 0.5, "speed_range": [0.9, 1.1], "voice_prob": 0.6,
+                                           "f0_range": [0.7, 1.45], "formant_range": [0.87, 1.15]}})
+    assert "60% of augmented utterances in a converted voice (F0 x0.7-1.45, formants x0.87-1.15)" in converted
+    assert "converted voice" not in _draws({"augment_config": {"speed_prob": 0.5, "speed_range": [0.9, 1.1],
+                                                               "voice_prob": 0.0}})
