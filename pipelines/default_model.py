@@ -236,15 +236,16 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
           NewCorpus("synth21", 20, 16.0,
                     WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE + VOICE_CONVERSION),
           new_only=True),
-    # Round 26 goes on from round 25 on one fresh corpus alone (synth22, seed 21) with more of its clips in converted
-    # voices (MORE_VOICE_CONVERSION: 72% rather than 48%), one epoch at a peak of 1e-4: the voice check has followed
-    # the converted voices (rounds 21, 24, 25: 0.292, 0.273, 0.264), and the unseen voices a little.
+    # Round 26 goes on from round 25 on one fresh corpus alone (synth22, seed 21, 14.6 hours made) with more of its
+    # clips in converted voices (MORE_VOICE_CONVERSION: 72% rather than 48%), one epoch at a peak of 1e-4. Shipped by
+    # the plain rule: dev WER with the default decoding 0.1620 -> 0.1597, both on the dev split made on the machine
+    # it was built on (round 25 read 0.1587 on the first machine's); its checks were not run before it shipped.
     Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
           NewCorpus("synth22", 21, 16.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE
                     + MORE_VOICE_CONVERSION),
           new_only=True),
 )
-# The rounds of the bundled model (round 25 is the 19th of this lineage); later ones are trials.
+# The rounds of the bundled model (round 26 is the 20th of this lineage); later ones are trials.
 # The shipping rule, as fixed before round 14 was trained: a round ships if its dev WER with the default decoding is
 # lower than the bundled model's; a round that also adds a capability with its own check (the no-speech check) ships
 # if that check improves and a paired bootstrap over dev utterances (`python -m speech compare`) does not find its
@@ -257,7 +258,7 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
 # than that of the last round shipped by the plain rule either (round 16's lesson). Fixed before round 23 was
 # trained: the voice check (`scripts/bench_voices.py --manifest data/synth/dev.jsonl`, mean dev WER over its four
 # F0 and formant conversions, default decoding) is such a check too, under the same conditions.
-SHIPPED_ROUNDS = 19
+SHIPPED_ROUNDS = 20
 
 
 class Stage(NamedTuple):
