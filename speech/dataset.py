@@ -252,6 +252,7 @@ def index_to_batches(index, load, frames: Sequence[int], num_features: int, batc
     if shuffle_buffer:
         index = index.shuffle(shuffle_buffer, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
 
+    @tf.autograph.experimental.do_not_convert  # plain TF ops only: converting it cost 0.3 s per pipeline
     def to_batch_item(item):
         feats = tf.ensure_shape(load(item), [None, num_features])
         if spec_augment is not None:

@@ -176,7 +176,13 @@ class Trainer:
         def replica_apply(grads):
             optimizer.apply(grads, model.trainable_variables)
 
-        @tf.function(reduce_retracing=True)
+        # One trace for every batch shape. With a strategy of several replicas the inputs are distributed
+        # values, whose specs are not known here: those steps relax their shapes after a second trace instead.
+        n_mfcc, single = self.spec.features.n_mfcc, strategy.num_replicas_in_sync == 1
+        features_spec = [tf.TensorSpec([None, None, n_mfcc], tf.float32), tf.TensorSpec([None], tf.int32)]
+        train_signature = [*features_spec, tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)]
+
+        @tf.function(input_signature=train_signature if single else None, reduce_retracing=not single)
         def train_step(features, lengths, labels, label_lengths):
             loss, not_finite, grads = strategy.run(replica_gradients, args=(features, lengths, labels, label_lengths))
             # The update is skipped on every replica if the loss or a gradient is NaN/inf on any of them.
@@ -195,7 +201,7 @@ class Trainer:
             applied = tf.cond(all_finite, apply, skip)
             return strategy.reduce("SUM", loss, axis=None), applied
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(input_signature=features_spec, reduce_retracing=True)
         def predict_step(features, lengths):
             logits = model({"features": features, "lengths": lengths}, training=False)
             return tf.nn.log_softmax(logits), output_length(lengths)
@@ -205,6 +211,13 @@ class Trainer:
     # -- evaluation -----------------------------------------------------------------------------------------
     def evaluate(self, data: Sequence[Example] | DataSource) -> dict[str, float]:
         """Greedy WER/CER of the current weights on ``data`` (examples or a data source such as shards)."""
+        return self._evaluate_batches(self._eval_batches(data))
+
+    def _eval_batches(self, data: Sequence[Example] | DataSource):
+        return as_source(data, self.spec.features.n_mfcc).dataset(self.config.eval_batch_size,
+                                                                  max_batch_frames=self.config.max_batch_frames)
+
+    def _evaluate_batches(self, ds) -> dict[str, float]:
         from speech.decoding import GreedyDecoder
 
         if self._predict_step is None:
@@ -212,8 +225,6 @@ class Trainer:
         decoder = GreedyDecoder(self.spec.vocab, self.spec.frame_seconds)
         hypotheses: dict[int, str] = {}
         references: dict[int, str] = {}
-        ds = as_source(data, self.spec.features.n_mfcc).dataset(self.config.eval_batch_size,
-                                                                 max_batch_frames=self.config.max_batch_frames)
         for features, lengths, labels, label_lengths, ids in ds:
             log_probs, out_lengths = self._predict_step(features, lengths)
             hyps = decoder.decode_batch(log_probs.numpy(), out_lengths.numpy())
@@ -260,6 +271,8 @@ class Trainer:
         writer = tf.summary.create_file_writer(str(self.output_dir / "logs"))
         audio_seconds_per_frame = self.spec.features.frame_seconds
 
+        # Built once: the dev batches are the same every epoch, and building a pipeline traces its functions.
+        dev_batches = self._eval_batches(dev) if dev else None
         while int(self.epoch.numpy()) < c.epochs:
             epoch = int(self.epoch.numpy())
             start_step = int(self.step_in_epoch.numpy())
@@ -294,7 +307,7 @@ class Trainer:
                       "skipped_steps": int(self.skipped_steps.numpy())}
             stop = False
             if dev:
-                metrics = self.evaluate(dev)
+                metrics = self._evaluate_batches(dev_batches)
                 record.update({"dev_wer": metrics["wer"], "dev_cer": metrics["cer"],
                                **{f"dev_{k}": v for k, v in metrics.items() if k.startswith("non_speech")}})
                 # Ties go to the later epoch: the same WER at a lower loss is usually the better model.

@@ -64,8 +64,8 @@ def test_best_weights_and_config_are_saved_and_loadable(examples, tmp_path):
 
 def test_early_stopping(examples, tmp_path, monkeypatch):
     trainer = Trainer(SPEC, _config(epochs=10, early_stopping_patience=2), tmp_path / "es")
-    monkeypatch.setattr(trainer, "evaluate", lambda dev: {"wer": 1.0 + 0.1 * len(dev_calls.append(1) or dev_calls),
-                                                         "cer": 1.0})
+    monkeypatch.setattr(trainer, "_evaluate_batches",
+                        lambda dev: {"wer": 1.0 + 0.1 * len(dev_calls.append(1) or dev_calls), "cer": 1.0})
     dev_calls: list = []
     history = trainer.fit(examples, dev=examples, progress=False)
     assert len(history) == 3  # best at epoch 1, then two worse epochs
