@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
+import hashlib
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from speech.audio import find_audio_files
@@ -50,26 +51,30 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
     missing: list[tuple[str, str]] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found += [(str(p), str(path)) for p in find_audio_files(path)]
-        elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
-            found += [(u.audio_filepath, os.path.dirname(u.audio_filepath)) for u in iter_manifest(path)]
-        elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):
-            base = path.resolve().parent
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip() and not line.startswith("#"):
-                    p = Path(line.strip())
-                    p = p if p.is_absolute() else base / p
-                    found.append((str(p), str(p.parent)))
-        elif path.is_file():
-            found.append((str(path), str(path.parent)))
-        elif any(c in item for c in "*?["):
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                missing.append((item, "pattern matched no file"))
-            found += [(m, os.path.dirname(m)) for m in matches if os.path.isfile(m)]
-        else:
-            missing.append((item, "file not found"))
+        try:
+            if path.is_dir():
+                found += [(str(p), str(path)) for p in find_audio_files(path)]
+            elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
+                # Outputs mirror the paths below the manifest's folder; a bad line is one failure, not the batch's.
+                root = str(path.resolve().parent)
+                found += [(u.audio_filepath, root) for u in iter_manifest(path, bad_lines=missing)]
+            elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):
+                base = path.resolve().parent
+                for line in path.read_text(encoding="utf-8-sig").splitlines():
+                    if line.strip() and not line.startswith("#"):
+                        p = Path(line.strip())
+                        found.append((str(p if p.is_absolute() else base / p), str(base)))
+            elif path.is_file():
+                found.append((str(path), str(path.parent)))
+            elif glob.has_magic(item):
+                matches = sorted(glob.glob(item, recursive=True))
+                if not matches:
+                    missing.append((item, "pattern matched no file"))
+                found += [(m, _glob_root(item)) for m in matches if os.path.isfile(m)]
+            else:
+                missing.append((item, "file not found"))
+        except (OSError, UnicodeError, SpeechError) as e:  # an unreadable list or manifest: that input fails
+            missing.append((item, getattr(e, "reason", None) or f"cannot read it ({type(e).__name__}: {e})"))
     seen, unique = set(), []
     for audio, root in found:
         key = os.path.realpath(audio)
@@ -79,26 +84,47 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
     return unique, missing
 
 
+def _glob_root(pattern: str) -> str:
+    """The folder a glob pattern's matches are mirrored below: its leading part without wildcards."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return str(Path(*parts[:fixed])) if fixed else "."
+
+
+# The job's own report in the output folder; no input's outputs may take its name.
+FAILURES_FILE = "failures.jsonl"
+
+
 def output_stems(items: list[tuple[str, str]], output_dir: Path) -> dict[str, Path]:
-    """Output path stem per input, mirroring its tree below its root; ``a.wav`` and ``a.flac`` side by side
-    keep their extension (``a.wav.txt``) so they cannot overwrite each other."""
+    """Output path stem per input, mirroring its tree below its root. Inputs that would still share a stem keep
+    their extension (``a.wav`` and ``a.flac`` side by side: ``a.wav.txt``), and if that is not enough (one name
+    in two folders outside any root) a short hash of their full path, so no output overwrites another."""
     stems: dict[str, Path] = {}
     for audio, root in items:
         rel = Path(os.path.relpath(os.path.abspath(audio), os.path.abspath(root)))
         if rel.parts and rel.parts[0] == "..":
             rel = Path(Path(audio).name)
         stems[audio] = output_dir / rel.with_suffix("")
-    counts: dict[Path, int] = {}
-    for stem in stems.values():
-        counts[stem] = counts.get(stem, 0) + 1
-    return {a: (s if counts[s] == 1 else s.with_name(Path(a).name)) for a, s in stems.items()}
+
+    def clashing(candidates: dict[str, Path]) -> set[Path]:
+        counts = Counter(candidates.values())
+        return {s for s, n in counts.items() if n > 1} | {output_dir / Path(FAILURES_FILE).stem}
+
+    clash = clashing(stems)
+    stems = {a: (s.with_name(Path(a).name) if s in clash else s) for a, s in stems.items()}
+    clash = clashing(stems)
+    for audio, stem in stems.items():
+        if stem in clash:
+            digest = hashlib.sha1(os.path.abspath(audio).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            stems[audio] = stem.with_name(f"{stem.name}.{digest}")
+    return stems
 
 
 def _transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from speech.manifest import atomic_write, remove_stale_temp_files
-    from speech.outputs import FORMATS, render
+    from speech.outputs import FORMATS, json_line, render
     from speech.transcribe import Transcriber
 
     if args.resume and not args.output_dir:
@@ -138,17 +164,21 @@ def _transcribe(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         bar.set_postfix_str(f"{audio_seconds / 3600:.2f} h audio, {audio_seconds / max(elapsed, 1e-9):.0f}x real time")
         record = t.to_json()
-        if out_dir is None:
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-            continue
-        for fmt in formats:
-            with atomic_write(f"{stems[t.audio_filepath]}.{fmt}") as f:
-                f.write(render(record, t.words, fmt))
+        try:
+            if out_dir is None:
+                print(json_line(record), flush=True)
+                continue
+            for fmt in formats:
+                with atomic_write(f"{stems[t.audio_filepath]}.{fmt}") as f:
+                    f.write(render(record, t.words, fmt))
+        except (OSError, ValueError) as e:  # e.g. an output path the file system refuses: this file fails
+            ok -= 1
+            failures.append((t.audio_filepath, f"cannot write its output ({type(e).__name__}: {e})"))
     bar.close()
     if out_dir:
-        with atomic_write(out_dir / "failures.jsonl") as f:
+        with atomic_write(out_dir / FAILURES_FILE) as f:
             for path, reason in failures:
-                f.write(json.dumps({"audio_filepath": path, "error": reason}, ensure_ascii=False) + "\n")
+                f.write(json_line({"audio_filepath": path, "error": reason}) + "\n")
     elapsed = time.perf_counter() - started
     summary = f"transcribed {ok} file(s), {audio_seconds / 3600:.3f} h of audio in {elapsed:.1f} s"
     if done:
@@ -166,7 +196,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _list_files(label: str, items: list[tuple[str, str]], shown: int, rest: str) -> None:
     """The first ``shown`` (path, reason) pairs on stderr, then how many more there are and where to find them."""
     for path, reason in items[:shown]:
-        print(f"  {label}: {path}: {reason}", file=sys.stderr)
+        print(f"  {label}: {path.encode('utf-8', 'backslashreplace').decode()}: {reason}", file=sys.stderr)
     if len(items) > shown:
         print(f"  ... and {len(items) - shown} more ({rest})", file=sys.stderr)
 

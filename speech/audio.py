@@ -24,6 +24,9 @@ from speech.errors import AudioError
 LIBSNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf")
 FFMPEG_EXTENSIONS = (".m4a", ".aac", ".wma", ".webm", ".mp4")
 AUDIO_EXTENSIONS = LIBSNDFILE_EXTENSIONS + FFMPEG_EXTENSIONS
+# Compressed formats' headers may estimate their length (MP3 without a frame count): a shortfall below this is not
+# reported as a cut file.
+TRUNCATION_TOLERANCE_SECONDS = 0.5
 
 
 def _decode_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
@@ -48,7 +51,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if os.path.getsize(path) == 0:
         raise AudioError("empty file (0 bytes)", path)
     try:
-        data, sr = sf.read(path, dtype="float32", always_2d=False)
+        data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=False)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         data, sr = _decode_with_ffmpeg_or_reason(path, e)
     return data, sr
@@ -108,7 +111,7 @@ def audio_duration(path: str | os.PathLike) -> float:
     if not os.path.isfile(path):
         raise AudioError("file not found", path)
     try:
-        info = sf.info(path)
+        info = sf.info(os.fsencode(path))
         if info.frames > 0 and info.samplerate > 0:
             return info.frames / info.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
@@ -118,14 +121,16 @@ def audio_duration(path: str | os.PathLike) -> float:
 
 
 def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate: int = 16000,
-                      overlap_seconds: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
+                      overlap_seconds: float = 0.0, notes: list[str] | None = None
+                      ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(start_seconds, mono block at sample_rate)`` with bounded memory, for long recordings.
 
-    Streams through soundfile when it can read the format; otherwise decodes the whole file once.
+    Streams through soundfile when it can read the format; otherwise decodes the whole file once. A file whose
+    data ends before its header says is read as far as it goes, and a note on it is added to ``notes``.
     """
     path = str(path)
     try:
-        info = sf.info(path)
+        info = sf.info(os.fsencode(path))
         streamable = info.frames > 0
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         streamable = False
@@ -140,16 +145,54 @@ def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate
     size = round(block_seconds * sr)
     overlap = round(overlap_seconds * sr)
     position = 0
-    with warnings.catch_warnings():
+    pending = np.zeros((0, info.channels), np.float32)
+    for piece in _read_pieces(path, info, notes):
+        pending = np.concatenate([pending, piece]) if len(pending) else piece
+        while len(pending) >= size:
+            yield from _mono_block(path, position, pending[:size], sr, sample_rate)
+            pending, position = pending[size - overlap:], position + size - overlap
+            if size - overlap <= 0:
+                return
+    if len(pending) > overlap or position == 0:
+        yield from _mono_block(path, position, pending, sr, sample_rate)
+
+
+def _mono_block(path: str, position: int, block: np.ndarray, sr: int, sample_rate: int):
+    wave = to_mono(block)
+    if not np.all(np.isfinite(wave)):
+        raise AudioError("audio contains NaN or infinite samples", path)
+    yield position / sr, resample(wave, sr, sample_rate)
+
+
+def _read_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.ndarray]:
+    """A file's frames in fresh arrays of about a second, until the data ends.
+
+    Not ``soundfile.blocks``: when a compressed file ends before its header says (a cut MP3 or OGG), its buffer
+    is handed out again and the last block's audio repeats to the promised length. Here a short read ends the
+    stream; so does a decoder error once some audio has come (a FLAC cut mid-frame), keeping what came before.
+    Either way a note saying how much is missing goes to ``notes``.
+    """
+    piece = max(1, info.samplerate // 4)
+    read, problem = 0, None
+    with warnings.catch_warnings(), sf.SoundFile(os.fsencode(path)) as f:
         warnings.simplefilter("ignore")
-        for block in sf.blocks(path, blocksize=size, overlap=overlap, dtype="float32", always_2d=True):
-            wave = to_mono(block)
-            if not np.all(np.isfinite(wave)):
-                raise AudioError("audio contains NaN or infinite samples", path)
-            yield position / sr, resample(wave, sr, sample_rate)
-            position += size - overlap
-            if len(block) < size:
+        while True:
+            try:
+                data = f.read(piece, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                if read == 0:
+                    raise AudioError(f"cannot decode audio: {e}", path) from e
+                problem = f"decoding failed ({e})"
                 break
+            if len(data):
+                read += len(data)
+                yield data
+            if len(data) < piece:
+                break
+    missing = (info.frames - read) / info.samplerate
+    if notes is not None and (problem or missing > TRUNCATION_TOLERANCE_SECONDS):
+        notes.append(f"truncated file: {problem + '; ' if problem else ''}its header promises "
+                     f"{info.frames / info.samplerate:.2f} s of audio, {read / info.samplerate:.2f} s could be read")
 
 
 def wav_truncation(path: str | os.PathLike) -> str | None:

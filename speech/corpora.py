@@ -55,7 +55,7 @@ def _measure(pairs: Iterable[tuple[Path, str | None]], failures: list[Failure]) 
 
 def _read_text(path: Path, failures: list[Failure]) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         failures.append(Failure(str(path), "transcript is not valid UTF-8"))
     except OSError as e:

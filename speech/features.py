@@ -75,6 +75,9 @@ def normalize_features(features: np.ndarray, eps: float = NORM_EPS) -> np.ndarra
     return ((features - mean) / (std + eps)).astype(np.float32)
 
 
+MAX_SAFE_PEAK = 1e12  # squared and summed over a frame, still far below float32's 3.4e38
+
+
 def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Features ``[frames, n_mfcc]`` float32 of a mono waveform at ``config.sample_rate``."""
     import librosa
@@ -82,11 +85,18 @@ def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1 or wave.size == 0:
         raise AudioError(f"expected a non-empty mono waveform, got shape {wave.shape}")
+    peak = float(np.max(np.abs(wave)))
+    if peak > MAX_SAFE_PEAK:
+        # A float file scaled far outside [-1, 1]: its power would overflow float32. The features are
+        # normalised per utterance, so scaling it down changes nothing else.
+        wave = wave / np.float32(peak)
     with warnings.catch_warnings():  # clips shorter than n_fft are valid: they are zero-padded
         warnings.simplefilter("ignore", UserWarning)
         log_power = log_mel(wave, config)
     mfcc = librosa.feature.mfcc(S=log_power, n_mfcc=config.n_mfcc, dct_type=2, norm="ortho").T
     mfcc = mfcc.astype(np.float32)
+    if not np.all(np.isfinite(mfcc)):
+        raise AudioError("features are not finite (samples out of range?)")
     return normalize_features(mfcc) if config.normalize else mfcc
 
 

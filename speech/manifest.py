@@ -38,12 +38,15 @@ def read_manifest(path: str | Path, resolve: bool = True) -> list[Utterance]:
     return list(iter_manifest(path, resolve))
 
 
-def iter_manifest(path: str | Path, resolve: bool = True) -> Iterator[Utterance]:
+def iter_manifest(path: str | Path, resolve: bool = True, bad_lines: list[tuple[str, str]] | None = None
+                  ) -> Iterator[Utterance]:
+    """The records of a JSON-lines manifest. A line that is not a record raises :class:`ManifestError`, or, with
+    ``bad_lines``, is added to it as ``(f"{path}:{line}", reason)`` and skipped (a batch job goes on)."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError("manifest not found", str(path))
     base = path.resolve().parent
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -52,8 +55,11 @@ def iter_manifest(path: str | Path, resolve: bool = True) -> Iterator[Utterance]
                 audio = str(data.pop("audio_filepath"))
                 duration = float(data.pop("duration", 0.0) or 0.0)
                 text = str(data.pop("text", "") or "")
-            except (ValueError, KeyError, TypeError) as e:
-                raise ManifestError(f"line {number} is not a manifest record ({e})", str(path)) from e
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                if bad_lines is None:
+                    raise ManifestError(f"line {number} is not a manifest record ({e})", str(path)) from e
+                bad_lines.append((f"{path}:{number}", f"not a manifest record ({type(e).__name__}: {e})"))
+                continue
             if resolve and not os.path.isabs(audio):
                 audio = str(base / audio)
             yield Utterance(audio, duration, text, data)
@@ -77,10 +83,14 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], relative_t
     return count
 
 
+# Temp files of :class:`atomic_write` end so, and only they are swept: a user's own ``.*.tmp`` files are left alone.
+TEMP_SUFFIX = ".speech-partial"
+
+
 def remove_stale_temp_files(directory: str | Path) -> int:
     """Delete temp files that :class:`atomic_write` left behind when its process was killed."""
     count = 0
-    for tmp in Path(directory).rglob(".*.tmp"):
+    for tmp in Path(directory).rglob(f".*{TEMP_SUFFIX}"):
         if tmp.is_file():
             tmp.unlink(missing_ok=True)
             count += 1
@@ -98,7 +108,7 @@ class atomic_write:
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TEMP_SUFFIX, dir=self.path.parent)
         # mkstemp makes the file private (0600); give it the permissions an ordinary open() would.
         umask = os.umask(0)
         os.umask(umask)

@@ -49,12 +49,23 @@ def to_vtt(words: Sequence[Word]) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
+def json_line(record: dict) -> str:
+    """One JSON object on a line: UTF-8 text as it is, but a file name that is not valid UTF-8 (read from the disk
+    as lone surrogates) escaped (``\\udce9``), so that the line is still valid JSON in a UTF-8 file."""
+    line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, allow_nan=False)
+    return line
+
+
 def render(record: dict, words: Sequence[Word], fmt: str) -> str:
     """The file content of one transcript in ``fmt`` (``record`` is ``Transcript.to_json()``)."""
     if fmt == "txt":
         return record["text"] + "\n"
     if fmt == "jsonl":
-        return json.dumps(record, ensure_ascii=False) + "\n"
+        return json_line(record) + "\n"
     if fmt == "srt":
         return to_srt(words)
     if fmt == "vtt":

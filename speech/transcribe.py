@@ -88,9 +88,12 @@ def segment_blocks(blocks: Iterable[np.ndarray], sample_rate: int, max_seconds: 
 
 
 def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_SECONDS,
-                  search_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    """``(offset seconds, wave)`` segments of a file (:func:`segment_blocks`), streamed with bounded memory."""
-    blocks = (block for _, block in iter_audio_blocks(path, block_seconds=max_seconds, sample_rate=sample_rate))
+                  search_seconds: float | None = None, notes: list[str] | None = None
+                  ) -> Iterator[tuple[float, np.ndarray]]:
+    """``(offset seconds, wave)`` segments of a file (:func:`segment_blocks`), streamed with bounded memory.
+    A note on a file cut short goes to ``notes`` (:func:`speech.audio.iter_audio_blocks`)."""
+    blocks = (block for _, block in iter_audio_blocks(path, block_seconds=max_seconds, sample_rate=sample_rate,
+                                                      notes=notes))
     for start, wave in segment_blocks(blocks, sample_rate, max_seconds, search_seconds):
         yield start / sample_rate, wave
 
@@ -98,8 +101,8 @@ def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_
 def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS
                    ) -> tuple[str, float, list[tuple[float, np.ndarray]], str | None]:
     """Decode and featurize one file: ``(path, duration, [(offset, features)], warning)``. Raises SpeechError."""
-    segments, duration = [], 0.0
-    for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds):
+    segments, duration, notes = [], 0.0, []
+    for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds, notes=notes):
         if wave.size == 0:
             if offset == 0:
                 raise SpeechError("audio has no samples", path)
@@ -108,7 +111,7 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
             raise SpeechError("audio contains NaN or infinite samples", path)
         segments.append((offset, compute_features(wave, config)))
         duration = offset + len(wave) / config.sample_rate
-    return path, duration, segments, wav_truncation(path)
+    return path, duration, segments, wav_truncation(path) or (notes[0] if notes else None)
 
 
 def _featurize_worker(args: tuple[str, FeatureConfig, float]):

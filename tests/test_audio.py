@@ -1,3 +1,4 @@
+import itertools
 import shutil
 import subprocess
 
@@ -162,3 +163,35 @@ def test_a_wav_cut_short_is_read_as_far_as_it_goes_and_said_to_be_truncated(tmp_
     (tmp_path / "junk.wav").write_bytes(b"RIFF\x00")
     assert wav_truncation(tmp_path / "a.flac") is None and wav_truncation(tmp_path / "junk.wav") is None
     assert wav_truncation(tmp_path / "missing.wav") is None
+
+
+@pytest.mark.parametrize("fmt, subtype, suffix", [("MP3", "MPEG_LAYER_III", "mp3"), ("FLAC", "PCM_16", "flac")])
+def test_a_compressed_file_cut_short_streams_what_is_there_once_and_says_so(tmp_path, fmt, subtype, suffix):
+    # soundfile.blocks repeated its last block up to the length a cut MP3's header promised: invented speech.
+    rng = np.random.default_rng(1)
+    wave = np.concatenate([tone_speech("abcdefghij klmnopqrst uvwxyz", seed=s) for s in range(6)])
+    wave = (wave + 0.01 * rng.standard_normal(len(wave))).astype(np.float32)
+    sf.write(tmp_path / f"whole.{suffix}", wave, 16000, format=fmt, subtype=subtype)
+    whole = (tmp_path / f"whole.{suffix}").read_bytes()
+    (tmp_path / f"cut.{suffix}").write_bytes(whole[:len(whole) // 2])
+    notes: list[str] = []
+    blocks = list(iter_audio_blocks(tmp_path / f"cut.{suffix}", block_seconds=2.0, notes=notes))
+    got = np.concatenate([b for _, b in blocks])
+    assert 0.3 * len(wave) < len(got) < 0.6 * len(wave)
+    assert [round(start, 3) for start, _ in blocks] == [2.0 * i for i in range(len(blocks))]
+    # No block is a copy of the one before it.
+    assert all(not np.array_equal(a[:1000], b[:1000]) for (_, a), (_, b) in itertools.pairwise(blocks))
+    assert len(notes) == 1 and "truncated file" in notes[0], notes
+    notes.clear()
+    whole_blocks = list(iter_audio_blocks(tmp_path / f"whole.{suffix}", block_seconds=2.0, notes=notes))
+    assert notes == [] and abs(sum(len(b) for _, b in whole_blocks) - len(wave)) < 0.05 * 16000
+
+
+def test_blocks_overlap_as_asked(tmp_path):
+    wave = np.random.default_rng(0).standard_normal(16000 * 5).astype(np.float32) * 0.1
+    sf.write(tmp_path / "a.wav", wave, 16000, subtype="FLOAT")
+    blocks = list(iter_audio_blocks(tmp_path / "a.wav", block_seconds=2.0, overlap_seconds=0.5))
+    assert [round(start, 3) for start, _ in blocks] == [0.0, 1.5, 3.0]
+    for start, block in blocks:
+        i = round(start * 16000)
+        np.testing.assert_allclose(block, wave[i:i + 32000], atol=1e-6)

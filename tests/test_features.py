@@ -68,3 +68,15 @@ def test_parallel_extraction_reports_bad_files_and_keeps_order(tmp_path, jobs, m
     assert results[3].error and "decode" in results[3].error
     good = [r for r in results if not r.error]
     assert len(good) == 10 and all(np.load(r.cache_path).shape[0] == r.num_frames for r in good)
+
+
+def test_a_float_file_scaled_far_outside_one_gives_the_features_of_its_shape():
+    # Samples of 1e20 (a float file written without scaling) would overflow the power spectrum to inf, and
+    # the transcript's confidence to NaN (invalid JSON); the features are normalised per utterance anyway.
+    wave = tone_speech("go left")
+    config = FeatureConfig()
+    plain = compute_features(wave, config)
+    np.testing.assert_allclose(compute_features(wave * np.float32(1e20), config), plain, atol=1e-3)
+    spike = wave.copy()
+    spike[100] = 3e38
+    assert np.all(np.isfinite(compute_features(spike, config)))

@@ -40,10 +40,11 @@ def test_stale_temp_files_are_swept(tmp_path):
     from speech.manifest import remove_stale_temp_files
 
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / ".a.txt.abc123.tmp").write_text("partial")
+    (tmp_path / "sub" / ".a.txt.abc123.speech-partial").write_text("partial")
     (tmp_path / "a.txt").write_text("whole")
+    (tmp_path / ".users-own.tmp").write_text("not ours")
     assert remove_stale_temp_files(tmp_path) == 1
-    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [".users-own.tmp", "a.txt"]
 
 
 def test_atomic_write_gives_ordinary_permissions(tmp_path):

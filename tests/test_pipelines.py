@@ -160,6 +160,44 @@ def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tm
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.txt")} == mtimes
 
 
+def test_transcribe_output_names_never_clash_and_bad_list_entries_fail_alone(tiny_model, tmp_path, capsys):
+    model_dir, _ = tiny_model
+    src = tmp_path / "in"
+    for rel, text in [("a/x.wav", "yes"), ("b/x.wav", "left"), ("failures.wav", "stop")]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(src / rel, tone_speech(text), 16000)
+    odd = os.fsencode(src) + b"/caf\xe9.wav"  # a name that is not UTF-8
+    sf.write(odd, tone_speech("go"), 16000)
+    out = tmp_path / "out"
+    base = ["transcribe", "--model", str(model_dir), "--format", "txt,jsonl", "--no-progress"]
+    # A glob across folders mirrors the tree below its fixed part; the input called failures.wav keeps its own.
+    assert cli_main([*base, str(src / "**" / "*.wav"), "--output-dir", str(out)]) == 0
+    texts = {p.relative_to(out).as_posix(): p.read_text().strip() for p in out.rglob("*.txt")}
+    assert set(texts) == {"a/x.txt", "b/x.txt", "failures.wav.txt", "caf\udce9.txt"}, texts
+    assert (out / "failures.jsonl").read_text() == ""
+    records = {p.relative_to(out).as_posix(): json.loads(p.read_text()) for p in out.rglob("*.jsonl")
+               if p.name != "failures.jsonl"}
+    assert {k: Path(r["audio_filepath"]).relative_to(src).as_posix() for k, r in records.items()} == {
+        "a/x.jsonl": "a/x.wav", "b/x.jsonl": "b/x.wav", "failures.wav.jsonl": "failures.wav",
+        "caf\udce9.jsonl": "caf\udce9.wav"}
+    assert all(r["text"] == texts[k.replace(".jsonl", ".txt")] for k, r in records.items())
+
+    # Files of one name outside any common root (a list naming them by absolute path from elsewhere) do not
+    # overwrite each other either; a list with a byte-order mark and a manifest with a bad line still run.
+    listing = tmp_path / "lists" / "files.txt"
+    listing.parent.mkdir()
+    listing.write_text("\ufeff" + f"{src / 'a' / 'x.wav'}\n{src / 'b' / 'x.wav'}\n", encoding="utf-8")
+    manifest = tmp_path / "lists" / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": str(src / "failures.wav")}) + "\n{not json\n")
+    capsys.readouterr()
+    assert cli_main([*base, str(listing), str(manifest), "--output-dir", str(tmp_path / "out2")]) == 1
+    got = sorted(p.name for p in (tmp_path / "out2").rglob("*.txt"))
+    assert len(got) == 3 and len({(tmp_path / "out2" / n).read_text() for n in got if n.startswith("x")}) == 2, got
+    failures = [json.loads(line) for line in (tmp_path / "out2" / "failures.jsonl").read_text().splitlines()]
+    assert [f["audio_filepath"] for f in failures] == [f"{manifest}:2"]
+    assert "3 file(s)" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_kill_9_during_batch_transcription_then_resume_loses_nothing(tiny_model, tmp_path):
     model_dir, _ = tiny_model
