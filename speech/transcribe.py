@@ -28,6 +28,8 @@ PARALLEL_MIN_FILES = 32
 # four into 11 s recordings (scripts/bench_long.py) gave WER 0.225 with 30 s segments, 0.217 with 10 and 0.216
 # with 8, against 0.175 for the same clips one by one.
 MAX_SEGMENT_SECONDS = 8.0
+# Audio per chunk of files decoded together: a few full batches of segments, and the most a killed job can lose.
+CHUNK_AUDIO_SECONDS = 300.0
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
 
@@ -248,29 +250,37 @@ class Transcriber:
         return self.transcribe_features([compute_features(wave, self.spec.features)])[0]
 
     # -- files in, transcripts out ---------------------------------------------------------------------------
-    def transcribe_files(self, paths: Iterable[str], jobs: int | None = None,
-                         files_per_batch: int = 64) -> Iterator[Transcript]:
-        """Transcripts in input order. Bad files yield a Transcript with ``error`` set, never raise."""
+    def transcribe_files(self, paths: Iterable[str], jobs: int | None = None, files_per_batch: int = 64,
+                         seconds_per_batch: float = CHUNK_AUDIO_SECONDS) -> Iterator[Transcript]:
+        """Transcripts in input order. Bad files yield a Transcript with ``error`` set, never raise.
+
+        Files are decoded together in chunks of up to ``files_per_batch`` files or ``seconds_per_batch`` of audio,
+        whichever comes first: a chunk's transcripts come out (and a batch job writes them) when it is done, so a
+        killed job loses at most one chunk of work, however long its recordings."""
         paths = list(paths)
         # Worker start-up costs a few seconds: a handful of files is faster in this process.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
         tasks = ((str(p), self.spec.features, self.max_segment_seconds) for p in paths)
         if jobs == 1:
-            yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch)
+            yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch)
             return
         import multiprocessing as mp
 
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
-            yield from self._transcribe_chunks(pool.map(_featurize_worker, tasks, chunksize=4), files_per_batch)
+            yield from self._transcribe_chunks(pool.map(_featurize_worker, tasks, chunksize=4), files_per_batch,
+                                               seconds_per_batch)
 
-    def _transcribe_chunks(self, featurized: Iterable, files_per_batch: int) -> Iterator[Transcript]:
+    def _transcribe_chunks(self, featurized: Iterable, files_per_batch: int,
+                           seconds_per_batch: float = CHUNK_AUDIO_SECONDS) -> Iterator[Transcript]:
         chunk: list = []
+        seconds = 0.0
         for item in featurized:
             chunk.append(item)
-            if len(chunk) >= files_per_batch:
+            seconds += item[1]  # the file's duration (0 for a failure)
+            if len(chunk) >= files_per_batch or seconds >= seconds_per_batch:
                 yield from self._transcribe_chunk(chunk)
-                chunk = []
+                chunk, seconds = [], 0.0
         if chunk:
             yield from self._transcribe_chunk(chunk)
 

@@ -66,6 +66,23 @@ def test_bad_files_do_not_stop_the_batch(transcriber, tmp_path):
     assert all(r.warning is None for r in results.values())
 
 
+def test_transcripts_come_out_chunk_by_chunk_capped_by_audio_seconds(transcriber, tmp_path, monkeypatch):
+    # What a batch job has written when it is killed is every chunk before the current one: a chunk of 64
+    # hour-long recordings would be 64 hours of work lost, so chunks also end at an amount of audio.
+    paths = []
+    for i, seconds in enumerate([1.0, 1.0, 3.0, 1.0, 1.0]):
+        sf.write(tmp_path / f"{i}.wav", np.zeros(int(seconds * 16000), np.float32) + 0.01, 16000)
+        paths.append(str(tmp_path / f"{i}.wav"))
+    sizes = []
+    decode_chunk = transcriber._transcribe_chunk
+    monkeypatch.setattr(transcriber, "_transcribe_chunk", lambda chunk: sizes.append(len(chunk)) or
+                        decode_chunk(chunk))
+    out = list(transcriber.transcribe_files(paths, jobs=1, seconds_per_batch=2.0))
+    assert [t.audio_filepath for t in out] == paths and sizes == [2, 1, 2]
+    sizes.clear()
+    assert len(list(transcriber.transcribe_files(paths, jobs=1, files_per_batch=4))) == 5 and sizes == [4, 1]
+
+
 def test_a_truncated_wav_is_transcribed_with_a_warning(transcriber, tmp_path):
     speech = tone_speech("go")
     sf.write(tmp_path / "go.wav", np.concatenate([speech, np.zeros(8000, np.float32)]), 16000, subtype="PCM_16")
