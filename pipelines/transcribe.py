@@ -157,23 +157,23 @@ def _transcribe(args: argparse.Namespace) -> int:
         if t.error:
             failures.append((t.audio_filepath, t.error))
             continue
+        record = t.to_json()
+        try:
+            if out_dir is None:
+                print(json_line(record), flush=True)
+            else:
+                for fmt in formats:
+                    with atomic_write(f"{stems[t.audio_filepath]}.{fmt}") as f:
+                        f.write(render(record, t.words, fmt))
+        except (OSError, ValueError) as e:  # e.g. an output path the file system refuses: this file fails
+            failures.append((t.audio_filepath, f"cannot write its output ({type(e).__name__}: {e})"))
+            continue
         ok += 1
         if t.warning:
             warned.append((t.audio_filepath, t.warning))
         audio_seconds += t.duration
         elapsed = time.perf_counter() - started
         bar.set_postfix_str(f"{audio_seconds / 3600:.2f} h audio, {audio_seconds / max(elapsed, 1e-9):.0f}x real time")
-        record = t.to_json()
-        try:
-            if out_dir is None:
-                print(json_line(record), flush=True)
-                continue
-            for fmt in formats:
-                with atomic_write(f"{stems[t.audio_filepath]}.{fmt}") as f:
-                    f.write(render(record, t.words, fmt))
-        except (OSError, ValueError) as e:  # e.g. an output path the file system refuses: this file fails
-            ok -= 1
-            failures.append((t.audio_filepath, f"cannot write its output ({type(e).__name__}: {e})"))
     bar.close()
     if out_dir:
         with atomic_write(out_dir / FAILURES_FILE) as f:

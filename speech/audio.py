@@ -149,23 +149,24 @@ def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate
     for piece in _read_pieces(path, info, notes):
         pending = np.concatenate([pending, piece]) if len(pending) else piece
         while len(pending) >= size:
-            yield from _mono_block(path, position, pending[:size], sr, sample_rate)
+            yield _mono_block(path, position, pending[:size], sr, sample_rate)
             pending, position = pending[size - overlap:], position + size - overlap
             if size - overlap <= 0:
                 return
     if len(pending) > overlap or position == 0:
-        yield from _mono_block(path, position, pending, sr, sample_rate)
+        yield _mono_block(path, position, pending, sr, sample_rate)
 
 
-def _mono_block(path: str, position: int, block: np.ndarray, sr: int, sample_rate: int):
+def _mono_block(path: str, position: int, block: np.ndarray, sr: int, sample_rate: int) -> tuple[float, np.ndarray]:
+    """``(start seconds, mono block at sample_rate)`` of ``block``, which starts at frame ``position``."""
     wave = to_mono(block)
     if not np.all(np.isfinite(wave)):
         raise AudioError("audio contains NaN or infinite samples", path)
-    yield position / sr, resample(wave, sr, sample_rate)
+    return position / sr, resample(wave, sr, sample_rate)
 
 
 def _read_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.ndarray]:
-    """A file's frames in fresh arrays of about a second, until the data ends.
+    """A file's frames in fresh arrays of a quarter of a second, until the data ends.
 
     Not ``soundfile.blocks``: when a compressed file ends before its header says (a cut MP3 or OGG), its buffer
     is handed out again and the last block's audio repeats to the promised length. Here a short read ends the

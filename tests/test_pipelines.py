@@ -134,12 +134,17 @@ def test_transcribe_resume_without_output_dir_is_refused(tmp_path, capsys):
     assert "--resume needs --output-dir" in capsys.readouterr().err
 
 
-def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tmp_path, capsys):
-    model_dir, _ = tiny_model
-    src = tmp_path / "in"
-    for rel, text in [("a/one.wav", "yes"), ("a/b/two.wav", "left"), ("three.flac", "stop")]:
+def _write_tone_files(src: Path, files: list[tuple[str, str]]) -> Path:
+    """``src`` with each ``(relative path, text)`` written as tone speech (folders made as needed)."""
+    for rel, text in files:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(src / rel, tone_speech(text), 16000)
+    return src
+
+
+def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tmp_path, capsys):
+    model_dir, _ = tiny_model
+    src = _write_tone_files(tmp_path / "in", [("a/one.wav", "yes"), ("a/b/two.wav", "left"), ("three.flac", "stop")])
     (src / "a" / "broken.wav").write_bytes(b"RIFF....WAVE")
     (src / "a" / "gone.wav").symlink_to(tmp_path / "deleted.wav")  # a dangling link is a failure, not left out
     out = tmp_path / "out"
@@ -162,10 +167,7 @@ def test_transcribe_output_dir_formats_mirror_the_tree_and_resume(tiny_model, tm
 
 def test_transcribe_output_names_never_clash_and_bad_list_entries_fail_alone(tiny_model, tmp_path, capsys):
     model_dir, _ = tiny_model
-    src = tmp_path / "in"
-    for rel, text in [("a/x.wav", "yes"), ("b/x.wav", "left"), ("failures.wav", "stop")]:
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(src / rel, tone_speech(text), 16000)
+    src = _write_tone_files(tmp_path / "in", [("a/x.wav", "yes"), ("b/x.wav", "left"), ("failures.wav", "stop")])
     odd = os.fsencode(src) + b"/caf\xe9.wav"  # a name that is not UTF-8
     sf.write(odd, tone_speech("go"), 16000)
     out = tmp_path / "out"
