@@ -84,13 +84,14 @@ def split_segments(wave: np.ndarray, sample_rate: int, max_seconds: float) -> li
 
 
 def _load(readable: fileio.ReadableFile, sample_rate: int) -> tuple[np.ndarray, str | None]:
-    """The file's mono wave at ``sample_rate`` and a warning about it (a WAV cut short), if any."""
-    from speech.audio import load_audio, wav_truncation
+    """The file's mono wave at ``sample_rate`` and a warning about it (a file cut short or damaged), if any."""
+    from speech.audio import load_audio
     from speech.errors import AudioError
 
     path = readable.metadata.path
+    notes: list[str] = []
     if os.path.isfile(path):
-        return load_audio(path, sample_rate), wav_truncation(path)
+        return load_audio(path, sample_rate, notes), notes[0] if notes else None
     # Remote files (gs://, s3://...): the decoders need a local file; the suffix tells ffmpeg the format.
     with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as tmp:
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as f:
@@ -98,7 +99,7 @@ def _load(readable: fileio.ReadableFile, sample_rate: int) -> tuple[np.ndarray, 
                 tmp.write(chunk)
         tmp.flush()
         try:
-            return load_audio(tmp.name, sample_rate), wav_truncation(tmp.name)
+            return load_audio(tmp.name, sample_rate, notes), notes[0] if notes else None
         except AudioError as e:  # decoder messages quote the file name: name the real one
             raise AudioError(e.reason.replace(tmp.name, path), path) from e
 

@@ -1,9 +1,10 @@
 """``python -m speech transcribe`` / ``scripts/transcribe.py``: batch transcription.
 
 Inputs: files, folders (recursive), glob patterns, list files (``.txt``/``.lst``: one path a line) and
-manifests (``.json``/``.jsonl``). Without ``--output-dir``: one JSON object per input on stdout. With it:
-one file per input and format, mirroring the input tree, each written atomically; ``--resume`` skips
-inputs whose outputs all exist, so a killed job loses nothing finished and does nothing twice.
+manifests (``.json``/``.jsonl``). Without ``--output-dir``: one JSON object per input on stdout
+(``{"audio_filepath", "error"}`` for one that failed). With it: one file per input and format, mirroring the
+input tree, each written atomically; ``--resume`` skips inputs whose outputs all exist, so a killed job loses
+nothing finished and does nothing twice.
 A bad file never stops the batch: it is reported (stderr summary, ``failures.jsonl``) and the exit
 code is 1 when any input failed.
 """
@@ -152,10 +153,15 @@ def _transcribe(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     started, audio_seconds, ok = time.perf_counter(), 0.0, 0
     warned: list[tuple[str, str]] = []
+    if out_dir is None:  # on stdout every input gets its object, a failed one too (as failures.jsonl has it)
+        for path, reason in failures:
+            print(json_line(_failure(path, reason)), flush=True)
     for t in transcriber.transcribe_files(todo, jobs=args.jobs):
         bar.update()
         if t.error:
             failures.append((t.audio_filepath, t.error))
+            if out_dir is None:
+                print(json_line(_failure(t.audio_filepath, t.error)), flush=True)
             continue
         record = t.to_json()
         try:
@@ -178,7 +184,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if out_dir:
         with atomic_write(out_dir / FAILURES_FILE) as f:
             for path, reason in failures:
-                f.write(json_line({"audio_filepath": path, "error": reason}) + "\n")
+                f.write(json_line(_failure(path, reason)) + "\n")
     elapsed = time.perf_counter() - started
     summary = f"transcribed {ok} file(s), {audio_seconds / 3600:.3f} h of audio in {elapsed:.1f} s"
     if done:
@@ -191,6 +197,10 @@ def _transcribe(args: argparse.Namespace) -> int:
     # Without --output-dir there is no failures.jsonl: list them all.
     _list_files("failed", failures, 20 if out_dir else len(failures), "see failures.jsonl")
     return 1 if failures else 0
+
+
+def _failure(path: str, reason: str) -> dict:
+    return {"audio_filepath": path, "error": reason}
 
 
 def _list_files(label: str, items: list[tuple[str, str]], shown: int, rest: str) -> None:

@@ -10,7 +10,10 @@ is read as far as it goes; :func:`wav_truncation` says how much is missing, for 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,47 +30,194 @@ AUDIO_EXTENSIONS = LIBSNDFILE_EXTENSIONS + FFMPEG_EXTENSIONS
 # Compressed formats' headers may estimate their length (MP3 without a frame count): a shortfall below this is not
 # reported as a cut file.
 TRUNCATION_TOLERANCE_SECONDS = 0.5
+# Rates a header may claim. Outside them the header is broken (a 1 Hz "recording" would be resampled to 16000
+# times its size) or the file is not audio for speech; the SavedModel accepts the same range.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 384000
+PIECE_SECONDS = 0.25  # files are read in pieces this long, so memory stays bounded however long the file
+_LIBSNDFILE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
 
 
-def _decode_with_ffmpeg(path: str) -> tuple[np.ndarray, int]:
-    # audioread (used by librosa) decodes what libsndfile cannot (m4a, aac, old mp3) through ffmpeg.
-    import audioread
+class AudioStream:
+    """An open audio file: its sample rate, channel count, and its frames as ``[n, channels]`` float32 pieces
+    (iterate once). Close it (or use ``with``) to release the decoder."""
 
-    try:
-        with audioread.audio_open(path) as f:
-            sr, channels = f.samplerate, f.channels
-            data = b"".join(f)
-    except Exception as e:  # audioread raises many unrelated types
-        raise AudioError(f"cannot decode audio ({type(e).__name__}: {e})", path) from e
-    samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-    return samples.reshape(-1, channels) if channels > 1 else samples, sr
+    def __init__(self, sample_rate: int, channels: int, pieces: Iterator[np.ndarray], close=None):
+        self.sample_rate, self.channels = sample_rate, channels
+        self._pieces, self._close = pieces, close
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self._pieces
+
+    def close(self) -> None:
+        self._pieces.close()
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode a file as it is: float32 samples ``[time]`` or ``[time, channels]`` and its sample rate."""
+def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> AudioStream:
+    """Open ``path`` for streaming: libsndfile where it knows the format and its length, ffmpeg otherwise.
+
+    Raises :class:`AudioError` for a missing, empty or undecodable file and for an implausible sample rate. A
+    file that ends before its header says, or that the decoder reports damaged, is read as far as it goes; a
+    note saying so goes to ``notes`` once the stream has been read.
+    """
     path = str(path)
     if not os.path.isfile(path):
         raise AudioError("file not found", path)
     if os.path.getsize(path) == 0:
         raise AudioError("empty file (0 bytes)", path)
     try:
-        data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=False)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        data, sr = _decode_with_ffmpeg_or_reason(path, e)
-    return data, sr
-
-
-def _decode_with_ffmpeg_or_reason(path: str, error: Exception) -> tuple[np.ndarray, int]:
-    try:
-        return _decode_with_ffmpeg(path)
-    except AudioError:
+        info = sf.info(os.fsencode(path))
+    except _LIBSNDFILE_ERRORS as e:
+        info, error = None, e
+    have_ffmpeg = shutil.which("ffmpeg") is not None
+    if info is not None and (not have_ffmpeg or (info.frames > 0 and _length_is_known(path, info))):
+        stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes))
+    elif have_ffmpeg:
+        try:
+            stream = _open_ffmpeg(path, notes)
+        except AudioError:
+            if info is None:
+                raise
+            stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes))
+    else:
         reason = str(error)
         if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
             reason = "format not recognised, or the data is corrupt"
-        if shutil.which("ffmpeg") is None and Path(path).suffix.lower() not in LIBSNDFILE_EXTENSIONS:
+        if Path(path).suffix.lower() not in LIBSNDFILE_EXTENSIONS:
             reason += (f" ({', '.join(e[1:] for e in FFMPEG_EXTENSIONS)} need ffmpeg on PATH: "
                        "scripts/setup.sh installs it)")
         raise AudioError(f"cannot decode audio: {reason}", path) from error
+    if not MIN_SAMPLE_RATE <= stream.sample_rate <= MAX_SAMPLE_RATE:
+        stream.close()
+        raise AudioError(f"unsupported sample rate {stream.sample_rate} Hz (supported: {MIN_SAMPLE_RATE} to "
+                         f"{MAX_SAMPLE_RATE})", path)
+    return stream
+
+
+def _length_is_known(path: str, info) -> bool:
+    """Whether libsndfile's frame count is exact. For an MP3 without a Xing/Info/VBRI frame count it is an estimate
+    from the first frame's bitrate (a variable-bitrate file was seen cut at 105 of its 180 s), and libsndfile stops
+    reading there: such files go to ffmpeg, which reads to the end."""
+    if info.format != "MP3":
+        return True
+    with open(path, "rb") as f:
+        head = f.read(10)
+        skip = 0
+        if head[:3] == b"ID3" and len(head) == 10:  # an ID3v2 tag first: its size is 4 x 7 bits
+            skip = 10 + int.from_bytes(bytes(b & 0x7F for b in head[6:10]), "big") + (10 if head[5] & 0x10 else 0)
+        f.seek(skip)
+        data = f.read(64 * 1024)
+    sync = re.search(rb"\xff[\xe0-\xff]", data)  # the first frame header
+    return sync is not None and any(tag in data[sync.start():sync.start() + 200] for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+def _libsndfile_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.ndarray]:
+    """A file's frames in fresh arrays of :data:`PIECE_SECONDS`, until the data ends.
+
+    Not ``soundfile.blocks``: when a compressed file ends before its header says (a cut MP3 or OGG), its buffer
+    is handed out again and the last block's audio repeats to the promised length. Here a short read ends the
+    stream; so does a decoder error once some audio has come (a FLAC cut mid-frame), keeping what came before.
+    Either way a note saying how much is missing goes to ``notes``; so does a WAV cut short
+    (:func:`wav_truncation`), which libsndfile reads as far as it goes without a word.
+    """
+    piece = max(1, round(info.samplerate * PIECE_SECONDS))
+    read, problem = 0, None
+    with warnings.catch_warnings(), sf.SoundFile(os.fsencode(path)) as f:
+        warnings.simplefilter("ignore")
+        while True:
+            try:
+                data = f.read(piece, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                if read == 0:
+                    raise AudioError(f"cannot decode audio: {e}", path) from e
+                problem = f"decoding failed ({e})"
+                break
+            if len(data):
+                read += len(data)
+                yield data
+            if len(data) < piece:
+                break
+    if notes is None:
+        return
+    missing = (info.frames - read) / info.samplerate
+    if problem or missing > TRUNCATION_TOLERANCE_SECONDS:
+        notes.append(f"truncated file: {problem + '; ' if problem else ''}its header promises "
+                     f"{info.frames / info.samplerate:.2f} s of audio, {read / info.samplerate:.2f} s could be read")
+    elif info.format == "WAV" and (note := wav_truncation(path)):
+        notes.append(note)
+
+
+def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
+    """Stream ``path`` through the ffmpeg command as big-endian float32 Sun AU: a 24-byte header gives the rate and
+    channels, the pipe bounds memory. ffmpeg's complaints about a file it could still decode (a cut m4a: "partial
+    file") become a note; with no audio at all they are the error."""
+    command = [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-i", b"file:" + os.fsencode(os.path.abspath(path)),
+               b"-map", b"0:a:0", b"-c:a", b"pcm_f32be", b"-f", b"au", b"pipe:1"]
+    errors = tempfile.TemporaryFile()  # not a pipe: a damaged file's many messages could fill it and stall ffmpeg
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        errors.close()
+
+    def messages() -> str:
+        """ffmpeg's first complaint, without its "[demuxer @ 0x...]" or "file:PATH:" prefix."""
+        proc.wait()
+        errors.seek(0)
+        for line in errors.read().decode("utf-8", "replace").splitlines():
+            line = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\] ", "", line.strip())
+            line = line.removeprefix(os.fsdecode(command[5]) + ": ")
+            if line:
+                return line
+        return f"ffmpeg exited with status {proc.returncode}"
+
+    header = proc.stdout.read(24)
+    fields = [int.from_bytes(header[i:i + 4], "big") for i in range(0, len(header), 4)]
+    if len(fields) < 6 or fields[0] != 0x2E736E64 or fields[3] != 6 or fields[5] == 0:
+        reason = messages()
+        stop()
+        raise AudioError(f"cannot decode audio: format not recognised, or the data is corrupt (ffmpeg: {reason})",
+                         path)
+    offset, sample_rate, channels = fields[1], fields[4], fields[5]
+    proc.stdout.read(max(offset - 24, 0))  # the header's annotation
+
+    def pieces() -> Iterator[np.ndarray]:
+        frame_bytes = 4 * channels
+        piece_bytes = max(1, round(sample_rate * PIECE_SECONDS)) * frame_bytes
+        read, pending = 0, b""
+        while chunk := proc.stdout.read(piece_bytes):
+            chunk = pending + chunk
+            whole = len(chunk) - len(chunk) % frame_bytes
+            chunk, pending = chunk[:whole], chunk[whole:]
+            if chunk:
+                read += len(chunk) // frame_bytes
+                yield np.frombuffer(chunk, ">f4").astype(np.float32).reshape(-1, channels)
+        if proc.wait() != 0 and read == 0:
+            raise AudioError(f"cannot decode audio (ffmpeg: {messages()})", path)
+        errors.seek(0)
+        if notes is not None and errors.read(1):
+            notes.append(f"damaged file: ffmpeg reports \"{messages()}\"; {read / sample_rate:.2f} s could be read")
+
+    return AudioStream(sample_rate, channels, pieces(), stop)
+
+
+def read_audio(path: str | os.PathLike, notes: list[str] | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file as it is: float32 samples ``[time]`` or ``[time, channels]`` and its sample rate."""
+    with open_audio(path, notes) as stream:
+        pieces = list(stream)
+    data = np.concatenate(pieces) if pieces else np.zeros((0, stream.channels), np.float32)
+    return (data[:, 0] if stream.channels == 1 else data), stream.sample_rate
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:
@@ -94,9 +244,10 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return librosa.resample(wave, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq").astype(np.float32)
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
-    """Load ``path`` as float32 mono at ``sample_rate``. Raises AudioError on bad input."""
-    data, sr = read_audio(path)
+def load_audio(path: str | os.PathLike, sample_rate: int = 16000, notes: list[str] | None = None) -> np.ndarray:
+    """Load ``path`` as float32 mono at ``sample_rate``. Raises AudioError on bad input; a note on a file cut
+    short or damaged goes to ``notes`` (:func:`open_audio`)."""
+    data, sr = read_audio(path, notes)
     wave = to_mono(np.asarray(data, dtype=np.float32))
     if wave.size == 0:
         raise AudioError("audio has no samples", str(path))
@@ -106,15 +257,15 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
 
 
 def audio_duration(path: str | os.PathLike) -> float:
-    """Duration in seconds, from the header when the format has one (no full decode)."""
+    """Duration in seconds, from the header when it is exact (no full decode)."""
     path = str(path)
     if not os.path.isfile(path):
         raise AudioError("file not found", path)
     try:
         info = sf.info(os.fsencode(path))
-        if info.frames > 0 and info.samplerate > 0:
+        if info.frames > 0 and info.samplerate > 0 and _length_is_known(path, info):
             return info.frames / info.samplerate
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+    except _LIBSNDFILE_ERRORS:
         pass
     data, sr = read_audio(path)
     return len(data) / sr
@@ -123,38 +274,24 @@ def audio_duration(path: str | os.PathLike) -> float:
 def iter_audio_blocks(path: str | os.PathLike, block_seconds: float, sample_rate: int = 16000,
                       overlap_seconds: float = 0.0, notes: list[str] | None = None
                       ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(start_seconds, mono block at sample_rate)`` with bounded memory, for long recordings.
-
-    Streams through soundfile when it can read the format; otherwise decodes the whole file once. A file whose
-    data ends before its header says is read as far as it goes, and a note on it is added to ``notes``.
-    """
+    """Yield ``(start_seconds, mono block at sample_rate)`` with bounded memory, for long recordings, whatever the
+    format (:func:`open_audio`). A note on a file cut short or damaged goes to ``notes``."""
     path = str(path)
-    try:
-        info = sf.info(os.fsencode(path))
-        streamable = info.frames > 0
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        streamable = False
-    if not streamable:
-        wave = load_audio(path, sample_rate)
-        step = round((block_seconds - overlap_seconds) * sample_rate)
-        size = round(block_seconds * sample_rate)
-        for start in range(0, max(len(wave) - int(overlap_seconds * sample_rate), 1), step):
-            yield start / sample_rate, wave[start:start + size]
-        return
-    sr = info.samplerate
-    size = round(block_seconds * sr)
-    overlap = round(overlap_seconds * sr)
-    position = 0
-    pending = np.zeros((0, info.channels), np.float32)
-    for piece in _read_pieces(path, info, notes):
-        pending = np.concatenate([pending, piece]) if len(pending) else piece
-        while len(pending) >= size:
-            yield _mono_block(path, position, pending[:size], sr, sample_rate)
-            pending, position = pending[size - overlap:], position + size - overlap
-            if size - overlap <= 0:
-                return
-    if len(pending) > overlap or position == 0:
-        yield _mono_block(path, position, pending, sr, sample_rate)
+    with open_audio(path, notes) as stream:
+        sr = stream.sample_rate
+        size = max(1, round(block_seconds * sr))
+        overlap = round(overlap_seconds * sr)
+        position = 0
+        pending = np.zeros((0, stream.channels), np.float32)
+        for piece in stream:
+            pending = np.concatenate([pending, piece]) if len(pending) else piece
+            while len(pending) >= size:
+                yield _mono_block(path, position, pending[:size], sr, sample_rate)
+                pending, position = pending[size - overlap:], position + size - overlap
+                if size - overlap <= 0:
+                    return
+        if len(pending) > overlap or position == 0:
+            yield _mono_block(path, position, pending, sr, sample_rate)
 
 
 def _mono_block(path: str, position: int, block: np.ndarray, sr: int, sample_rate: int) -> tuple[float, np.ndarray]:
@@ -163,37 +300,6 @@ def _mono_block(path: str, position: int, block: np.ndarray, sr: int, sample_rat
     if not np.all(np.isfinite(wave)):
         raise AudioError("audio contains NaN or infinite samples", path)
     return position / sr, resample(wave, sr, sample_rate)
-
-
-def _read_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.ndarray]:
-    """A file's frames in fresh arrays of a quarter of a second, until the data ends.
-
-    Not ``soundfile.blocks``: when a compressed file ends before its header says (a cut MP3 or OGG), its buffer
-    is handed out again and the last block's audio repeats to the promised length. Here a short read ends the
-    stream; so does a decoder error once some audio has come (a FLAC cut mid-frame), keeping what came before.
-    Either way a note saying how much is missing goes to ``notes``.
-    """
-    piece = max(1, info.samplerate // 4)
-    read, problem = 0, None
-    with warnings.catch_warnings(), sf.SoundFile(os.fsencode(path)) as f:
-        warnings.simplefilter("ignore")
-        while True:
-            try:
-                data = f.read(piece, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as e:
-                if read == 0:
-                    raise AudioError(f"cannot decode audio: {e}", path) from e
-                problem = f"decoding failed ({e})"
-                break
-            if len(data):
-                read += len(data)
-                yield data
-            if len(data) < piece:
-                break
-    missing = (info.frames - read) / info.samplerate
-    if notes is not None and (problem or missing > TRUNCATION_TOLERANCE_SECONDS):
-        notes.append(f"truncated file: {problem + '; ' if problem else ''}its header promises "
-                     f"{info.frames / info.samplerate:.2f} s of audio, {read / info.samplerate:.2f} s could be read")
 
 
 def wav_truncation(path: str | os.PathLike) -> str | None:

@@ -34,12 +34,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from speech.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from speech.features import FeatureConfig
 from speech.text import Vocabulary
 from speech.tf_features import feature_constants, tf_features
 
-MIN_SAMPLE_RATE = 1000
-MAX_SAMPLE_RATE = 384000
 RESAMPLE_PASS, RESAMPLE_STOP = 0.93, 0.99  # low-pass transition, as fractions of the lower Nyquist frequency
 
 # ---------------------------------------------------------------------------------------------------------

@@ -132,13 +132,18 @@ class FeatureCache:
         return features if ok else None
 
     def get_or_compute(self, audio_path: str) -> tuple[Path, np.ndarray]:
-        """Cache entry path and features; computed and stored when missing or corrupt."""
+        """Cache entry path and features; computed and stored when missing or corrupt. A file cut short or damaged
+        (:func:`speech.audio.open_audio`'s notes) raises AudioError: it is not the recording its transcript is of."""
         from speech.audio import load_audio
 
         entry = self.path_for(audio_path)
         features = self.load(entry) if entry.exists() else None
         if features is None:
-            features = compute_features(load_audio(audio_path, self.config.sample_rate), self.config)
+            notes: list[str] = []
+            wave = load_audio(audio_path, self.config.sample_rate, notes)
+            if notes:  # its transcript is of the whole recording: training on a part would teach a wrong alignment
+                raise AudioError(f"{notes[0]} (not used: the transcript is of the whole recording)", audio_path)
+            features = compute_features(wave, self.config)
             entry.parent.mkdir(parents=True, exist_ok=True)
             tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as f:

@@ -337,7 +337,6 @@ class _FestivalSession:
 
     def __init__(self, voice: Voice, timeout: float):
         self.voice = voice
-        self.tmp = tempfile.mkdtemp(prefix="speech-festival-")
         self.proc = subprocess.Popen(["festival", "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         name = voice.settings["voice"]
@@ -375,9 +374,10 @@ class _FestivalSession:
         return reply
 
     def synthesize(self, text: str, rate: float, pitch: float, timeout: float) -> str:
-        out = os.path.join(self.tmp, "out.wav")
-        if os.path.exists(out):
-            os.unlink(out)
+        """The path of a new WAV file of ``text``, for the caller to read and delete. A file per utterance, not a
+        folder per session: pool workers exit without atexit handlers, and a session's folder outlived them."""
+        fd, out = tempfile.mkstemp(prefix="speech-festival-", suffix=".wav")
+        os.close(fd)
         if self.voice.settings.get("kind") == "hts":
             # The HTS engine ignores Duration_Stretch; its -r option is the speaking rate (>1 faster). Its -fm
             # (pitch) option is ignored by Debian's festival, so HTS voices get no pitch change.
@@ -388,14 +388,17 @@ class _FestivalSession:
                      "(if (assoc 'target_f0_mean speech_lr_params) (set! int_lr_params (cons (list 'target_f0_mean "
                      f"(* {pitch:.3f} (car (cdr (assoc 'target_f0_mean speech_lr_params))))) speech_lr_params)))")
         quoted = text.replace("\\", " ").replace('"', " ")
-        self.command(f"{setup} (utt.save.wave (SynthText \"{quoted}\") \"{out}\" 'riff)", timeout)
+        try:
+            self.command(f"{setup} (utt.save.wave (SynthText \"{quoted}\") \"{out}\" 'riff)", timeout)
+        except BaseException:
+            os.unlink(out)
+            raise
         return out
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 _FESTIVAL: dict[str, _FestivalSession] = {}
@@ -413,7 +416,11 @@ def _festival(voice: Voice, text: str, rate: float, pitch: float, timeout: float
     if session is None or session.proc.poll() is not None:
         session = _FESTIVAL[voice.name] = _FestivalSession(voice, timeout)
     try:
-        return _read_wav(session.synthesize(text, rate, pitch, timeout))
+        path = session.synthesize(text, rate, pitch, timeout)
+        try:
+            return _read_wav(path)
+        finally:
+            os.unlink(path)
     except SynthesisError:
         # A failed utterance may leave festival in a bad state: start afresh next time.
         session.close()

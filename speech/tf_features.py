@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from speech.features import NORM_EPS, FeatureConfig
+from speech.features import MAX_SAFE_PEAK, NORM_EPS, FeatureConfig
 
 
 def feature_constants(config: FeatureConfig) -> dict[str, np.ndarray]:
@@ -57,6 +57,10 @@ def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
     # row reach into its padding, and librosa sees zeros there.
     valid = tf.range(num_samples)[None, :] < lengths[:, None]
     waves = tf.where(valid, waves, 0.0)
+    # As compute_features: a row scaled far outside [-1, 1] (a float file at 1e20) is scaled down before its
+    # power overflows; other rows are left bit for bit as they are.
+    peak = tf.reduce_max(tf.abs(waves), axis=1, keepdims=True)
+    waves = tf.where(peak > MAX_SAFE_PEAK, waves / tf.maximum(peak, 1.0), waves)
     pad = config.n_fft // 2
     padded = tf.pad(tf.cast(waves, tf.float64), [[0, 0], [pad, pad]])
     frames = tf.signal.frame(padded, config.n_fft, config.hop_length, pad_end=False)  # [B, T, n_fft]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speech.audio import iter_audio_blocks, wav_truncation
+from speech.audio import iter_audio_blocks
 from speech.decoding import Hypothesis, Word, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, compute_features
@@ -113,7 +113,7 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
             raise SpeechError("audio contains NaN or infinite samples", path)
         segments.append((offset, compute_features(wave, config)))
         duration = offset + len(wave) / config.sample_rate
-    return path, duration, segments, wav_truncation(path) or (notes[0] if notes else None)
+    return path, duration, segments, notes[0] if notes else None
 
 
 def _featurize_worker(args: tuple[str, FeatureConfig, float]):

@@ -76,6 +76,64 @@ def test_formats_libsndfile_cannot_read_are_decoded_by_ffmpeg(tmp_path, wave, su
     assert np.corrcoef(loaded[lag:lag + n], wave[:n])[0, 1] > 0.9
 
 
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                  reason="ffmpeg not installed (scripts/setup.sh installs it)")
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+@needs_ffmpeg
+def test_a_variable_bitrate_mp3_without_a_frame_count_is_read_to_its_end(tmp_path):
+    # No Xing/Info header: libsndfile takes the length from the first frame's bitrate and stops reading there.
+    # Quiet first (a low bitrate), then loud noise (a high one): its estimate falls far short.
+    rng = np.random.default_rng(0)
+    wave = np.concatenate([0.001 * rng.standard_normal(16000 * 4), 0.5 * rng.standard_normal(16000 * 16)])
+    sf.write(tmp_path / "a.wav", wave.astype(np.float32), 16000, subtype="FLOAT")
+    path = tmp_path / "vbr.mp3"
+    _ffmpeg("-i", str(tmp_path / "a.wav"), "-c:a", "libmp3lame", "-q:a", "0", "-write_xing", "0", str(path))
+    info = sf.info(path)
+    assert info.frames / info.samplerate < 15, "the fixture must fool libsndfile's estimate"
+    assert audio_duration(path) == pytest.approx(20.0, abs=0.1)
+    notes: list[str] = []
+    assert len(load_audio(path, notes=notes)) == pytest.approx(20 * 16000, abs=1600) and notes == []
+    blocks = list(iter_audio_blocks(path, block_seconds=8.0))
+    assert [start for start, _ in blocks] == [0.0, 8.0, 16.0]
+    assert abs(len(blocks[-1][1]) - 4 * 16000) < 1600
+
+
+@needs_ffmpeg
+def test_an_m4a_is_streamed_and_one_cut_short_is_read_as_far_as_it_goes_with_a_warning(tmp_path, wave):
+    long = np.tile(wave, 10)
+    sf.write(tmp_path / "a.wav", long, 16000)
+    _ffmpeg("-i", str(tmp_path / "a.wav"), "-c:a", "aac", "-movflags", "+faststart", str(tmp_path / "a.m4a"))
+    notes: list[str] = []
+    blocks = list(iter_audio_blocks(tmp_path / "a.m4a", block_seconds=2.0, notes=notes))
+    streamed = np.concatenate([b for _, b in blocks])
+    assert notes == [] and abs(len(streamed) - len(long)) < 2000
+    np.testing.assert_allclose(streamed, load_audio(tmp_path / "a.m4a"), atol=1e-6)
+    whole = (tmp_path / "a.m4a").read_bytes()
+    (tmp_path / "cut.m4a").write_bytes(whole[:len(whole) // 2])
+    got = load_audio(tmp_path / "cut.m4a", notes=notes)
+    assert 0.3 * len(long) < len(got) < 0.7 * len(long)
+    assert len(notes) == 1 and notes[0].startswith("damaged file: ffmpeg reports"), notes
+
+
+@pytest.mark.parametrize("rate", [1, 100, 2**31 - 1])
+def test_a_header_claiming_an_implausible_rate_is_refused(tmp_path, rate):
+    # At 1 Hz, a second of samples would be resampled to 16000 times its size.
+    sf.write(tmp_path / "a.wav", np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    data = bytearray((tmp_path / "a.wav").read_bytes())
+    at = data.index(b"fmt ") + 12
+    data[at:at + 4] = rate.to_bytes(4, "little")
+    (tmp_path / "a.wav").write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=f"unsupported sample rate {rate} Hz"):
+        load_audio(tmp_path / "a.wav")
+    with pytest.raises(AudioError, match="unsupported sample rate"):
+        list(iter_audio_blocks(tmp_path / "a.wav", block_seconds=8.0))
+
+
 def test_without_ffmpeg_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # neither ffmpeg nor any other audioread backend
     path = tmp_path / "a.m4a"
@@ -103,12 +161,17 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, content, reason):
     assert info.value.path == str(path)
 
 
-def test_a_file_that_is_not_the_audio_its_name_says_is_reported_as_such(tmp_path):
-    path = tmp_path / "notes.mp3"
-    path.write_text("not audio\n" * 100)
+@pytest.mark.parametrize("name", ["notes.mp3", "random.flac", "random.ogg", "random.m4a"])
+def test_a_file_that_is_not_the_audio_its_name_says_is_reported_as_such(tmp_path, name):
+    path = tmp_path / name
+    if name == "notes.mp3":
+        path.write_text("not audio\n" * 100)
+    else:
+        path.write_bytes(np.random.default_rng(0).bytes(50000))
     with pytest.raises(AudioError, match="cannot decode audio") as info:
         load_audio(path)
     assert "does not exist" not in str(info.value)  # libsndfile's words; the file exists
+    assert "no samples" not in str(info.value)  # it is not an empty recording
 
 
 def test_nan_audio_is_rejected(tmp_path):

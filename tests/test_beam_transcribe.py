@@ -41,6 +41,9 @@ def beam_run(tiny_model, tmp_path_factory) -> dict:
     sf.write(audio / "long.wav", tone_speech(LONG_TEXT, seed=9), SR)
     first = (audio / next(iter(CLIPS))).read_bytes()
     (audio / "cut.wav").write_bytes(first[:len(first) - 2000])  # a WAV cut short: transcribed, with a warning
+    sf.write(root / "long.flac", tone_speech(LONG_TEXT, seed=9), SR)  # so is a FLAC cut in half
+    whole = (root / "long.flac").read_bytes()
+    (audio / "cut.flac").write_bytes(whole[:len(whole) // 2])
     (audio / "broken.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage, not audio")
     output = root / "out" / "transcripts"
     assert main(["--input", str(audio / "*"), "--model", str(base), "--output", str(output),
@@ -53,9 +56,10 @@ def beam_run(tiny_model, tmp_path_factory) -> dict:
 def test_good_files_are_transcribed_and_the_corrupt_one_fails(beam_run) -> None:
     audio = beam_run["audio"]
     assert sorted(r["audio_filepath"] for r in beam_run["transcripts"]) == sorted(
-        str(audio / name) for name in [*CLIPS, "long.wav", "cut.wav"])
+        str(audio / name) for name in [*CLIPS, "long.wav", "cut.wav", "cut.flac"])
     warned = {r["audio_filepath"]: r["warning"] for r in beam_run["transcripts"] if "warning" in r}
-    assert list(warned) == [str(audio / "cut.wav")] and "truncated" in warned[str(audio / "cut.wav")]
+    assert sorted(warned) == [str(audio / "cut.flac"), str(audio / "cut.wav")]
+    assert all("truncated" in warning for warning in warned.values()), warned
     [failure] = beam_run["failures"]
     assert failure["audio_filepath"] == str(audio / "broken.wav")
     assert "cannot decode" in failure["error"]
@@ -107,7 +111,7 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     assert export_main(["--model", str(model_dir), "--output", str(tmp_path / "export")]) == 0
     extra = tmp_path / "export" / "1" / "assets.extra"
     assert {"config.json", "lm.binary", "lm.binary.unigrams.txt"} <= {f.name for f in extra.iterdir()}
-    paths = sorted(str(beam_run["audio"] / name) for name in [*CLIPS, "long.wav", "cut.wav"])
+    paths = sorted(str(beam_run["audio"] / name) for name in [*CLIPS, "long.wav", "cut.wav", "cut.flac"])
     output = tmp_path / "out" / "t"
     assert main(["--input", str(beam_run["audio"] / "*"), "--model", str(tmp_path / "export"), "--output",
                  str(output), "--runner", "DirectRunner"]) == 0

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -29,13 +31,18 @@ def test_unusable_utterances_are_skipped_with_reasons(tone_corpus, tmp_path):
     utts.append(Utterance(utts[0].audio_filepath, 1.0, "this label is far too long for a clip this short " * 3))
     utts.append(Utterance(utts[1].audio_filepath, 1.0, "and this one is too long for its clip as well " * 4))
     utts.append(Utterance(str(tmp_path / "missing.wav"), 1.0, "gone"))
+    # A copy cut short: its transcript is of the whole recording, so it does not train.
+    whole = Path(utts[2].audio_filepath).read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:len(whole) // 2])
+    utts.append(Utterance(str(tmp_path / "cut.wav"), 1.0, utts[2].text))
     examples, skipped = prepare_examples(utts, Vocabulary(), FeatureConfig(), preset("tiny"), tmp_path / "c", jobs=1)
-    assert len(examples) == len(utts) - 4
+    assert len(examples) == len(utts) - 5
     reasons = " | ".join(s.reason for s in skipped)
     assert "outside the vocabulary" in reasons and "after subsampling" in reasons and "not found" in reasons
+    assert [s.audio_path for s in skipped if s.reason.startswith("truncated file")] == [str(tmp_path / "cut.wav")]
     # The summary counts alike reasons together, whatever their frame counts, and names a few files.
     summary = summarize_skipped(skipped, "train")
-    assert "train: skipped 4 utterance(s)" in summary
+    assert "train: skipped 5 utterance(s)" in summary
     assert "  2 x label needs more frames than the clip gives after subsampling" in summary
     assert "  1 x file not found" in summary and "missing.wav" in summary
 

@@ -109,8 +109,11 @@ def test_transcribe_to_stdout_and_exit_code(tiny_model, tmp_path, capsys):
                    str(tmp_path / "cut.wav"), "--no-progress"])
     captured = capsys.readouterr()
     records = [json.loads(line) for line in captured.out.splitlines()]
-    assert rc == 1 and len(records) == 13
+    assert rc == 1 and len(records) == 14  # one object per input, the failed one too
     assert {"audio_filepath", "duration", "text", "words"} <= set(records[0])
+    failed = [r for r in records if "error" in r]
+    assert [r["audio_filepath"] for r in failed] == [str(tmp_path / "bad.wav")]
+    assert "cannot decode audio" in failed[0]["error"]
     assert "1 failed" in captured.err and "failed: " + str(tmp_path / "bad.wav") in captured.err
     assert "1 with a warning" in captured.err and "warning: " + str(tmp_path / "cut.wav") in captured.err
 
@@ -123,7 +126,8 @@ def test_transcribe_to_stdout_reports_every_failure(tiny_model, tmp_path, capsys
         (tmp_path / f"bad_{i:02d}.wav").write_bytes(b"not audio" * 50)
     assert cli_main(["transcribe", "--model", str(model_dir), str(tmp_path), "--no-progress"]) == 1
     captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 1
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(records) == 26 and sum("error" in r for r in records) == 25
     assert all(f"bad_{i:02d}.wav" in captured.err for i in range(25)) and "more" not in captured.err
 
 

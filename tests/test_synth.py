@@ -177,9 +177,16 @@ def test_unknown_voice_raises_synthesis_error():
 def test_festival_bad_voice_fails_cleanly_and_good_voice_still_works():
     if not BY_ENGINE["festival"]:
         pytest.skip("festival not installed")
+    import glob
+    import tempfile
+
+    leftovers = os.path.join(tempfile.gettempdir(), "speech-festival-*")
+    before = set(glob.glob(leftovers))
     with pytest.raises(SynthesisError):
         synthesize(Voice("festival", "nope", {"voice": "no_such_voice", "kind": "diphone"}), TEXT, timeout=20)
     assert len(synthesize(_voice("festival"), TEXT)) > SAMPLE_RATE
+    # Nothing is left in the temp folder while the session lives on (pool workers exit without atexit handlers).
+    assert set(glob.glob(leftovers)) <= before
 
 
 def test_voice_ids_unique_and_engines_known():
