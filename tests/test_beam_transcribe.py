@@ -184,4 +184,5 @@ def test_remote_files_are_decoded_through_a_local_copy(tmp_path) -> None:
     assert abs(segment.wave - wave).max() < 1e-4  # 16-bit FLAC
     [failure] = decode.process(_RemoteFile("gs://bucket/bad.wav", b"RIFF\x24\x00\x00\x00WAVEfmt garbage"))
     assert failure.value["audio_filepath"] == "gs://bucket/bad.wav"
-    assert "gs://bucket/bad.wav" in failure.value["error"] and "/tmp" not in failure.value["error"]
+    # The reason never names the local temp copy (decoders' messages may quote the path they were given).
+    assert "cannot decode audio" in failure.value["error"] and "/tmp" not in failure.value["error"]
