@@ -3,8 +3,10 @@
 Outcomes (each tested): a missing, unreadable, empty or non-finite file raises :class:`AudioError`
 naming the file and the reason; several channels are averaged (the loudest one is kept instead when they cancel
 out); other rates are resampled (soxr); integer PCM of any width and float files give the same waveform scale
-([-1, 1]). Silence is valid audio. A WAV file cut short (its header promises more audio than the file holds)
-is read as far as it goes; :func:`wav_truncation` says how much is missing, for the caller to report.
+([-1, 1]); a header claiming an implausible rate is refused. Silence is valid audio. Every format is streamed
+(:func:`open_audio`); a file cut short (its header promises more audio than the file holds) or reported damaged
+by its decoder is read as far as it goes, and a note saying how much could be read goes to the caller's
+``notes``, for it to report.
 """
 
 from __future__ import annotations
@@ -77,17 +79,16 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
         info = sf.info(os.fsencode(path))
     except _LIBSNDFILE_ERRORS as e:
         info, error = None, e
-    have_ffmpeg = shutil.which("ffmpeg") is not None
-    if info is not None and (not have_ffmpeg or (info.frames > 0 and _length_is_known(path, info))):
-        stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes))
-    elif have_ffmpeg:
+    stream = None
+    if (info is None or not _frames_are_exact(path, info)) and shutil.which("ffmpeg") is not None:
         try:
             stream = _open_ffmpeg(path, notes)
         except AudioError:
             if info is None:
                 raise
-            stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes))
-    else:
+    if stream is None and info is not None:  # libsndfile's own format (or no ffmpeg to do better)
+        stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes))
+    if stream is None:
         reason = str(error)
         if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
             reason = "format not recognised, or the data is corrupt"
@@ -102,10 +103,12 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
     return stream
 
 
-def _length_is_known(path: str, info) -> bool:
-    """Whether libsndfile's frame count is exact. For an MP3 without a Xing/Info/VBRI frame count it is an estimate
-    from the first frame's bitrate (a variable-bitrate file was seen cut at 105 of its 180 s), and libsndfile stops
-    reading there: such files go to ffmpeg, which reads to the end."""
+def _frames_are_exact(path: str, info) -> bool:
+    """Whether libsndfile's frame count is known and exact. For an MP3 without a Xing/Info/VBRI frame count it is an
+    estimate from the first frame's bitrate (a variable-bitrate file was seen cut at 105 of its 180 s), and
+    libsndfile stops reading there: such files go to ffmpeg, which reads to the end."""
+    if info.frames <= 0:
+        return False
     if info.format != "MP3":
         return True
     with open(path, "rb") as f:
@@ -263,7 +266,7 @@ def audio_duration(path: str | os.PathLike) -> float:
         raise AudioError("file not found", path)
     try:
         info = sf.info(os.fsencode(path))
-        if info.frames > 0 and info.samplerate > 0 and _length_is_known(path, info):
+        if info.samplerate > 0 and _frames_are_exact(path, info):
             return info.frames / info.samplerate
     except _LIBSNDFILE_ERRORS:
         pass
