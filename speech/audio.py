@@ -16,6 +16,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +39,9 @@ TRUNCATION_TOLERANCE_SECONDS = 0.5
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 384000
 PIECE_SECONDS = 0.25  # files are read in pieces this long, so memory stays bounded however long the file
+# ffmpeg waiting this long with no output (a stalled network mount, a pipe no one writes) is stopped and the file
+# reported, so one file cannot hang a batch job. Time the caller spends between pieces does not count.
+FFMPEG_STALL_SECONDS = 60.0
 _LIBSNDFILE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError)
 
 
@@ -166,6 +171,31 @@ def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
                b"-map", b"0:a:0", b"-c:a", b"pcm_f32be", b"-f", b"au", b"pipe:1"]
     errors = tempfile.TemporaryFile()  # not a pipe: a damaged file's many messages could fill it and stall ffmpeg
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+    waiting_since: list[float | None] = [None]  # when the current read began; None between reads
+    stalled = threading.Event()
+
+    def watch() -> None:
+        limit = FFMPEG_STALL_SECONDS
+        while proc.poll() is None:
+            began = waiting_since[0]
+            if began is not None and time.monotonic() - began > limit:
+                stalled.set()
+                proc.kill()
+                return
+            time.sleep(min(1.0, limit / 4))
+
+    threading.Thread(target=watch, name="ffmpeg-watchdog", daemon=True).start()
+
+    def read(size: int) -> bytes:
+        waiting_since[0] = time.monotonic()
+        try:
+            data = proc.stdout.read(size)
+        finally:
+            waiting_since[0] = None
+        if stalled.is_set():
+            raise AudioError(f"cannot decode audio: ffmpeg gave no output for {FFMPEG_STALL_SECONDS:g} s and was "
+                             "stopped (is the file on a stalled mount, or a pipe?)", path)
+        return data
 
     def stop() -> None:
         if proc.poll() is None:
@@ -185,32 +215,34 @@ def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
                 return line
         return f"ffmpeg exited with status {proc.returncode}"
 
-    header = proc.stdout.read(24)
-    fields = [int.from_bytes(header[i:i + 4], "big") for i in range(0, len(header), 4)]
-    if len(fields) < 6 or fields[0] != 0x2E736E64 or fields[3] != 6 or fields[5] == 0:
-        reason = messages()
+    try:
+        header = read(24)
+        fields = [int.from_bytes(header[i:i + 4], "big") for i in range(0, len(header), 4)]
+        if len(fields) < 6 or fields[0] != 0x2E736E64 or fields[3] != 6 or fields[5] == 0:
+            raise AudioError("cannot decode audio: format not recognised, or the data is corrupt "
+                             f"(ffmpeg: {messages()})", path)
+        offset, sample_rate, channels = fields[1], fields[4], fields[5]
+        read(max(offset - 24, 0))  # the header's annotation
+    except AudioError:
         stop()
-        raise AudioError(f"cannot decode audio: format not recognised, or the data is corrupt (ffmpeg: {reason})",
-                         path)
-    offset, sample_rate, channels = fields[1], fields[4], fields[5]
-    proc.stdout.read(max(offset - 24, 0))  # the header's annotation
+        raise
 
     def pieces() -> Iterator[np.ndarray]:
         frame_bytes = 4 * channels
         piece_bytes = max(1, round(sample_rate * PIECE_SECONDS)) * frame_bytes
-        read, pending = 0, b""
-        while chunk := proc.stdout.read(piece_bytes):
+        frames, pending = 0, b""
+        while chunk := read(piece_bytes):
             chunk = pending + chunk
             whole = len(chunk) - len(chunk) % frame_bytes
             chunk, pending = chunk[:whole], chunk[whole:]
             if chunk:
-                read += len(chunk) // frame_bytes
+                frames += len(chunk) // frame_bytes
                 yield np.frombuffer(chunk, ">f4").astype(np.float32).reshape(-1, channels)
-        if proc.wait() != 0 and read == 0:
+        if proc.wait() != 0 and frames == 0:
             raise AudioError(f"cannot decode audio (ffmpeg: {messages()})", path)
         errors.seek(0)
         if notes is not None and errors.read(1):
-            notes.append(f"damaged file: ffmpeg reports \"{messages()}\"; {read / sample_rate:.2f} s could be read")
+            notes.append(f"damaged file: ffmpeg reports \"{messages()}\"; {frames / sample_rate:.2f} s could be read")
 
     return AudioStream(sample_rate, channels, pieces(), stop)
 

@@ -120,6 +120,56 @@ def test_an_m4a_is_streamed_and_one_cut_short_is_read_as_far_as_it_goes_with_a_w
     assert len(notes) == 1 and notes[0].startswith("damaged file: ffmpeg reports"), notes
 
 
+def _fake_ffmpeg(tmp_path, monkeypatch, seconds_of_audio: float, then_sleep: float) -> None:
+    """An ffmpeg on PATH that writes a 16 kHz mono AU stream of ``seconds_of_audio``, then hangs."""
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "ffmpeg"
+    script.write_text(f"""#!{sys.executable}
+import sys, time
+out = sys.stdout.buffer
+out.write(bytes.fromhex("2e736e64") + (24).to_bytes(4, "big") + (0xFFFFFFFF).to_bytes(4, "big")
+          + (6).to_bytes(4, "big") + (16000).to_bytes(4, "big") + (1).to_bytes(4, "big"))
+out.write(bytes(4 * int(16000 * {seconds_of_audio})))
+out.flush()
+time.sleep({then_sleep})
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_an_ffmpeg_that_hangs_is_stopped_and_the_file_reported(tmp_path, monkeypatch):
+    import time
+
+    import speech.audio
+
+    _fake_ffmpeg(tmp_path, monkeypatch, seconds_of_audio=1.0, then_sleep=120)
+    monkeypatch.setattr(speech.audio, "FFMPEG_STALL_SECONDS", 0.5)
+    (tmp_path / "a.m4a").write_bytes(bytes(100))
+    began = time.monotonic()
+    with pytest.raises(AudioError, match=r"ffmpeg gave no output for 0\.5 s and was stopped"):
+        load_audio(tmp_path / "a.m4a")
+    assert time.monotonic() - began < 60  # stopped, not waited out
+
+
+def test_a_slow_caller_is_not_taken_for_a_stalled_ffmpeg(tmp_path, monkeypatch):
+    import time
+
+    import speech.audio
+
+    # 2 s of audio fill the pipe: ffmpeg waits on the caller, who takes longer than the limit over each block.
+    _fake_ffmpeg(tmp_path, monkeypatch, seconds_of_audio=2.0, then_sleep=0)
+    monkeypatch.setattr(speech.audio, "FFMPEG_STALL_SECONDS", 0.2)
+    (tmp_path / "a.m4a").write_bytes(bytes(100))
+    total = 0
+    for _, block in iter_audio_blocks(tmp_path / "a.m4a", block_seconds=0.5):
+        time.sleep(0.4)
+        total += len(block)
+    assert total == 2 * 16000
+
+
 @pytest.mark.parametrize("rate", [1, 100, 2**31 - 1])
 def test_a_header_claiming_an_implausible_rate_is_refused(tmp_path, rate):
     # At 1 Hz, a second of samples would be resampled to 16000 times its size.
