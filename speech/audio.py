@@ -171,13 +171,13 @@ def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
                b"-map", b"0:a:0", b"-c:a", b"pcm_f32be", b"-f", b"au", b"pipe:1"]
     errors = tempfile.TemporaryFile()  # not a pipe: a damaged file's many messages could fill it and stall ffmpeg
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-    waiting_since: list[float | None] = [None]  # when the current read began; None between reads
+    waiting_since: float | None = None  # when the current read began; None between reads
     stalled = threading.Event()
 
     def watch() -> None:
         limit = FFMPEG_STALL_SECONDS
         while proc.poll() is None:
-            began = waiting_since[0]
+            began = waiting_since
             if began is not None and time.monotonic() - began > limit:
                 stalled.set()
                 proc.kill()
@@ -187,11 +187,12 @@ def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
     threading.Thread(target=watch, name="ffmpeg-watchdog", daemon=True).start()
 
     def read(size: int) -> bytes:
-        waiting_since[0] = time.monotonic()
+        nonlocal waiting_since
+        waiting_since = time.monotonic()
         try:
             data = proc.stdout.read(size)
         finally:
-            waiting_since[0] = None
+            waiting_since = None
         if stalled.is_set():
             raise AudioError(f"cannot decode audio: ffmpeg gave no output for {FFMPEG_STALL_SECONDS:g} s and was "
                              "stopped (is the file on a stalled mount, or a pipe?)", path)

@@ -121,7 +121,8 @@ def test_an_m4a_is_streamed_and_one_cut_short_is_read_as_far_as_it_goes_with_a_w
 
 
 def _fake_ffmpeg(tmp_path, monkeypatch, seconds_of_audio: float, then_sleep: float) -> None:
-    """An ffmpeg on PATH that writes a 16 kHz mono AU stream of ``seconds_of_audio``, then hangs."""
+    """An ffmpeg on PATH that writes a 16 kHz mono AU stream of ``seconds_of_audio``, then sleeps ``then_sleep`` s
+    before it exits (a long sleep: a hung ffmpeg)."""
     import sys
 
     bin_dir = tmp_path / "bin"
