@@ -96,6 +96,21 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     assert "pitch x" not in card and "of utterances augmented" not in card
 
 
+def test_the_card_gives_the_hop_the_model_decodes_at_and_the_one_it_was_trained_at():
+    from pipelines.default_model import _features_line
+
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    config["features"]["hop_length"] = 160
+    line = _features_line(config, {})
+    assert "25 ms window, 10 ms hop" in line and "Output frame: 30 ms." in line and "Trained at" not in line
+    config["features"]["hop_length"] = 148
+    metrics = {"trained_hop_length": 160, "dev_by_hop_length": {"160": {"wer": 0.157, "cer": 0.06},
+                                                                "148": {"wer": 0.147, "cer": 0.053}}}
+    line = _features_line(config, metrics)
+    assert "9.25 ms hop" in line and "Output frame: 27.75 ms." in line
+    assert "Trained at a 10 ms hop, decoded at 9.25 ms" in line and "10 ms 0.157, 9.25 ms 0.147" in line
+
+
 def test_a_stage_record_gives_the_dev_figures_of_the_weights_it_kept():
     from pipelines.default_model import _dev_figures, stage_record
 
