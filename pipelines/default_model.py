@@ -379,12 +379,16 @@ def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int 
 HOP_LENGTHS = (160, 152, 148, 144, 140, 136, 132)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Atomically: ``--rescore`` rewrites the shipped model's files in place, and a killed job must not cut one."""
+def _write_atomically(path: Path, text: str) -> None:
+    """``--rescore`` rewrites the shipped model's files in place: a killed job must leave each old or new, never cut."""
     from speech.manifest import atomic_write
 
     with atomic_write(path) as f:
-        json.dump(data, f, indent=1)
+        f.write(text)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_atomically(path, json.dumps(data, indent=1))
 
 
 def _set_hop_length(model_dir: Path, hop_length: int) -> None:
@@ -402,7 +406,9 @@ def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace) ->
     for fast speech, where a frame must hold a character and the blank between a double letter; 58% of the
     character errors on the unseen voices are deletions. A shorter hop gives the same audio more output frames, as
     if it were spoken slower (the training corpora span speaking rates x0.75-1.35 and speed perturbation, so the
-    model knows slower speech). On round 26 (trained at 160), dev WER / CER by hop: 160 0.157 / 0.060,
+    model knows slower speech). The hop is the model's feature config, so a build that goes on from a tuned model
+    (``--continue``) trains its later stages at the tuned hop, and tunes again from there. On round 26 (trained at
+    160), dev WER / CER by hop: 160 0.157 / 0.060,
     152 0.159 / 0.058, 148 0.147 / 0.053, 144 0.150 / 0.055, 140 0.150 / 0.053, 132 0.152 / 0.054."""
     import dataclasses
 
@@ -539,7 +545,7 @@ def _rescore(args: argparse.Namespace) -> int:
     metrics = _score(out, corpus, corpus_info, args, rescored=True, trained_hop_length=trained_hop)
     config = json.loads((out / "config.json").read_text())
     # The whole card again: the beam width and the LM's text are in its other sections too.
-    (out / "MODEL_CARD.md").write_text(model_card(config, metrics, json.loads((out / STAGES_FILE).read_text())))
+    _write_atomically(out / "MODEL_CARD.md", model_card(config, metrics, json.loads((out / STAGES_FILE).read_text())))
     print(json.dumps(metrics))
     return 0
 
