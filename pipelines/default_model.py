@@ -30,6 +30,7 @@ from pipelines.synth_corpus import CorpusConfig, same_speaker
 from speech.augment import AugmentConfig
 from speech.cli import run_job, setup_logging
 from speech.decoding import DEFAULT_BEAM_WIDTH
+from speech.features import FeatureConfig
 
 log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
@@ -359,7 +360,8 @@ def _non_speech_metrics(transcriber, per_kind: int = NON_SPEECH_PER_KIND) -> dic
                                    ["with_words"] for kind in NON_SPEECH_KINDS}}
 
 
-def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int = 0, features=None) -> dict:
+def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int = 0,
+               features: FeatureConfig | None = None) -> dict:
     """The network's log-probabilities over ``manifest`` (a sample of ``limit`` utterances), from the model's own
     features or ``features`` (a :class:`speech.features.FeatureConfig`)."""
     from pipelines.train import default_cache_dir
@@ -397,10 +399,11 @@ def _set_hop_length(model_dir: Path, hop_length: int) -> None:
     _write_json(model_dir / "config.json", config)
 
 
-def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace) -> tuple[int, dict[str, dict]]:
+def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace) -> tuple[int, dict[str, dict], dict]:
     """Decode dev (beam + LM at the model's saved weights) with the features at each of :data:`HOP_LENGTHS` and
     leave the hop of the lowest dev WER (then CER; then the longer hop) in ``model_dir``'s config, where every
-    path (transcription, evaluation, the Beam job, the SavedModel) reads it. Returns ``(hop, dev rates by hop)``.
+    path (transcription, evaluation, the Beam job, the SavedModel) reads it. Returns ``(hop, dev rates by hop,
+    dev log-probabilities at that hop)``.
 
     Why: the network sees 3 feature frames per output frame, so at a 10 ms hop each output frame is 30 ms, coarse
     for fast speech, where a frame must hold a character and the blank between a double letter; 58% of the
@@ -408,28 +411,25 @@ def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace) ->
     if it were spoken slower (the training corpora span speaking rates x0.75-1.35 and speed perturbation, so the
     model knows slower speech). The hop is the model's feature config, so a build that goes on from a tuned model
     (``--continue``) trains its later stages at the tuned hop, and tunes again from there. On round 26 (trained at
-    160), dev WER / CER by hop: 160 0.157 / 0.060,
-    152 0.159 / 0.058, 148 0.147 / 0.053, 144 0.150 / 0.055, 140 0.150 / 0.053, 132 0.152 / 0.054."""
+    160), dev WER / CER by hop: 160 0.157 / 0.060, 152 0.159 / 0.058, 148 0.147 / 0.053, 144 0.150 / 0.055,
+    140 0.150 / 0.053, 136 0.151 / 0.054, 132 0.152 / 0.054."""
     import dataclasses
 
-    from speech.decoding import BeamSearchDecoder
     from speech.metrics import error_rates
     from speech.transcribe import Transcriber
 
     saved = json.loads((model_dir / "config.json").read_text()).get("decoder", {})
-    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"))
-    assert isinstance(beam.decoder, BeamSearchDecoder)
-    if "alpha" in saved:
-        beam.decoder.set_lm_weights(saved["alpha"], saved["beta"])
-    rates = {}
+    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"),
+                       alpha=saved.get("alpha"), beta=saved.get("beta"))
+    rates, devs = {}, {}
     for hop in HOP_LENGTHS:  # the config is written once, at the end: a killed job leaves it as it was
-        dev = _log_probs(beam, corpus / "dev.jsonl", args.tune_utterances,
-                         features=dataclasses.replace(beam.spec.features, hop_length=hop))
-        rates[hop] = error_rates(dev["refs"], [h.text for h in beam.decode(dev["log_probs"])])
+        devs[hop] = _log_probs(beam, corpus / "dev.jsonl", args.tune_utterances,
+                               features=dataclasses.replace(beam.spec.features, hop_length=hop))
+        rates[hop] = error_rates(devs[hop]["refs"], [h.text for h in beam.decode(devs[hop]["log_probs"])])
         log.info("dev at hop %d: WER %.4f, CER %.4f", hop, rates[hop]["wer"], rates[hop]["cer"])
     best = min(HOP_LENGTHS, key=lambda h: (rates[h]["wer"], rates[h]["cer"], -h))
     _set_hop_length(model_dir, best)
-    return best, {str(h): {"wer": rates[h]["wer"], "cer": rates[h]["cer"]} for h in HOP_LENGTHS}
+    return best, {str(h): {"wer": rates[h]["wer"], "cer": rates[h]["cer"]} for h in HOP_LENGTHS}, devs[best]
 
 
 def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Namespace, rescored: bool = False,
@@ -444,10 +444,9 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
 
     if trained_hop_length is None:
         trained_hop_length = json.loads((model_dir / "config.json").read_text())["features"]["hop_length"]
-    hop_length, dev_by_hop = _tune_hop_length(model_dir, corpus, args)
+    hop_length, dev_by_hop, dev = _tune_hop_length(model_dir, corpus, args)
     log.info("decoding at hop %d (trained at %d)", hop_length, trained_hop_length)
     greedy = Transcriber(str(model_dir), beam_width=1)
-    dev = _log_probs(greedy, corpus / "dev.jsonl", args.tune_utterances)
     test = _log_probs(greedy, corpus / "test.jsonl")
     beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"))
     alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
