@@ -272,18 +272,20 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
     def _run_with_decoder(self, batch: Sequence[Segment], model: LoadedModel) -> list[PredictionResult]:
         """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
         from speech.errors import SpeechError
-        from speech.features import compute_features
+        from speech.features import speech_features
 
         signature, config = model.saved_model.signatures["logits"], model.features
         results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
         for rows in self._sub_batches(batch):
             feats: dict[int, np.ndarray] = {}
+            starts: dict[int, float] = {}  # seconds of edge silence cut: word times shift by them
             for i in rows:
                 s = batch[i]
                 try:  # as the graph does, a bad segment becomes an error record, never a failed bundle
                     if not np.all(np.isfinite(s.wave)):
                         raise SpeechError("audio contains NaN or infinite samples")
-                    feats[i] = compute_features(s.wave, config)
+                    start, feats[i] = speech_features(s.wave, config)
+                    starts[i] = start / config.sample_rate
                 except SpeechError as e:
                     results[i] = PredictionResult((s.path, s.index), SegmentResult(
                         s.path, s.index, s.count, s.offset, s.num_samples, "", 0.0, [], e.reason, s.warning))
@@ -299,7 +301,7 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
             for row, i in enumerate(good):
                 s = batch[i]
                 hyp = model.decoder.decode(log_probs[row, :out_lengths[row]])
-                words = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+                words = [{"word": w.word, "start": round(w.start + starts[i], 3), "end": round(w.end + starts[i], 3),
                           "confidence": round(float(w.confidence), 4)} for w in hyp.words]
                 results[i] = PredictionResult((s.path, s.index), SegmentResult(
                     s.path, s.index, s.count, s.offset, s.num_samples, hyp.text, float(hyp.confidence), words, "",

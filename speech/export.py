@@ -18,6 +18,8 @@ or WAVE_FORMAT_EXTENSIBLE, any channel count (mixed down as ``speech.audio.to_mo
 kHz (band-limited FFT resampling to the model's rate, close to soxr's response). A file that is not a WAV, uses
 another encoding (A-law, mu-law, ADPCM...), has no samples, or holds NaN/inf samples gets an ``error`` message, an
 empty transcript, confidence 0 and ``words = "[]"``. A truncated file is read up to its last whole sample frame.
+Leading and trailing silence is cut as the CLI cuts it (:func:`speech.features.speech_features`, its twin
+:func:`speech.tf_features.tf_speech_features`); word times count from the start of the audio sent.
 Differences from ``python -m speech transcribe``: no segmentation of recordings longer than 8 s (the whole clip
 goes through the network at once, so memory grows with the clip, and the model reads clips much longer than its
 training clips less well: split long recordings client-side, as ``speech.transcribe.segment_blocks``), and resampling
@@ -37,7 +39,7 @@ import tensorflow as tf
 from speech.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from speech.features import FeatureConfig
 from speech.text import Vocabulary
-from speech.tf_features import feature_constants, tf_features
+from speech.tf_features import feature_constants, tf_speech_features
 
 RESAMPLE_PASS, RESAMPLE_STOP = 0.93, 0.99  # low-pass transition, as fractions of the lower Nyquist frequency
 
@@ -237,9 +239,10 @@ def _json_number(x: tf.Tensor, decimals: int) -> tf.Tensor:
     return tf.strings.as_string(x, precision=decimals)
 
 
-def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space: int, frame_duration: float
-                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``(text, confidence float64, words JSON)`` of one utterance's ``log_probs [T, C]`` (valid frames only)."""
+def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space: int, frame_duration: float,
+                      offset: tf.Tensor | float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(text, confidence float64, words JSON)`` of one utterance's ``log_probs [T, C]`` (valid frames only);
+    word times are ``offset`` seconds plus their frames'."""
     num_frames = tf.shape(log_probs)[0]
     best = tf.argmax(log_probs, axis=1, output_type=tf.int32)  # ties -> lowest index, as numpy
     best_lp = tf.reduce_max(log_probs, axis=1)
@@ -274,28 +277,31 @@ def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space:
     text = tf.strings.reduce_join(words, separator=" ")
     escaped = tf.strings.regex_replace(words, r'(["\\])', r"\\\1")
     seconds = tf.constant(frame_duration, tf.float64)
+    offset = tf.cast(offset, tf.float64)
     items = tf.strings.join([
         '{"word": "', escaped,
-        '", "start": ', _json_number(tf.cast(start, tf.float64) * seconds, 3),
-        ', "end": ', _json_number(tf.cast(end, tf.float64) * seconds, 3),
+        '", "start": ', _json_number(tf.cast(start, tf.float64) * seconds + offset, 3),
+        ', "end": ', _json_number(tf.cast(end, tf.float64) * seconds + offset, 3),
         ', "confidence": ', _json_number(word_conf, 4), "}"])
     words_json = tf.strings.join(["[", tf.strings.reduce_join(items, separator=", "), "]"])
     return text, confidence, words_json
 
 
-def greedy_decode(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, frame_duration: float
-                  ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``log_probs [B, T, C]`` and ``lengths [B]`` -> text, confidence (float32), words JSON, each ``[B]``."""
+def greedy_decode(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, frame_duration: float,
+                  offsets: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``log_probs [B, T, C]`` and ``lengths [B]`` -> text, confidence (float32), words JSON, each ``[B]``;
+    ``offsets [B]`` (seconds, default 0) are added to each row's word times."""
     chars = tf.constant(list(vocab.chars))
     space = vocab.chars.index(" ")
+    lengths = tf.cast(lengths, tf.int32)
+    offsets = tf.zeros(tf.shape(lengths), tf.float64) if offsets is None else tf.cast(offsets, tf.float64)
 
     def one(args):
-        lp, n = args
-        text, confidence, words = greedy_decode_one(lp[:n], chars, vocab.blank, space, frame_duration)
+        lp, n, offset = args
+        text, confidence, words = greedy_decode_one(lp[:n], chars, vocab.blank, space, frame_duration, offset)
         return text, tf.cast(confidence, tf.float32), words
 
-    return tf.map_fn(one, (log_probs, tf.cast(lengths, tf.int32)),
-                     fn_output_signature=(tf.string, tf.float32, tf.string))
+    return tf.map_fn(one, (log_probs, lengths, offsets), fn_output_signature=(tf.string, tf.float32, tf.string))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -319,9 +325,11 @@ class SpeechServingModule(tf.Module):
             return tf.nn.log_softmax(logits), output_length(lengths)
 
         def transcribe(waveform, lengths, errors):
-            features, n_frames = tf_features(waveform, tf.maximum(lengths, 0), config, constants)
+            # The edge silence cut (config.trim_silence_db) as the CLI cuts it; word times count from the row's start.
+            features, n_frames, first = tf_speech_features(waveform, tf.maximum(lengths, 0), config, constants)
             log_probs, out_lengths = log_probs_of(features, n_frames)
-            text, confidence, words = greedy_decode(log_probs, out_lengths, spec.vocab, spec.frame_seconds)
+            text, confidence, words = greedy_decode(log_probs, out_lengths, spec.vocab, spec.frame_seconds,
+                                                    tf.cast(first, tf.float64) / config.sample_rate)
             ok = tf.equal(errors, "")
             return {"transcript": tf.where(ok, text, ""), "confidence": tf.where(ok, confidence, 0.0),
                     "words": tf.where(ok, words, "[]"), "error": errors,

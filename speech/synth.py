@@ -37,6 +37,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from speech.features import TRIM_KEEP_SECONDS, TRIM_SILENCE_DB, speech_bounds
 from speech.mbrola_english import MAPS, replace_lines
 
 SAMPLE_RATE = 16000
@@ -473,19 +474,11 @@ def _piper(voice: Voice, text: str, rate: float, pitch: float, variation: float)
     return to_16k(np.concatenate(parts[:-1]), chunks[0].sample_rate)
 
 
-def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, keep: float = 0.15,
-                 threshold_db: float = -45.0) -> np.ndarray:
-    """Cut leading/trailing silence, keeping ``keep`` seconds of it: engines pad unevenly (festival ~0.5 s)."""
-    frame = int(0.01 * sr)
-    if len(wave) < frame:
-        return wave
-    n = len(wave) // frame
-    energy = np.sqrt(np.mean(wave[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
-    loud = np.nonzero(20 * np.log10(energy / (energy.max() + 1e-12)) > threshold_db)[0]
-    if len(loud) == 0:
-        return wave
-    start = max(0, loud[0] * frame - int(keep * sr))
-    end = min(len(wave), (loud[-1] + 1) * frame + int(keep * sr))
+def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, keep: float = TRIM_KEEP_SECONDS,
+                 threshold_db: float = TRIM_SILENCE_DB) -> np.ndarray:
+    """Cut leading/trailing silence, keeping ``keep`` seconds of it: engines pad unevenly (festival ~0.5 s).
+    Transcription cuts a recording's silence the same way (:func:`speech.features.speech_features`)."""
+    start, end = speech_bounds(wave, sr, threshold_db, keep)
     return wave[start:end]
 
 

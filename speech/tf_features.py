@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from speech.features import MAX_SAFE_PEAK, NORM_EPS, FeatureConfig
+from speech.features import MAX_SAFE_PEAK, NORM_EPS, TRIM_FRAME_SECONDS, TRIM_KEEP_SECONDS, FeatureConfig
 
 
 def feature_constants(config: FeatureConfig) -> dict[str, np.ndarray]:
@@ -79,3 +79,52 @@ def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
         std = tf.sqrt(tf.reduce_sum(tf.square((mfcc - mean) * mask), axis=1, keepdims=True) / count)
         mfcc = (mfcc - mean) / (std + NORM_EPS)
     return tf.cast(mfcc * mask, tf.float32), n_frames
+
+
+def tf_speech_bounds(waves: tf.Tensor, lengths: tf.Tensor, sample_rate: int, threshold_db: float,
+                     keep_seconds: float = TRIM_KEEP_SECONDS) -> tuple[tf.Tensor, tf.Tensor]:
+    """Twin of :func:`speech.features.speech_bounds` for right-padded rows: ``(start, end)`` int32 ``[B]``.
+
+    A row's frames are its whole 10 ms frames; a row with no frame above the threshold (constant, shorter than a
+    frame) is kept whole. Samples past a row's length are ignored.
+    """
+    frame = int(TRIM_FRAME_SECONDS * sample_rate)
+    keep = int(keep_seconds * sample_rate)
+    waves = tf.convert_to_tensor(waves, tf.float32)
+    lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
+    num_samples = tf.shape(waves)[1]
+    valid = tf.range(num_samples)[None, :] < lengths[:, None]
+    waves = tf.where(valid, waves, 0.0)
+    peak = tf.reduce_max(tf.abs(waves), axis=1, keepdims=True)
+    waves = tf.where(peak > MAX_SAFE_PEAK, waves / tf.maximum(peak, 1.0), waves)
+    num_frames = num_samples // frame
+    frames = tf.reshape(waves[:, : num_frames * frame], [tf.shape(waves)[0], num_frames, frame])
+    energy = tf.sqrt(tf.reduce_mean(tf.square(frames), axis=2) + 1e-12)  # [B, F]
+    whole = tf.range(num_frames)[None, :] < (lengths // frame)[:, None]  # frames wholly inside the row
+    loudest = tf.reduce_max(tf.where(whole, energy, 0.0), axis=1, keepdims=True)
+    level = 20.0 * tf.math.log(energy / (loudest + 1e-12)) / np.log(10.0)
+    loud = tf.logical_and(whole, level > threshold_db)
+    any_loud = tf.reduce_any(loud, axis=1)
+    first = tf.argmax(tf.cast(loud, tf.int32), axis=1, output_type=tf.int32)
+    last = num_frames - 1 - tf.argmax(tf.cast(tf.reverse(loud, [1]), tf.int32), axis=1, output_type=tf.int32)
+    start = tf.where(any_loud, tf.maximum(0, first * frame - keep), 0)
+    end = tf.where(any_loud, tf.minimum(lengths, (last + 1) * frame + keep), lengths)
+    return start, end
+
+
+def tf_speech_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
+                       constants: dict[str, np.ndarray] | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Twin of :func:`speech.features.speech_features`: features and valid frames of each row's speech
+    (:func:`tf_speech_bounds` when ``config.trim_silence_db`` is set, else the whole row), and the first sample
+    of it ``[B]`` int32."""
+    waves = tf.convert_to_tensor(waves, tf.float32)
+    lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
+    if config.trim_silence_db is None:
+        return (*tf_features(waves, lengths, config, constants), tf.zeros_like(lengths))
+    start, end = tf_speech_bounds(waves, lengths, config.sample_rate, config.trim_silence_db)
+    kept = end - start
+    index = start[:, None] + tf.range(tf.reduce_max(tf.concat([kept, [0]], 0)))[None, :]
+    inside = index < end[:, None]
+    rows = tf.gather(waves, tf.clip_by_value(index, 0, tf.maximum(tf.shape(waves)[1] - 1, 0)), batch_dims=1)
+    trimmed = tf.where(inside, rows, 0.0)
+    return (*tf_features(trimmed, kept, config, constants), start)

@@ -18,7 +18,7 @@ import numpy as np
 from speech.audio import iter_audio_blocks
 from speech.decoding import Hypothesis, Word, make_decoder
 from speech.errors import SpeechError
-from speech.features import FeatureConfig, compute_features
+from speech.features import FeatureConfig, speech_features
 
 log = logging.getLogger("speech.transcribe")
 
@@ -111,7 +111,8 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
             continue
         if not np.all(np.isfinite(wave)):
             raise SpeechError("audio contains NaN or infinite samples", path)
-        segments.append((offset, compute_features(wave, config)))
+        start, features = speech_features(wave, config)  # the segment's edge silence cut: timings shift by it
+        segments.append((offset + start / config.sample_rate, features))
         duration = offset + len(wave) / config.sample_rate
     return path, duration, segments, notes[0] if notes else None
 
@@ -246,8 +247,12 @@ class Transcriber:
         return self.decode(self.log_probs(features))
 
     def transcribe_waveform(self, wave: np.ndarray) -> Hypothesis:
-        """One mono waveform at the model's sample rate (no segmentation)."""
-        return self.transcribe_features([compute_features(wave, self.spec.features)])[0]
+        """One mono waveform at the model's sample rate (no segmentation); word times from the wave's start."""
+        start, features = speech_features(wave, self.spec.features)
+        hyp = self.transcribe_features([features])[0]
+        shift = start / self.spec.features.sample_rate
+        hyp.words = [Word(w.word, w.start + shift, w.end + shift, w.confidence) for w in hyp.words]
+        return hyp
 
     # -- files in, transcripts out ---------------------------------------------------------------------------
     def transcribe_files(self, paths: Iterable[str], jobs: int | None = None, files_per_batch: int = 64,

@@ -54,6 +54,9 @@ GOOD = [
      "PCM_16"),
     ("stereo_inverted", lambda: np.stack([tone_speech("no", seed=28), -tone_speech("no", seed=28)], axis=1), SR,
      "PCM_16"),
+    # A training clip after 1.5 s of quiet (and before 1 s): cut as the CLI cuts it, word times shifted.
+    ("quiet_edges", lambda: np.concatenate([np.zeros(int(1.5 * SR), np.float32), tone_speech("three four", seed=11),
+                                            np.zeros(SR, np.float32)]), SR, "PCM_16"),
 ]
 RESAMPLED = [("rate44100", "one two", 44100), ("rate22050", "stop", 22050), ("rate11025", "left", 11025),
              ("rate8000", "on", 8000)]
@@ -167,6 +170,16 @@ def test_wav_files_match_the_python_transcriber(client_run) -> None:
     for name in checked:
         assert python[name].error is None, name
         _assert_same(served[name], python[name])
+
+
+def test_quiet_edges_are_cut_and_word_times_count_from_the_start(client_run) -> None:
+    # The same words as the Python path, at the same times (test_wav_files_match_the_python_transcriber); here:
+    # they are the clip's words, none in the quiet the graph cut.
+    served, python = client_run["served"]["quiet_edges"], client_run["python"]["quiet_edges"]
+    assert served["transcript"] == python.text == "three four"
+    words = json.loads(served["words"])
+    # Kept: 0.15 s of quiet each side; a word may end up to an output frame past the audio kept.
+    assert len(words) == 2 and all(1.35 - 1e-3 <= w["start"] < w["end"] <= python.duration - 0.8 for w in words)
 
 
 def test_other_rates_are_resampled_in_the_graph(client_run) -> None:

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.features import FeatureCache, FeatureConfig, compute_features, extract_features
+from speech.features import (
+    TRIM_KEEP_SECONDS,
+    FeatureCache,
+    FeatureConfig,
+    compute_features,
+    extract_features,
+    speech_bounds,
+    speech_features,
+)
 from tests.conftest import tone_speech
 
 
@@ -80,3 +88,43 @@ def test_a_float_file_scaled_far_outside_one_gives_the_features_of_its_shape():
     spike = wave.copy()
     spike[100] = 3e38
     assert np.all(np.isfinite(compute_features(spike, config)))
+
+
+def _quiet_edges(wave: np.ndarray, before: float, after: float, level: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    edge = [(level * rng.standard_normal(int(seconds * 16000))).astype(np.float32) for seconds in (before, after)]
+    return np.concatenate([edge[0], wave, edge[1]])
+
+
+def test_edge_silence_is_cut_to_what_the_corpus_clips_keep(tmp_path):
+    # The built-in corpus's clips keep 0.15 s of silence at each end; a recording with a second of it must give
+    # the features of that clip, and say where its speech starts (word timings shift by it).
+    config = FeatureConfig()
+    keep = int(TRIM_KEEP_SECONDS * 16000)
+    wave = tone_speech("abc")  # its own 0.1 s edges hold noise at -38 dB: speech, as far as the cut goes
+    start, features = speech_features(_quiet_edges(wave, 1.0, 0.5), config)
+    assert start == 16000 - keep
+    np.testing.assert_array_equal(features, compute_features(_quiet_edges(wave, keep / 16000, keep / 16000), config))
+    start, features = speech_features(wave, config)  # nothing to cut
+    assert start == 0 and np.array_equal(features, compute_features(wave, config))
+    # Quiet that is not digital zero is cut too; None keeps the whole recording.
+    start, _ = speech_features(_quiet_edges(wave, 1.0, 1.0, level=1e-4), config)
+    assert start == 16000 - keep
+    whole = _quiet_edges(wave, 1.0, 0.5)
+    start, features = speech_features(whole, FeatureConfig(trim_silence_db=None))
+    assert start == 0 and len(features) == config.num_frames(len(whole))
+    # Training reads the same features as transcription.
+    path = tmp_path / "padded.wav"
+    sf.write(path, whole, 16000, subtype="FLOAT")
+    _, cached = FeatureCache(tmp_path / "cache", config).get_or_compute(str(path))
+    np.testing.assert_array_equal(cached, speech_features(whole, config)[1])
+
+
+def test_recordings_without_a_loud_part_are_kept_whole():
+    for wave in [np.zeros(16000, np.float32), np.full(8000, 0.2, np.float32), np.ones(100, np.float32),
+                 np.zeros(0, np.float32), np.full(4000, np.nan, np.float32)]:
+        assert speech_bounds(wave, 16000, -45.0) == (0, len(wave))
+    # One loud frame at the very end: the cut keeps 0.15 s before it and stops at the last sample.
+    wave = np.zeros(16000, np.float32)
+    wave[-100:] = 0.5
+    assert speech_bounds(wave, 16000, -45.0) == (16000 - 160 - 2400, 16000)

@@ -107,3 +107,33 @@ def test_twin_scales_rows_far_outside_one_as_librosa_does() -> None:
         expected = compute_features(clip, config)
         assert np.abs(features[row, : len(expected)] - expected).max() <= tolerance, row
     np.testing.assert_allclose(features[1], features[0], atol=1e-3)
+
+
+def _quiet_edges(wave: np.ndarray, before: float, after: float, level: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    edge = [(level * rng.standard_normal(int(seconds * SR))).astype(np.float32) for seconds in (before, after)]
+    return np.concatenate([edge[0], wave, edge[1]])
+
+
+def test_twin_cuts_edge_silence_as_the_python_path_does() -> None:
+    from speech.features import speech_bounds, speech_features
+    from speech.tf_features import tf_speech_bounds, tf_speech_features
+
+    config = FeatureConfig()
+    clips = [
+        *_clips().values(),
+        _quiet_edges(tone_speech("go stop", seed=4), 1.0, 0.4, 0.0, 1),
+        _quiet_edges(tone_speech("left", seed=5), 0.3, 1.2, 1e-4, 2),
+        _quiet_edges(tone_speech("up", seed=6), 2.0, 0.0, 1e-5, 3) * np.float32(1e20),
+        np.zeros(0, np.float32),
+    ]
+    waves, lengths = _padded(clips)
+    start, end = (x.numpy() for x in tf_speech_bounds(waves, lengths, SR, config.trim_silence_db))
+    expected = [speech_bounds(c, SR, config.trim_silence_db) for c in clips]
+    assert list(zip(start.tolist(), end.tolist())) == expected
+    assert sum(s > 0 for s, _ in expected) == 3  # the cut happens, and not on clips without quiet edges
+    features, frames, first = (x.numpy() for x in tf_speech_features(waves, lengths, config))
+    for row, clip in enumerate(clips[:-1]):  # the empty row is an error before features (the SavedModel's own test)
+        sample, reference = speech_features(clip, config)
+        assert first[row] == sample and frames[row] == len(reference), row
+        assert np.abs(features[row, : frames[row]] - reference).max(initial=0) <= NORMALIZED_TOLERANCE, row

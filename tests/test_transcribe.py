@@ -47,6 +47,30 @@ def test_same_transcript_for_every_encoding(transcriber, tmp_path):
         r.audio_filepath.rsplit("/", 1)[1]: expected for r in results}
 
 
+def test_quiet_edges_do_not_change_the_words_and_shift_their_times(transcriber, tmp_path):
+    # Real recordings start and end with seconds of quiet the training clips do not have: it is cut to the
+    # 0.15 s the corpus's clips keep, and word times still count from the start of the file.
+    from speech.features import speech_bounds
+
+    wave = tone_speech("three four", seed=11)  # a training clip: the tiny model reads it reliably
+    rng = np.random.default_rng(0)
+    quiet = [(1e-4 * rng.standard_normal(n)).astype(np.float32) for n in (int(1.5 * 16000), 16000)]
+    padded_wave = np.concatenate([quiet[0], wave, quiet[1]])
+    sf.write(tmp_path / "plain.wav", wave, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "quiet.wav", padded_wave, 16000, subtype="FLOAT")
+    plain, padded = transcriber.transcribe_files([str(tmp_path / "plain.wav"), str(tmp_path / "quiet.wav")], jobs=1)
+    assert plain.text == padded.text == "three four"
+    assert padded.duration == pytest.approx(plain.duration + 2.5)
+    start, end = speech_bounds(padded_wave, 16000, transcriber.spec.features.trim_silence_db)
+    assert start == int(1.35 * 16000) and end == len(padded_wave) - 16000 + 2400
+    cut = transcriber.transcribe_waveform(padded_wave[start:end])  # nothing more to cut: times from its start
+    shifted = [(w.word, w.start + 1.35, w.end + 1.35) for w in cut.words]
+    for got, want in zip(padded.words, shifted, strict=True):
+        assert (got.word, got.start, got.end) == pytest.approx(want, abs=1e-6)
+    alone = transcriber.transcribe_waveform(padded_wave)
+    assert [(w.word, w.start, w.end) for w in alone.words] == [(w.word, w.start, w.end) for w in padded.words]
+
+
 def test_bad_files_do_not_stop_the_batch(transcriber, tmp_path):
     sf.write(tmp_path / "good.wav", tone_speech("go"), 16000)
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + b"\x00" * 100)
