@@ -15,7 +15,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from speech.features import MAX_SAFE_PEAK, NORM_EPS, TRIM_FRAME_SECONDS, TRIM_KEEP_SECONDS, FeatureConfig
+from speech.features import (
+    MAX_SAFE_PEAK,
+    NORM_EPS,
+    TRIM_FLOOR_PERCENTILE,
+    TRIM_FRAME_SECONDS,
+    TRIM_KEEP_SECONDS,
+    FeatureConfig,
+)
 
 
 def feature_constants(config: FeatureConfig) -> dict[str, np.ndarray]:
@@ -81,12 +88,28 @@ def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
     return tf.cast(mfcc * mask, tf.float32), n_frames
 
 
+def _percentile(values: tf.Tensor, counts: tf.Tensor, q: float) -> tf.Tensor:
+    """``np.percentile(row[:count], q)`` (linear interpolation) of each row of ``values [B, N]``; a row with no
+    values gives 0 (its bounds are the whole row anyway)."""
+    valid = tf.range(tf.shape(values)[1])[None, :] < counts[:, None]
+    ordered = tf.sort(tf.where(valid, values, np.inf), axis=1)
+    position = tf.cast(tf.maximum(counts - 1, 0), tf.float32) * (q / 100.0)
+    below = tf.cast(tf.floor(position), tf.int32)
+    above = tf.minimum(below + 1, tf.maximum(counts - 1, 0))
+    low = tf.gather(ordered, below, batch_dims=1)
+    high = tf.gather(ordered, above, batch_dims=1)
+    value = low + (high - low) * (position - tf.cast(below, tf.float32))
+    return tf.where(counts > 0, value, 0.0)
+
+
 def tf_speech_bounds(waves: tf.Tensor, lengths: tf.Tensor, sample_rate: int, threshold_db: float,
-                     keep_seconds: float = TRIM_KEEP_SECONDS) -> tuple[tf.Tensor, tf.Tensor]:
+                     keep_seconds: float = TRIM_KEEP_SECONDS, floor_margin_db: float | None = None
+                     ) -> tuple[tf.Tensor, tf.Tensor]:
     """Twin of :func:`speech.features.speech_bounds` for right-padded rows: ``(start, end)`` int32 ``[B]``.
 
-    A row's frames are its whole 10 ms frames; a row with no frame above the threshold (constant, shorter than a
-    frame) is kept whole. Samples past a row's length are ignored.
+    A row's frames are its whole 10 ms frames, and its noise floor their 10th percentile level; a row with no
+    frame above the threshold (constant, noise alone, shorter than a frame) is kept whole. Samples past a row's
+    length are ignored.
     """
     frame = int(TRIM_FRAME_SECONDS * sample_rate)
     keep = int(keep_seconds * sample_rate)
@@ -103,7 +126,10 @@ def tf_speech_bounds(waves: tf.Tensor, lengths: tf.Tensor, sample_rate: int, thr
     whole = tf.range(num_frames)[None, :] < (lengths // frame)[:, None]  # frames wholly inside the row
     loudest = tf.reduce_max(tf.where(whole, energy, 0.0), axis=1, keepdims=True)
     level = 20.0 * tf.math.log(energy / (loudest + 1e-12)) / np.log(10.0)
-    loud = tf.logical_and(whole, level > threshold_db)
+    threshold = tf.fill([tf.shape(waves)[0]], tf.constant(threshold_db, tf.float32))
+    if floor_margin_db is not None:
+        threshold = tf.maximum(threshold, _percentile(level, lengths // frame, TRIM_FLOOR_PERCENTILE) + floor_margin_db)
+    loud = tf.logical_and(whole, level > threshold[:, None])
     any_loud = tf.reduce_any(loud, axis=1)
     first = tf.argmax(tf.cast(loud, tf.int32), axis=1, output_type=tf.int32)
     last = num_frames - 1 - tf.argmax(tf.cast(tf.reverse(loud, [1]), tf.int32), axis=1, output_type=tf.int32)
@@ -121,7 +147,8 @@ def tf_speech_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConf
     lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
     if config.trim_silence_db is None:
         return (*tf_features(waves, lengths, config, constants), tf.zeros_like(lengths))
-    start, end = tf_speech_bounds(waves, lengths, config.sample_rate, config.trim_silence_db)
+    start, end = tf_speech_bounds(waves, lengths, config.sample_rate, config.trim_silence_db,
+                                  floor_margin_db=config.trim_floor_margin_db)
     kept = end - start
     index = start[:, None] + tf.range(tf.reduce_max(tf.concat([kept, [0]], 0)))[None, :]
     inside = index < end[:, None]

@@ -113,6 +113,7 @@ def test_edge_silence_is_cut_to_what_the_corpus_clips_keep(tmp_path):
     whole = _quiet_edges(wave, 1.0, 0.5)
     start, features = speech_features(whole, FeatureConfig(trim_silence_db=None))
     assert start == 0 and len(features) == config.num_frames(len(whole))
+    assert speech_features(whole, FeatureConfig(trim_floor_margin_db=None))[0] == 16000 - keep  # the peak rule
     # Training reads the same features as transcription.
     path = tmp_path / "padded.wav"
     sf.write(path, whole, 16000, subtype="FLOAT")
@@ -128,3 +129,23 @@ def test_recordings_without_a_loud_part_are_kept_whole():
     wave = np.zeros(16000, np.float32)
     wave[-100:] = 0.5
     assert speech_bounds(wave, 16000, -45.0) == (16000 - 160 - 2400, 16000)
+
+
+def test_edges_of_noise_alone_are_cut_down_to_the_speech_over_it():
+    # A room or a line hums under the whole recording, at 20 dB below the speech here: its second alone before the
+    # speech is only ~20 dB below the loudest frame, so the peak rule keeps it; the noise-floor rule cuts it.
+    rng = np.random.default_rng(9)
+    speech = tone_speech("abc")  # 0.1 s of near-silence, 0.21 s of chords, 0.1 s of near-silence
+    noise = (0.025 * rng.standard_normal(len(speech) + 24000)).astype(np.float32)
+    wave = noise.copy()
+    wave[16000: 16000 + len(speech)] += speech
+    keep = int(TRIM_KEEP_SECONDS * 16000)
+    start, end = speech_bounds(wave, 16000, -45.0, floor_margin_db=3.0)
+    first, last = 16000 + 1600, 16000 + len(speech) - 1600  # the chords' first and last sample
+    assert first - keep - 2 * 160 <= start <= first - keep + 160  # a 10 ms frame either way: the chord fades in
+    assert last + keep - 160 <= end <= last + keep + 2 * 160
+    assert speech_bounds(wave, 16000, -45.0) == (0, len(wave))  # the peak rule alone keeps the noise
+    # Noise alone has no part to cut to, at any level.
+    for level in (1e-4, 0.025, 0.5):
+        alone = (level * rng.standard_normal(3 * 16000)).astype(np.float32)
+        assert speech_bounds(alone, 16000, -45.0, floor_margin_db=3.0) == (0, len(alone))

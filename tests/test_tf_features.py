@@ -115,6 +115,10 @@ def _quiet_edges(wave: np.ndarray, before: float, after: float, level: float, se
     return np.concatenate([edge[0], wave, edge[1]])
 
 
+def _under_noise(wave: np.ndarray, level: float, seed: int) -> np.ndarray:
+    return (wave + level * np.random.default_rng(seed).standard_normal(len(wave))).astype(np.float32)
+
+
 def test_twin_cuts_edge_silence_as_the_python_path_does() -> None:
     from speech.features import speech_bounds, speech_features
     from speech.tf_features import tf_speech_bounds, tf_speech_features
@@ -125,13 +129,17 @@ def test_twin_cuts_edge_silence_as_the_python_path_does() -> None:
         _quiet_edges(tone_speech("go stop", seed=4), 1.0, 0.4, 0.0, 1),
         _quiet_edges(tone_speech("left", seed=5), 0.3, 1.2, 1e-4, 2),
         _quiet_edges(tone_speech("up", seed=6), 2.0, 0.0, 1e-5, 3) * np.float32(1e20),
+        # Noise under everything, 1.2 s of it alone before the speech: only the noise-floor rule cuts it.
+        _under_noise(_quiet_edges(tone_speech("on", seed=7), 1.2, 0.6, 0.0, 4), 0.03, 5),
         np.zeros(0, np.float32),
     ]
     waves, lengths = _padded(clips)
-    start, end = (x.numpy() for x in tf_speech_bounds(waves, lengths, SR, config.trim_silence_db))
-    expected = [speech_bounds(c, SR, config.trim_silence_db) for c in clips]
-    assert list(zip(start.tolist(), end.tolist())) == expected
-    assert sum(s > 0 for s, _ in expected) == 3  # the cut happens, and not on clips without quiet edges
+    for margin, cut in ((None, 3), (config.trim_floor_margin_db, 4)):
+        start, end = (x.numpy() for x in tf_speech_bounds(waves, lengths, SR, config.trim_silence_db,
+                                                          floor_margin_db=margin))
+        expected = [speech_bounds(c, SR, config.trim_silence_db, floor_margin_db=margin) for c in clips]
+        assert list(zip(start.tolist(), end.tolist())) == expected, margin
+        assert sum(s > 0 for s, _ in expected) == cut  # the cut happens, and not on clips without quiet edges
     features, frames, first = (x.numpy() for x in tf_speech_features(waves, lengths, config))
     for row, clip in enumerate(clips[:-1]):  # the empty row is an error before features (the SavedModel's own test)
         sample, reference = speech_features(clip, config)
