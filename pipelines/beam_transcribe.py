@@ -142,6 +142,7 @@ class LoadedModel:  # not a tuple: Beam's Shared keeps a weak reference to it
     saved_model: Any
     decoder: Any  # a speech.decoding decoder, or None for the graph's greedy decoding
     features: Any  # the model's FeatureConfig (with a decoder)
+    hop_lengths: tuple[int, ...] = ()  # the speaking-rate search's feature hops (with a decoder)
 
 
 def _local_copy(path: str) -> str:
@@ -219,32 +220,35 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         rate = self.sample_rate / float(probe["duration"].numpy()[0])
         if abs(rate - self.sample_rate) > 0.5:
             raise ModelError(f"the model expects {rate:.0f} Hz audio, not {self.sample_rate} (--sample-rate)", path)
-        decoder, features = self._decoder(path)
+        decoder, features, hop_lengths = self._decoder(path)
         log.info("loaded SavedModel %s; decoding: %s", path, type(decoder).__name__ if decoder else "in-graph greedy")
-        return LoadedModel(model, decoder, features)
+        return LoadedModel(model, decoder, features, hop_lengths)
 
-    def _decoder(self, path: str) -> tuple[Any, Any]:
+    def _decoder(self, path: str) -> tuple[Any, Any, tuple[int, ...]]:
         """The CLI's decoder (:mod:`speech.decoding`) when the decoding asked for, or the model's own (its
-        ``assets.extra/config.json``, as ``speech export`` writes it), is a beam search; None: in-graph greedy."""
+        ``assets.extra/config.json``, as ``speech export`` writes it), is a beam search; None: in-graph greedy.
+        With it, the features and the feature hops the CLI's speaking-rate search decodes at."""
         import tensorflow as tf
 
         from speech.decoding import make_decoder
         from speech.export import EXTRA_DIR
         from speech.model import CONFIG_FILE, ModelSpec
-        from speech.transcribe import LM_FILE, resolve_decoding
+        from speech.transcribe import LM_FILE, resolve_decoding, search_hop_lengths
 
         extra = f"{path.rstrip('/')}/{EXTRA_DIR}"
         if self.beam_width == 1 or not tf.io.gfile.exists(f"{extra}/{CONFIG_FILE}"):
-            return None, None  # greedy: the graph's own decoder gives the same result
+            return None, None, ()  # greedy: the graph's own decoder gives the same result
         with tf.io.gfile.GFile(f"{extra}/{CONFIG_FILE}") as f:
             config = json.load(f)
         lm_file = _local_copy(f"{extra}/{LM_FILE}") if tf.io.gfile.exists(f"{extra}/{LM_FILE}") else None
         lm_path = _local_copy(self.lm_path) if self.lm_path and self.lm_path.lower() != "none" else self.lm_path
         beam_width, lm, weights = resolve_decoding(config.get("decoder", {}), lm_file, self.beam_width, lm_path)
         if beam_width <= 1 and lm is None:
-            return None, None
+            return None, None, ()
         spec = ModelSpec.from_json(config)
-        return make_decoder(spec.vocab, spec.frame_seconds, beam_width=beam_width, lm_path=lm, **weights), spec.features
+        hop_lengths = weights.pop("hop_lengths", None)
+        decoder = make_decoder(spec.vocab, spec.frame_seconds, beam_width=beam_width, lm_path=lm, **weights)
+        return decoder, spec.features, search_hop_lengths(spec.features.hop_length, hop_lengths, decoder)
 
     def run_inference(self, batch: Sequence[Segment], model: Any,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
@@ -271,20 +275,22 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
 
     def _run_with_decoder(self, batch: Sequence[Segment], model: LoadedModel) -> list[PredictionResult]:
         """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
+        from speech.decoding import best_hypothesis
         from speech.errors import SpeechError
-        from speech.features import speech_features
+        from speech.features import speech_features_by_hop
 
-        signature, config = model.saved_model.signatures["logits"], model.features
+        signature, config, hops = model.saved_model.signatures["logits"], model.features, model.hop_lengths
+        scales = [h / config.hop_length for h in hops]
         results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
         for rows in self._sub_batches(batch):
-            feats: dict[int, np.ndarray] = {}
+            feats: dict[int, list[np.ndarray]] = {}  # one array per hop of the search
             starts: dict[int, float] = {}  # seconds of edge silence cut: word times shift by them
             for i in rows:
                 s = batch[i]
                 try:  # as the graph does, a bad segment becomes an error record, never a failed bundle
                     if not np.all(np.isfinite(s.wave)):
                         raise SpeechError("audio contains NaN or infinite samples")
-                    start, feats[i] = speech_features(s.wave, config)
+                    start, feats[i] = speech_features_by_hop(s.wave, config, hops)
                     starts[i] = start / config.sample_rate
                 except SpeechError as e:
                     results[i] = PredictionResult((s.path, s.index), SegmentResult(
@@ -292,15 +298,19 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
             if not feats:
                 continue
             good = list(feats)
-            lengths = np.array([len(feats[i]) for i in good], np.int32)
-            padded = np.zeros((len(good), lengths.max(), config.n_mfcc), np.float32)
-            for row, i in enumerate(good):
-                padded[row, :lengths[row]] = feats[i]
-            out = signature(features=padded, lengths=lengths)
-            log_probs, out_lengths = out["log_probs"].numpy(), out["lengths"].numpy()
-            for row, i in enumerate(good):
+            candidates: dict[int, list] = {i: [] for i in good}
+            for j, scale in enumerate(scales):
+                lengths = np.array([len(feats[i][j]) for i in good], np.int32)
+                padded = np.zeros((len(good), lengths.max(), config.n_mfcc), np.float32)
+                for row, i in enumerate(good):
+                    padded[row, :lengths[row]] = feats[i][j]
+                out = signature(features=padded, lengths=lengths)
+                log_probs, out_lengths = out["log_probs"].numpy(), out["lengths"].numpy()
+                for row, i in enumerate(good):
+                    candidates[i].append((model.decoder.decode(log_probs[row, :out_lengths[row]]), scale))
+            for i in good:
                 s = batch[i]
-                hyp = model.decoder.decode(log_probs[row, :out_lengths[row]])
+                hyp = best_hypothesis(candidates[i])
                 words = [{"word": w.word, "start": round(w.start + starts[i], 3), "end": round(w.end + starts[i], 3),
                           "confidence": round(float(w.confidence), 4)} for w in hyp.words]
                 results[i] = PredictionResult((s.path, s.index), SegmentResult(

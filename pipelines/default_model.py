@@ -317,13 +317,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _lm_metrics(transcriber, examples, alpha: float, beta: float) -> dict:
-    from speech.decoding import BeamSearchDecoder
+    """Rates of the LM beam search at ``alpha``, ``beta``. ``examples["log_probs"]``: one matrix per utterance,
+    or (the speaking-rate search) a list of them, one per hop, of which the best-scoring decode is kept."""
+    from speech.decoding import BeamSearchDecoder, best_hypothesis
     from speech.metrics import error_rates
 
     decoder = transcriber.decoder
     assert isinstance(decoder, BeamSearchDecoder)
     decoder.set_lm_weights(alpha, beta)
-    hyps = [decoder.decode(lp).text for lp in examples["log_probs"]]
+    hyps = [best_hypothesis([(decoder.decode(x), 1.0) for x in lp]).text if isinstance(lp, list)
+            else decoder.decode(lp).text for lp in examples["log_probs"]]
     return error_rates(examples["refs"], hyps)
 
 
@@ -377,7 +380,8 @@ def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int 
             "log_probs": transcriber.log_probs(feats), "voices": [u.extra.get("voice") for u in utts]}
 
 
-# Feature hops (samples at 16 kHz: 10 ms down to 8.25 ms) the model is decoded at on dev by _tune_hop_length.
+# Feature hops (samples at 16 kHz: 10 ms down to 8.25 ms) the model is decoded at on dev by _tune_hop_length, and
+# the bundled decoding's speaking-rate search (config.json's decoder.hop_lengths; speech.transcribe.Transcriber).
 HOP_LENGTHS = (160, 152, 148, 144, 140, 136, 132)
 
 
@@ -399,11 +403,12 @@ def _set_hop_length(model_dir: Path, hop_length: int) -> None:
     _write_json(model_dir / "config.json", config)
 
 
-def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace) -> tuple[int, dict[str, dict], dict]:
+def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace
+                     ) -> tuple[int, dict[str, dict], dict[int, dict]]:
     """Decode dev (beam + LM at the model's saved weights) with the features at each of :data:`HOP_LENGTHS` and
     leave the hop of the lowest dev WER (then CER; then the longer hop) in ``model_dir``'s config, where every
     path (transcription, evaluation, the Beam job, the SavedModel) reads it. Returns ``(hop, dev rates by hop,
-    dev log-probabilities at that hop)``.
+    dev log-probabilities by hop)``.
 
     Why: the network sees 3 feature frames per output frame, so at a 10 ms hop each output frame is 30 ms, coarse
     for fast speech, where a frame must hold a character and the blank between a double letter; 58% of the
@@ -429,7 +434,7 @@ def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace) ->
         log.info("dev at hop %d: WER %.4f, CER %.4f", hop, rates[hop]["wer"], rates[hop]["cer"])
     best = min(HOP_LENGTHS, key=lambda h: (rates[h]["wer"], rates[h]["cer"], -h))
     _set_hop_length(model_dir, best)
-    return best, {str(h): {"wer": rates[h]["wer"], "cer": rates[h]["cer"]} for h in HOP_LENGTHS}, devs[best]
+    return best, {str(h): {"wer": rates[h]["wer"], "cer": rates[h]["cer"]} for h in HOP_LENGTHS}, devs
 
 
 def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Namespace, rescored: bool = False,
@@ -438,27 +443,40 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
     on the test split (overall, unseen voices, each unseen voice); write ``metrics.json``, the hop (``config.json``'s
     features) and the tuned weights (its decoder) into ``model_dir``. ``trained_hop_length``: the hop the network
     was trained at (default: the config's before tuning)."""
+    import dataclasses
+
     from speech.decoding import tune_lm_weights
     from speech.metrics import error_rates
     from speech.transcribe import Transcriber
 
     if trained_hop_length is None:
         trained_hop_length = json.loads((model_dir / "config.json").read_text())["features"]["hop_length"]
-    hop_length, dev_by_hop, dev = _tune_hop_length(model_dir, corpus, args)
+    hop_length, dev_by_hop, devs = _tune_hop_length(model_dir, corpus, args)
+    dev = devs[hop_length]
     log.info("decoding at hop %d (trained at %d)", hop_length, trained_hop_length)
     greedy = Transcriber(str(model_dir), beam_width=1)
     test = _log_probs(greedy, corpus / "test.jsonl")
-    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"))
+    # The speaking-rate search decodes at every hop the tuning tried, the tuned one first (ties keep it).
+    search = (hop_length, *(h for h in HOP_LENGTHS if h != hop_length))
+    tests = {h: test if h == hop_length else _log_probs(greedy, corpus / "test.jsonl", features=dataclasses.replace(
+        greedy.spec.features, hop_length=h)) for h in search}
+    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"), hop_lengths=search)
     alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
                                            alphas=(0.3, 0.5, 0.7, 0.9, 1.2),
                                            betas=(-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0))
     log.info("tuned on %d dev utterances: alpha=%.2f beta=%.2f (dev WER %.4f)", len(dev["refs"]), alpha, beta,
              dev_wer)
 
+    def by_hop(examples: dict[int, dict]) -> dict:  # each utterance's log-probabilities at each hop searched
+        return {**examples[hop_length], "log_probs": [list(lps) for lps in zip(*(examples[h]["log_probs"]
+                                                                                  for h in search))]}
+
+    dev_search, test_search = by_hop(devs), by_hop(tests)
     greedy_hyps = [h.text for h in greedy.decode(test["log_probs"])]
     metrics = {"test_utterances": len(test["refs"]), "greedy": error_rates(test["refs"], greedy_hyps),
-               "lm": _lm_metrics(beam, test, alpha, beta), "decoder": {"alpha": alpha, "beta": beta,
-                                                                      "beam_width": args.beam, "dev_wer": dev_wer},
+               "lm": _lm_metrics(beam, test_search, alpha, beta), "lm_one_hop": _lm_metrics(beam, test, alpha, beta),
+               "decoder": {"alpha": alpha, "beta": beta, "beam_width": args.beam, "dev_wer": dev_wer,
+                           "hop_lengths": list(search), "dev_search": _lm_metrics(beam, dev_search, alpha, beta)},
                "hop_length": hop_length, "trained_hop_length": trained_hop_length, "dev_by_hop_length": dev_by_hop,
                "rescored": rescored}
     metrics["non_speech"] = _non_speech_metrics(beam)
@@ -466,18 +484,21 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
     if unseen:
         def subset(voices: set[str]) -> tuple[dict, dict, int]:
             idx = [i for i, v in enumerate(test["voices"]) if v in voices]
-            part = {"refs": [test["refs"][i] for i in idx], "log_probs": [test["log_probs"][i] for i in idx]}
+            part = {"refs": [test["refs"][i] for i in idx], "log_probs": [test_search["log_probs"][i] for i in idx]}
             return (error_rates(part["refs"], [greedy_hyps[i] for i in idx]), _lm_metrics(beam, part, alpha, beta),
                     len(idx))
 
         metrics["greedy_unseen_voices"], metrics["lm_unseen_voices"], metrics["unseen_voice_utterances"] = \
             subset(unseen)
         metrics["unseen_voices"] = sorted(unseen)
+        idx = [i for i, v in enumerate(test["voices"]) if v in unseen]
+        metrics["lm_one_hop_unseen_voices"] = _lm_metrics(beam, {"refs": [test["refs"][i] for i in idx], "log_probs": [
+            test["log_probs"][i] for i in idx]}, alpha, beta)
         metrics["per_unseen_voice"] = {v: dict(zip(("greedy", "lm", "utterances"), subset({v})))
                                        for v in sorted(unseen)}
     _write_json(model_dir / "metrics.json", metrics)
     config = json.loads((model_dir / "config.json").read_text())
-    config["decoder"] = {"alpha": alpha, "beta": beta, "beam_width": args.beam}
+    config["decoder"] = {"alpha": alpha, "beta": beta, "beam_width": args.beam, "hop_lengths": list(search)}
     _write_json(model_dir / "config.json", config)
     return metrics
 
@@ -735,8 +756,14 @@ def results_section(metrics: dict) -> list[str]:
         "| decoding | all test voices | unseen voices only |", "|---|---|---|",
         f"| greedy (`--beam 1`) | {_rates(metrics['greedy'])} | "
         f"{_rates(metrics['greedy_unseen_voices']) if 'greedy_unseen_voices' in metrics else '-'} |",
+        *([f"| beam + LM at one hop ({metrics['hop_length']} samples; `--hops {metrics['hop_length']}`) | "
+           f"{_rates(metrics['lm_one_hop'])} | {_rates(metrics['lm_one_hop_unseen_voices'])} |"]
+          if "lm_one_hop_unseen_voices" in metrics else []),
         f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
-        f"{metrics['decoder']['beta']}, tuned on dev; the default) | {_rates(metrics['lm'])} | "
+        f"{metrics['decoder']['beta']}, tuned on dev)"
+        + (f" + speaking-rate search over hops {', '.join(map(str, metrics['decoder']['hop_lengths']))}"
+           if metrics["decoder"].get("hop_lengths") else "")
+        + f"; the default | {_rates(metrics['lm'])} | "
         f"{_rates(metrics['lm_unseen_voices']) if 'lm_unseen_voices' in metrics else '-'} |",
         "", f"{metrics['test_utterances']} test utterances"
         + (f", {metrics['unseen_voice_utterances']} of them by unseen voices." if unseen else "."),
@@ -804,8 +831,11 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "- Files: `config.json` (features, network, vocabulary, training settings, decoder: beam width and LM "
         "weights), `model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, "
         "`metrics.json`.",
-        f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`; "
-        "`--beam 1` decodes greedily (as the SavedModel does).",
+        f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`"
+        + (f", run at each feature hop of {', '.join(map(str, hops))} samples, the best-scoring result kept (a "
+           "speaking-rate search: a shorter hop reads the audio as if spoken slower)"
+           if (hops := config["decoder"].get("hop_lengths")) else "")
+        + "; `--beam 1` decodes greedily at one hop (as the SavedModel does).",
         "", "## Data",
         f"- Main corpus (`{stages[0]['command'].split(';')[0]}`): {counts['train']} train / {counts['dev']} dev / "
         f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",

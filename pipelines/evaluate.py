@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from speech.cli import run_job, setup_logging
+from speech.transcribe import parse_hop_lengths
 
 # A benchmark condition: its name, and what it does to utterance ``index``'s audio (float32 at the model's rate).
 Perturbation = Callable[[int, np.ndarray], np.ndarray]
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
     p.add_argument("--alpha", type=float)
     p.add_argument("--beta", type=float)
+    p.add_argument("--hops", type=parse_hop_lengths,
+                   help="feature hops (samples) the beam search decodes at, its best-scoring result kept: the "
+                   "speaking-rate search (default: the model's own; one value searches nothing and is faster)")
     p.add_argument("--jobs", type=int)
     return p
 
@@ -129,7 +133,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from speech.manifest import read_manifest
     from speech.transcribe import Transcriber
 
-    transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta)
+    transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
+                              hop_lengths=args.hops)
     utterances = [u for m in args.manifest for u in read_manifest(m)]
     metrics = evaluate(transcriber, utterances, args.report)
     metrics["decoder"] = type(transcriber.decoder).__name__

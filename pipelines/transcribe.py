@@ -23,6 +23,7 @@ from pathlib import Path
 from speech.audio import find_audio_files
 from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
+from speech.transcribe import parse_hop_lengths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
     p.add_argument("--alpha", type=float)
     p.add_argument("--beta", type=float)
+    p.add_argument("--hops", type=parse_hop_lengths,
+                   help="feature hops (samples) the beam search decodes at, its best-scoring result kept: the "
+                   "speaking-rate search (default: the model's own; one value searches nothing and is faster)")
     p.add_argument("--jobs", type=int, help="audio decoding processes (default: all cores)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-progress", action="store_true")
@@ -149,7 +153,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise SpeechError("no audio input found")
 
     transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                              batch_size=args.batch_size)
+                              hop_lengths=args.hops, batch_size=args.batch_size)
     bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     started, audio_seconds, ok = time.perf_counter(), 0.0, 0
     warned: list[tuple[str, str]] = []

@@ -79,6 +79,23 @@ class Hypothesis:
     text: str
     confidence: float  # 0..1
     words: list[Word] = field(default_factory=list)
+    # The beam search's own objective (acoustic log-probability + alpha * LM + beta * words); None from greedy.
+    # Not part of equality: the same words at the same times are the same transcript, however they were found.
+    score: float | None = field(default=None, compare=False)
+
+
+def best_hypothesis(candidates: Sequence[tuple[Hypothesis, float]]) -> Hypothesis:
+    """The highest-scoring of several decodes of the same audio, each ``(hypothesis, time scale)``, its word times
+    multiplied by its scale (a decode of features at hop ``h`` by a decoder built for hop ``h0`` has scale
+    ``h / h0``). Used by the speaking-rate search (:class:`speech.transcribe.Transcriber`'s ``hop_lengths``): the
+    decoding objective picks the rate, as maximum likelihood picks a speaker's warp factor in VTLN."""
+    if not candidates:
+        raise ValueError("no candidate hypotheses")
+    hyp, scale = max(candidates, key=lambda c: -np.inf if c[0].score is None else c[0].score)
+    if scale == 1.0:
+        return hyp
+    words = [Word(w.word, w.start * scale, w.end * scale, w.confidence) for w in hyp.words]
+    return Hypothesis(hyp.text, hyp.confidence, words, hyp.score)
 
 
 @runtime_checkable
@@ -308,11 +325,14 @@ class BeamSearchDecoder:
         log_probs = _check_matrix(log_probs, self.vocab)
         num_frames = log_probs.shape[0]
         if num_frames == 0:
-            return Hypothesis("", 1.0, [])
+            return Hypothesis("", 1.0, [], 0.0)
         best = np.argmax(log_probs, axis=1)
         if not np.any((best != self.vocab.blank) & (best != self.vocab.chars.index(" "))):
             # The acoustic model hears no letter in any frame (silence): the LM's word bonus must not invent one.
-            return GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
+            # Its score is the best path's log-probability, as the search would score that empty transcript.
+            hyp = GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
+            hyp.score = float(np.max(log_probs, axis=1).sum())
+            return hyp
         # float32 in, float64 for pyctcdecode's score arithmetic (sums over thousands of frames).
         log_probs = log_probs.astype(np.float64, copy=False)
         beams = self._decoder.decode_beams(
@@ -321,7 +341,7 @@ class BeamSearchDecoder:
             beam_prune_logp=self.beam_prune_logp,
             token_min_logp=self.token_min_logp,
         )
-        text = beams[0][0]
+        text, score = beams[0][0], float(beams[0][-1])  # OutputBeam: (text, state, frames, logit score, score)
         # pyctcdecode's own word frames come from whichever alignment survived its prefix merges (seen off by
         # several frames on noisy input); a forced alignment of the chosen text gives the greedy conventions.
         path = ctc_align(log_probs, text, self.vocab)
@@ -329,7 +349,7 @@ class BeamSearchDecoder:
         aligned_text, confidence, words = _words_from_path(path, path_log_probs, self.vocab, self.frame_duration)
         if aligned_text != text:  # cannot happen: the path collapses to the labels by construction
             raise RuntimeError(f"alignment of {text!r} produced {aligned_text!r}")
-        return Hypothesis(text, confidence, words)
+        return Hypothesis(text, confidence, words, score)
 
     def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
         # A plain loop: pyctcdecode's pool variant forks the process, which is unsafe once TF has started.

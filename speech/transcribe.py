@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from speech.audio import iter_audio_blocks
-from speech.decoding import Hypothesis, Word, make_decoder
+from speech.decoding import BeamSearchDecoder, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
-from speech.features import FeatureConfig, speech_features
+from speech.features import FeatureConfig, speech_features_by_hop
 
 log = logging.getLogger("speech.transcribe")
 
@@ -100,9 +100,12 @@ def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_
         yield start / sample_rate, wave
 
 
-def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS
-                   ) -> tuple[str, float, list[tuple[float, np.ndarray]], str | None]:
-    """Decode and featurize one file: ``(path, duration, [(offset, features)], warning)``. Raises SpeechError."""
+def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
+                   hop_lengths: Sequence[int] | None = None
+                   ) -> tuple[str, float, list[tuple[float, list[np.ndarray]]], str | None]:
+    """Decode and featurize one file: ``(path, duration, [(offset, [features at each hop])], warning)``, the hops
+    ``hop_lengths`` (default: the config's own). Raises SpeechError."""
+    hops = tuple(hop_lengths or (config.hop_length,))
     segments, duration, notes = [], 0.0, []
     for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds, notes=notes):
         if wave.size == 0:
@@ -111,16 +114,16 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
             continue
         if not np.all(np.isfinite(wave)):
             raise SpeechError("audio contains NaN or infinite samples", path)
-        start, features = speech_features(wave, config)  # the segment's edge silence cut: timings shift by it
+        start, features = speech_features_by_hop(wave, config, hops)  # edge silence cut: timings shift by it
         segments.append((offset + start / config.sample_rate, features))
         duration = offset + len(wave) / config.sample_rate
     return path, duration, segments, notes[0] if notes else None
 
 
-def _featurize_worker(args: tuple[str, FeatureConfig, float]):
-    path, config, max_segment_seconds = args
+def _featurize_worker(args: tuple[str, FeatureConfig, float, tuple[int, ...]]):
+    path, config, max_segment_seconds, hop_lengths = args
     try:
-        return featurize_file(path, config, max_segment_seconds)
+        return featurize_file(path, config, max_segment_seconds, hop_lengths)
     except SpeechError as e:
         return path, 0.0, e.reason, None
     except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
@@ -144,7 +147,7 @@ LM_FILE = "lm.binary"
 
 def decoding_settings(model_dir: str | None, beam_width: int | None = None,
                       lm_path: str | None = None) -> tuple[int, str | None, dict]:
-    """``(beam width, LM path, LM weights)`` to decode a model folder's output with: see :func:`resolve_decoding`."""
+    """``(beam width, LM path, settings)`` to decode a model folder's output with: see :func:`resolve_decoding`."""
     import json
 
     from speech.model import CONFIG_FILE, resolve_model_dir
@@ -157,13 +160,14 @@ def decoding_settings(model_dir: str | None, beam_width: int | None = None,
 
 def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = None,
                      lm_path: str | None = None) -> tuple[int, str | None, dict]:
-    """``(beam width, LM path, LM weights)`` from a model's ``decoder`` config section and its LM file.
+    """``(beam width, LM path, settings)`` from a model's ``decoder`` config section and its LM file: settings are
+    the LM weights and the speaking-rate search's ``hop_lengths``, both tuned with that LM.
 
     ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships a KenLM with
     weights tuned on dev, and a beam width) when ``lm_file`` exists, else greedy. A beam search asked for
     explicitly uses the model's LM and tuned weights too, unless ``lm_path`` names another LM (``"none"``: no LM).
     """
-    weights = {k: saved[k] for k in ("alpha", "beta") if k in saved}
+    weights = {k: saved[k] for k in ("alpha", "beta", "hop_lengths") if k in saved}
     if beam_width is None:
         beam_width = int(saved.get("beam_width", 1)) if lm_file and lm_path is None else 1
         if beam_width > 1 and not lm_support():
@@ -175,6 +179,31 @@ def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = 
     if beam_width <= 1 or not lm_file:
         return beam_width, None, {}
     return beam_width, lm_file, weights
+
+
+def parse_hop_lengths(text: str) -> list[int]:
+    """``--hops 132,140,148``: the feature hops (samples) of the speaking-rate search; one value turns it off."""
+    import argparse
+
+    try:
+        hops = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated hop lengths in samples, got {text!r}") from None
+    if not hops or any(h <= 0 for h in hops):
+        raise argparse.ArgumentTypeError(f"hop lengths must be positive integers, got {text!r}")
+    return hops
+
+
+def search_hop_lengths(hop_length: int, hop_lengths: Sequence[int] | None, decoder) -> tuple[int, ...]:
+    """The feature hops the speaking-rate search decodes at: ``hop_lengths`` (the model's own hop first when among
+    them, so a tie keeps it), or just ``hop_length`` when none are given or the decoder is greedy (which has no
+    score to choose by)."""
+    if not hop_lengths or not isinstance(decoder, BeamSearchDecoder):
+        return (hop_length,)
+    hops = tuple(dict.fromkeys(int(h) for h in hop_lengths))
+    if any(h <= 0 for h in hops):
+        raise ValueError(f"hop lengths must be positive, got {list(hops)}")
+    return tuple(sorted(hops, key=lambda h: h != hop_length))
 
 
 def lm_support() -> bool:
@@ -189,7 +218,8 @@ class Transcriber:
 
     def __init__(self, model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
                  alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
-                 max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS):
+                 max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
+                 hop_lengths: Sequence[int] | None = None):
         import tensorflow as tf
 
         from speech.model import load_model
@@ -198,8 +228,12 @@ class Transcriber:
         # beam_width None: the model folder's own decoding (LM beam search for the bundled model).
         beam_width, lm_path, settings = decoding_settings(model_dir, beam_width, lm_path)
         settings.update({k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None})
+        saved_hops = settings.pop("hop_lengths", None)
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
                                     lm_path=lm_path, **settings)
+        # The speaking-rate search: the beam search at each of these feature hops, its best-scoring result kept.
+        self.hop_lengths = search_hop_lengths(self.spec.features.hop_length,
+                                              saved_hops if hop_lengths is None else hop_lengths, self.decoder)
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
         self.max_segment_seconds = max_segment_seconds
         model, output_length = self.model, self.spec.model.output_length
@@ -244,12 +278,31 @@ class Transcriber:
         return [self.decoder.decode(lp) for lp in log_probs]
 
     def transcribe_features(self, features: Sequence[np.ndarray]) -> list[Hypothesis]:
+        """Features at the model's own hop in, hypotheses out (no speaking-rate search)."""
         return self.decode(self.log_probs(features))
+
+    def transcribe_candidates(self, candidates: Sequence[Sequence[np.ndarray]]) -> list[Hypothesis]:
+        """One hypothesis per utterance from its features at each of :attr:`hop_lengths` (in that order): the
+        decode the beam search scores highest, its word times in seconds at that hop.
+
+        Why: an output frame spans 3 feature hops, and a voice faster than any in training runs its letters
+        together (deletions are most of the unseen voices' character errors). Decoding at a shorter hop reads the
+        same audio as if spoken slower; the search's own objective picks the rate for each utterance."""
+        flat = [f for feats in candidates for f in feats]
+        hyps = self.decode(self.log_probs(flat))
+        scales = [h / self.spec.features.hop_length for h in self.hop_lengths]
+        out, k = [], 0
+        for feats in candidates:
+            if len(feats) != len(self.hop_lengths):
+                raise ValueError(f"expected features at {len(self.hop_lengths)} hop(s), got {len(feats)}")
+            out.append(best_hypothesis(list(zip(hyps[k:k + len(feats)], scales))))
+            k += len(feats)
+        return out
 
     def transcribe_waveform(self, wave: np.ndarray) -> Hypothesis:
         """One mono waveform at the model's sample rate (no segmentation); word times from the wave's start."""
-        start, features = speech_features(wave, self.spec.features)
-        hyp = self.transcribe_features([features])[0]
+        start, features = speech_features_by_hop(wave, self.spec.features, self.hop_lengths)
+        hyp = self.transcribe_candidates([features])[0]
         shift = start / self.spec.features.sample_rate
         hyp.words = [Word(w.word, w.start + shift, w.end + shift, w.confidence) for w in hyp.words]
         return hyp
@@ -265,7 +318,7 @@ class Transcriber:
         paths = list(paths)
         # Worker start-up costs a few seconds: a handful of files is faster in this process.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
-        tasks = ((str(p), self.spec.features, self.max_segment_seconds) for p in paths)
+        tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.hop_lengths) for p in paths)
         if jobs == 1:
             yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch)
             return
@@ -292,7 +345,7 @@ class Transcriber:
     def _transcribe_chunk(self, chunk: list) -> Iterator[Transcript]:
         flat = [(i, offset, feats) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)
                 for offset, feats in segs]
-        hyps = self.transcribe_features([f for _, _, f in flat])
+        hyps = self.transcribe_candidates([f for _, _, f in flat])
         per_file: dict[int, list[tuple[float, Hypothesis]]] = {}
         for (i, offset, _), hyp in zip(flat, hyps):
             per_file.setdefault(i, []).append((offset, hyp))

@@ -106,7 +106,8 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     except KenLMNotFoundError as exc:
         pytest.skip(f"lmplz/build_binary unavailable ({exc})")
     config = json.loads((model_dir / "config.json").read_text())
-    config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 8}
+    # With the speaking-rate search: both paths decode at each hop and keep the same best-scoring one.
+    config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 8, "hop_lengths": [144, 160, 176]}
     (model_dir / "config.json").write_text(json.dumps(config))
     assert export_main(["--model", str(model_dir), "--output", str(tmp_path / "export")]) == 0
     extra = tmp_path / "export" / "1" / "assets.extra"
@@ -131,7 +132,7 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
 
     handler = SavedModelHandler(str(tmp_path / "export"))
     loaded = handler.load_model()
-    assert type(loaded.decoder).__name__ == "BeamSearchDecoder"
+    assert type(loaded.decoder).__name__ == "BeamSearchDecoder" and loaded.hop_lengths == (160, 144, 176)
     nan = np.full(SR, np.nan, np.float32)
     good = tone_speech("yes", seed=0)
     bad_out, good_out = [r.inference for r in handler.run_inference(

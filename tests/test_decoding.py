@@ -15,6 +15,8 @@ from speech.decoding import (
     DecoderUnavailableError,
     GreedyDecoder,
     Hypothesis,
+    Word,
+    best_hypothesis,
     ctc_align,
     make_decoder,
     tune_lm_weights,
@@ -320,3 +322,29 @@ def test_lm_scores_an_empty_beam_as_a_sentence_end(tiny_lm):
     end_of_sentence = lm._kenlm_model.score("", bos=True, eos=True)  # log10 p(</s> | <s>)
     assert empty[0][4] - empty[0][3] == pytest.approx(0.5 * end_of_sentence * math.log(10))
     decoder.close()
+
+
+# --- the speaking-rate search's choice -------------------------------------------------------------------
+
+
+def test_best_hypothesis_keeps_the_highest_score_with_its_word_times_rescaled():
+    slow = Hypothesis("cat", 0.9, [Word("cat", 0.1, 0.3, 0.9)], score=-5.0)
+    fast = Hypothesis("cart", 0.8, [Word("cart", 0.2, 0.4, 0.8)], score=-3.0)
+    best = best_hypothesis([(slow, 1.0), (fast, 0.5)])  # fast: decoded at half the hop its decoder was built for
+    assert (best.text, best.score) == ("cart", -3.0)
+    assert (best.words[0].start, best.words[0].end) == pytest.approx((0.1, 0.2))
+    assert best_hypothesis([(Hypothesis("x", 1.0), 1.0), (slow, 1.0)]) is slow  # greedy (no score) never wins
+    tie = Hypothesis("dog", 0.9, [], score=-5.0)
+    assert best_hypothesis([(slow, 1.0), (tie, 1.2)]) is slow  # a tie keeps the first (the model's own hop)
+    with pytest.raises(ValueError, match="no candidate"):
+        best_hypothesis([])
+
+
+def test_beam_search_scores_its_result_and_a_silent_one():
+    decoder = BeamSearchDecoder(VOCAB, FD, beam_width=8)
+    clear, unsure = decoder.decode(frames("hh_i_")), decoder.decode(frames("hh_i_", peak=0.5))
+    assert clear.text == unsure.text == "hi"
+    assert unsure.score < clear.score < 0  # the objective the search compares: surer frames score higher
+    silent = decoder.decode(frames("____"))
+    assert silent.text == "" and silent.score == pytest.approx(4 * math.log(0.9), abs=1e-5)
+    assert decoder.decode(np.zeros((0, C), np.float32)).score == 0.0

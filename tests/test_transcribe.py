@@ -161,6 +161,10 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})
     assert transcribe.decoding_settings(str(folder), beam_width=4) == (4, lm, {"alpha": 0.7, "beta": 1.2})
     assert transcribe.decoding_settings(str(folder), lm_path="none") == (1, None, {})
+    config["decoder"]["hop_lengths"] = [148, 160]  # the speaking-rate search, tuned with the model's LM
+    (folder / "config.json").write_text(json.dumps(config))
+    assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2, "hop_lengths": [148, 160]})
+    assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
     assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
     # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
     monkeypatch.setattr(transcribe, "lm_support", lambda: False)
@@ -176,3 +180,38 @@ def test_segment_limits_must_leave_room_for_a_cut():
     for max_seconds, search in ((0.0, None), (-1.0, None), (1.0, 2.0)):
         with pytest.raises(ValueError, match="max_seconds > 0"):
             list(segment_blocks([wave], 16000, max_seconds, search))
+
+
+def test_rate_search_hops_keep_the_models_own_first_and_need_a_beam_search():
+    from speech.decoding import BeamSearchDecoder, GreedyDecoder
+    from speech.text import Vocabulary
+    from speech.transcribe import search_hop_lengths
+
+    beam, greedy = BeamSearchDecoder(Vocabulary(), 0.03, beam_width=4), GreedyDecoder(Vocabulary(), 0.03)
+    assert search_hop_lengths(160, [132, 160, 132, 148], beam) == (160, 132, 148)
+    assert search_hop_lengths(160, [132, 148], beam) == (132, 148)
+    assert search_hop_lengths(160, None, beam) == search_hop_lengths(160, [132, 148], greedy) == (160,)
+    with pytest.raises(ValueError, match="positive"):
+        search_hop_lengths(160, [148, 0], beam)
+
+
+def test_rate_search_keeps_the_best_scoring_hop_with_its_timings(tiny_model):
+    from speech.features import speech_features_by_hop
+
+    hops = (120, 208, 184)  # the model's own hop (160) left out, so that every choice rescales the timings
+    searching = Transcriber(str(tiny_model[0]), beam_width=4, hop_lengths=hops)
+    assert searching.hop_lengths == hops
+    utts = read_manifest(tiny_model[1])[:6]
+    results = list(searching.transcribe_files([u.audio_filepath for u in utts], jobs=1))
+    for utt, result in zip(utts, results):
+        wave, _ = sf.read(utt.audio_filepath, dtype="float32")
+        start, feats = speech_features_by_hop(wave, searching.spec.features, hops)
+        singles = searching.decode(searching.log_probs(feats))  # one decode per hop, times at the model's hop
+        best = max(range(len(hops)), key=lambda j: singles[j].score)
+        assert result.text == singles[best].text
+        scale, shift = hops[best] / 160, start / 16000
+        assert [t for w in result.words for t in (w.start, w.end)] == pytest.approx(
+            [t * scale + shift for w in singles[best].words for t in (w.start, w.end)])
+    assert searching.transcribe_waveform(wave).text == result.text
+    # Greedy decoding has no score to choose by: it reads the model's own hop only.
+    assert Transcriber(str(tiny_model[0]), beam_width=1, hop_lengths=hops).hop_lengths == (160,)
