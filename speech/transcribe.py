@@ -234,6 +234,9 @@ class Transcriber:
         # The speaking-rate search: the beam search at each of these feature hops, its best-scoring result kept.
         self.hop_lengths = search_hop_lengths(self.spec.features.hop_length,
                                               saved_hops if hop_lengths is None else hop_lengths, self.decoder)
+        if hop_lengths is not None and tuple(hop_lengths) != self.hop_lengths and len(self.hop_lengths) == 1:
+            log.warning("greedy decoding has no score to choose a hop by: decoding at the model's own hop, %d",
+                        self.hop_lengths[0])
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
         self.max_segment_seconds = max_segment_seconds
         model, output_length = self.model, self.spec.model.output_length
