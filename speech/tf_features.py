@@ -47,6 +47,19 @@ def frame_lengths(lengths: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
     return 1 + tf.cast(lengths, tf.int32) // config.hop_length
 
 
+def _clean_rows(waves: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Right-padded rows as float32 ``[B, N]`` with zeros past each row's length (the centred frames near the end
+    of a short row reach into its padding, and librosa sees zeros there), and, as compute_features does, a row
+    scaled far outside [-1, 1] (a float file at 1e20) scaled down before its power overflows; other rows are left
+    bit for bit as they are. Returns ``(waves, lengths)``, lengths int32 ``[B]``."""
+    waves = tf.convert_to_tensor(waves, tf.float32)
+    lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
+    valid = tf.range(tf.shape(waves)[1])[None, :] < lengths[:, None]
+    waves = tf.where(valid, waves, 0.0)
+    peak = tf.reduce_max(tf.abs(waves), axis=1, keepdims=True)
+    return tf.where(peak > MAX_SAFE_PEAK, waves / tf.maximum(peak, 1.0), waves), lengths
+
+
 def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
                 constants: dict[str, np.ndarray] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Features ``[B, T, n_mfcc]`` float32 and valid frames ``[B]`` of right-padded mono waves ``[B, N]``.
@@ -57,17 +70,7 @@ def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
     if config.n_fft % 2:
         raise ValueError("n_fft must be even (librosa's centring is then exactly 1 + N // hop frames)")
     c = constants or feature_constants(config)
-    waves = tf.convert_to_tensor(waves, tf.float32)
-    lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
-    num_samples = tf.shape(waves)[1]
-    # Samples past a row's length must be zero before framing: the centred frames near the end of a short
-    # row reach into its padding, and librosa sees zeros there.
-    valid = tf.range(num_samples)[None, :] < lengths[:, None]
-    waves = tf.where(valid, waves, 0.0)
-    # As compute_features: a row scaled far outside [-1, 1] (a float file at 1e20) is scaled down before its
-    # power overflows; other rows are left bit for bit as they are.
-    peak = tf.reduce_max(tf.abs(waves), axis=1, keepdims=True)
-    waves = tf.where(peak > MAX_SAFE_PEAK, waves / tf.maximum(peak, 1.0), waves)
+    waves, lengths = _clean_rows(waves, lengths)
     pad = config.n_fft // 2
     padded = tf.pad(tf.cast(waves, tf.float64), [[0, 0], [pad, pad]])
     frames = tf.signal.frame(padded, config.n_fft, config.hop_length, pad_end=False)  # [B, T, n_fft]
@@ -113,14 +116,8 @@ def tf_speech_bounds(waves: tf.Tensor, lengths: tf.Tensor, sample_rate: int, thr
     """
     frame = int(TRIM_FRAME_SECONDS * sample_rate)
     keep = int(keep_seconds * sample_rate)
-    waves = tf.convert_to_tensor(waves, tf.float32)
-    lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
-    num_samples = tf.shape(waves)[1]
-    valid = tf.range(num_samples)[None, :] < lengths[:, None]
-    waves = tf.where(valid, waves, 0.0)
-    peak = tf.reduce_max(tf.abs(waves), axis=1, keepdims=True)
-    waves = tf.where(peak > MAX_SAFE_PEAK, waves / tf.maximum(peak, 1.0), waves)
-    num_frames = num_samples // frame
+    waves, lengths = _clean_rows(waves, lengths)
+    num_frames = tf.shape(waves)[1] // frame
     frames = tf.reshape(waves[:, : num_frames * frame], [tf.shape(waves)[0], num_frames, frame])
     energy = tf.sqrt(tf.reduce_mean(tf.square(frames), axis=2) + 1e-12)  # [B, F]
     whole = tf.range(num_frames)[None, :] < (lengths // frame)[:, None]  # frames wholly inside the row
