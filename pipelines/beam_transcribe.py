@@ -31,7 +31,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -142,7 +142,8 @@ class LoadedModel:  # not a tuple: Beam's Shared keeps a weak reference to it
     saved_model: Any
     decoder: Any  # a speech.decoding decoder, or None for the graph's greedy decoding
     features: Any  # the model's FeatureConfig (with a decoder)
-    hop_lengths: tuple[int, ...] = ()  # the speaking-rate search's feature hops (with a decoder)
+    variants: list = field(default_factory=list)  # the decoding search's feature configs (with a decoder)
+    letter_bonus: float = 0.0  # the search's per-letter bonus (speech.decoding.best_hypothesis)
 
 
 def _local_copy(path: str) -> str:
@@ -220,35 +221,35 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         rate = self.sample_rate / float(probe["duration"].numpy()[0])
         if abs(rate - self.sample_rate) > 0.5:
             raise ModelError(f"the model expects {rate:.0f} Hz audio, not {self.sample_rate} (--sample-rate)", path)
-        decoder, features, hop_lengths = self._decoder(path)
+        decoder, features, variants, letter_bonus = self._decoder(path)
         log.info("loaded SavedModel %s; decoding: %s", path, type(decoder).__name__ if decoder else "in-graph greedy")
-        return LoadedModel(model, decoder, features, hop_lengths)
+        return LoadedModel(model, decoder, features, variants, letter_bonus)
 
-    def _decoder(self, path: str) -> tuple[Any, Any, tuple[int, ...]]:
+    def _decoder(self, path: str) -> tuple[Any, Any, list, float]:
         """The CLI's decoder (:mod:`speech.decoding`) when the decoding asked for, or the model's own (its
         ``assets.extra/config.json``, as ``speech export`` writes it), is a beam search; None: in-graph greedy.
-        With it, the features and the feature hops the CLI's speaking-rate search decodes at."""
+        With it, the features, the feature variants the CLI's decoding search reads and its letter bonus."""
         import tensorflow as tf
 
         from speech.decoding import make_decoder
         from speech.export import EXTRA_DIR
         from speech.model import CONFIG_FILE, ModelSpec
-        from speech.transcribe import LM_FILE, resolve_decoding, search_hop_lengths
+        from speech.transcribe import LM_FILE, resolve_decoding, search_variants
 
         extra = f"{path.rstrip('/')}/{EXTRA_DIR}"
         if self.beam_width == 1 or not tf.io.gfile.exists(f"{extra}/{CONFIG_FILE}"):
-            return None, None, ()  # greedy: the graph's own decoder gives the same result
+            return None, None, [], 0.0  # greedy: the graph's own decoder gives the same result
         with tf.io.gfile.GFile(f"{extra}/{CONFIG_FILE}") as f:
             config = json.load(f)
         lm_file = _local_copy(f"{extra}/{LM_FILE}") if tf.io.gfile.exists(f"{extra}/{LM_FILE}") else None
         lm_path = _local_copy(self.lm_path) if self.lm_path and self.lm_path.lower() != "none" else self.lm_path
         beam_width, lm, weights = resolve_decoding(config.get("decoder", {}), lm_file, self.beam_width, lm_path)
         if beam_width <= 1 and lm is None:
-            return None, None, ()
+            return None, None, [], 0.0
         spec = ModelSpec.from_json(config)
-        hop_lengths = weights.pop("hop_lengths", None)
+        hops, fmaxes, letter_bonus = (weights.pop(k, None) for k in ("hop_lengths", "fmaxes", "letter_bonus"))
         decoder = make_decoder(spec.vocab, spec.frame_seconds, beam_width=beam_width, lm_path=lm, **weights)
-        return decoder, spec.features, search_hop_lengths(spec.features.hop_length, hop_lengths, decoder)
+        return decoder, spec.features, search_variants(spec.features, hops, fmaxes, decoder), float(letter_bonus or 0)
 
     def run_inference(self, batch: Sequence[Segment], model: Any,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
@@ -277,10 +278,10 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
         from speech.decoding import best_hypothesis
         from speech.errors import SpeechError
-        from speech.features import speech_features_by_hop
+        from speech.features import speech_feature_variants
 
-        signature, config, hops = model.saved_model.signatures["logits"], model.features, model.hop_lengths
-        scales = [h / config.hop_length for h in hops]
+        signature, config, variants = model.saved_model.signatures["logits"], model.features, model.variants
+        scales = [v.hop_length / config.hop_length for v in variants]
         results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
         for rows in self._sub_batches(batch):
             feats: dict[int, list[np.ndarray]] = {}  # one array per hop of the search
@@ -290,7 +291,7 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                 try:  # as the graph does, a bad segment becomes an error record, never a failed bundle
                     if not np.all(np.isfinite(s.wave)):
                         raise SpeechError("audio contains NaN or infinite samples")
-                    start, feats[i] = speech_features_by_hop(s.wave, config, hops)
+                    start, feats[i] = speech_feature_variants(s.wave, variants)
                     starts[i] = start / config.sample_rate
                 except SpeechError as e:
                     results[i] = PredictionResult((s.path, s.index), SegmentResult(
@@ -310,7 +311,7 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                     candidates[i].append((model.decoder.decode(log_probs[row, :out_lengths[row]]), scale))
             for i in good:
                 s = batch[i]
-                hyp = best_hypothesis(candidates[i])
+                hyp = best_hypothesis(candidates[i], model.letter_bonus)
                 words = [{"word": w.word, "start": round(w.start + starts[i], 3), "end": round(w.end + starts[i], 3),
                           "confidence": round(float(w.confidence), 4)} for w in hyp.words]
                 results[i] = PredictionResult((s.path, s.index), SegmentResult(

@@ -317,17 +317,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _lm_metrics(transcriber, examples, alpha: float, beta: float) -> dict:
-    """Rates of the LM beam search at ``alpha``, ``beta``. ``examples["log_probs"]``: one matrix per utterance,
-    or (the speaking-rate search) a list of them, one per hop, of which the best-scoring decode is kept."""
-    from speech.decoding import BeamSearchDecoder, best_hypothesis
+    """Rates of the LM beam search at ``alpha``, ``beta`` over ``examples["log_probs"]`` (one matrix each)."""
+    from speech.decoding import BeamSearchDecoder
     from speech.metrics import error_rates
 
     decoder = transcriber.decoder
     assert isinstance(decoder, BeamSearchDecoder)
     decoder.set_lm_weights(alpha, beta)
-    hyps = [best_hypothesis([(decoder.decode(x), 1.0) for x in lp]).text if isinstance(lp, list)
-            else decoder.decode(lp).text for lp in examples["log_probs"]]
-    return error_rates(examples["refs"], hyps)
+    return error_rates(examples["refs"], [decoder.decode(lp).text for lp in examples["log_probs"]])
+
+
+def _search_texts(decodes: list[list], letter_bonus: float) -> list[str]:
+    """The decoding search's choice for each utterance among its decodes (one per feature variant)."""
+    from speech.decoding import best_hypothesis
+
+    return [best_hypothesis([(h, 1.0) for h in hyps], letter_bonus).text for hyps in decodes]
+
+
+# The bundled decoding's search: the tuned hop and those of SEARCH_HOP_LENGTHS (speaking rate) under each mel
+# filterbank top edge of SEARCH_FMAXES (None: the Nyquist frequency; lower: VTLN's warp, as from a shorter vocal
+# tract), and the per-letter bonus of the choice (speech.decoding.best_hypothesis), tuned on dev over LETTER_BONUSES.
+# Chosen in session 24 on round 26 (README): against all 7 hops of HOP_LENGTHS with no warp (each with its bonus
+# tuned on dev), these 12 variants read dev 0.140 against 0.137 (speech compare: no clear difference) and the voice
+# check (scripts/bench_voices.py) 0.224 / 0.095 against 0.234 / 0.098.
+SEARCH_HOP_LENGTHS = (148, 140, 132, 160)
+SEARCH_FMAXES: tuple[float | None, ...] = (None, 7600.0, 7200.0)
+LETTER_BONUSES = (0.0, 0.5, 1.0, 2.0)
 
 
 NON_SPEECH_PER_KIND = 6  # clips of each speech.nonspeech kind in the model's no-speech check
@@ -443,7 +458,6 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
     on the test split (overall, unseen voices, each unseen voice); write ``metrics.json``, the hop (``config.json``'s
     features) and the tuned weights (its decoder) into ``model_dir``. ``trained_hop_length``: the hop the network
     was trained at (default: the config's before tuning)."""
-    import dataclasses
 
     from speech.decoding import tune_lm_weights
     from speech.metrics import error_rates
@@ -456,49 +470,61 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
     log.info("decoding at hop %d (trained at %d)", hop_length, trained_hop_length)
     greedy = Transcriber(str(model_dir), beam_width=1)
     test = _log_probs(greedy, corpus / "test.jsonl")
-    # The speaking-rate search decodes at every hop the tuning tried, the tuned one first (ties keep it).
-    search = (hop_length, *(h for h in HOP_LENGTHS if h != hop_length))
-    tests = {h: test if h == hop_length else _log_probs(greedy, corpus / "test.jsonl", features=dataclasses.replace(
-        greedy.spec.features, hop_length=h)) for h in search}
-    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"), hop_lengths=search)
+    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"),
+                       hop_lengths=(hop_length, *SEARCH_HOP_LENGTHS), fmaxes=SEARCH_FMAXES, letter_bonus=0.0)
     alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
                                            alphas=(0.3, 0.5, 0.7, 0.9, 1.2),
                                            betas=(-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0))
     log.info("tuned on %d dev utterances: alpha=%.2f beta=%.2f (dev WER %.4f)", len(dev["refs"]), alpha, beta,
              dev_wer)
+    beam.decoder.set_lm_weights(alpha, beta)
 
-    def by_hop(examples: dict[int, dict]) -> dict:  # each utterance's log-probabilities at each hop searched
-        return {**examples[hop_length], "log_probs": [list(lps) for lps in zip(*(examples[h]["log_probs"]
-                                                                                  for h in search))]}
+    def decodes(manifest: Path, known: dict[int, dict]) -> list[list]:
+        """Each utterance's decodes under each feature variant of the search (in beam.variants' order)."""
+        per_variant = []
+        for v in beam.variants:
+            ex = known[v.hop_length] if v.fmax == beam.spec.features.fmax and v.hop_length in known else \
+                _log_probs(greedy, manifest, args.tune_utterances if known is devs else None, features=v)
+            per_variant.append(beam.decode(ex["log_probs"]))
+        return [list(hyps) for hyps in zip(*per_variant)]
 
-    dev_search, test_search = by_hop(devs), by_hop(tests)
+    dev_decodes = decodes(corpus / "dev.jsonl", devs)
+    dev_by_bonus = {b: error_rates(dev["refs"], _search_texts(dev_decodes, b)) for b in LETTER_BONUSES}
+    letter_bonus = min(LETTER_BONUSES, key=lambda b: (dev_by_bonus[b]["wer"], dev_by_bonus[b]["cer"], b))
+    log.info("search over %d feature variants: letter bonus %.1f (dev WER %.4f)", len(beam.variants), letter_bonus,
+             dev_by_bonus[letter_bonus]["wer"])
+    test_decodes = decodes(corpus / "test.jsonl", {hop_length: test})
+    test_texts = _search_texts(test_decodes, letter_bonus)
+    one_hop_texts = [hyps[0].text for hyps in test_decodes]  # the first variant is the model's own features
+    search = {"hop_lengths": list(beam.hop_lengths), "fmaxes": list(dict.fromkeys(v.fmax for v in beam.variants)),
+              "letter_bonus": letter_bonus}
     greedy_hyps = [h.text for h in greedy.decode(test["log_probs"])]
     metrics = {"test_utterances": len(test["refs"]), "greedy": error_rates(test["refs"], greedy_hyps),
-               "lm": _lm_metrics(beam, test_search, alpha, beta), "lm_one_hop": _lm_metrics(beam, test, alpha, beta),
-               "decoder": {"alpha": alpha, "beta": beta, "beam_width": args.beam, "dev_wer": dev_wer,
-                           "hop_lengths": list(search), "dev_search": _lm_metrics(beam, dev_search, alpha, beta)},
+               "lm": error_rates(test["refs"], test_texts), "lm_one_hop": error_rates(test["refs"], one_hop_texts),
+               "decoder": {"alpha": alpha, "beta": beta, "beam_width": args.beam, "dev_wer": dev_wer, **search,
+                           "dev_search": dev_by_bonus[letter_bonus],
+                           "dev_by_letter_bonus": {str(b): r for b, r in dev_by_bonus.items()}},
                "hop_length": hop_length, "trained_hop_length": trained_hop_length, "dev_by_hop_length": dev_by_hop,
                "rescored": rescored}
+    beam.letter_bonus = letter_bonus
     metrics["non_speech"] = _non_speech_metrics(beam)
     unseen = set(corpus_info.get("voices", {}).get("test_only") or [])
     if unseen:
-        def subset(voices: set[str]) -> tuple[dict, dict, int]:
+        def subset(voices: set[str], texts: list[str] = test_texts) -> tuple[dict, dict, int]:
             idx = [i for i, v in enumerate(test["voices"]) if v in voices]
-            part = {"refs": [test["refs"][i] for i in idx], "log_probs": [test_search["log_probs"][i] for i in idx]}
-            return (error_rates(part["refs"], [greedy_hyps[i] for i in idx]), _lm_metrics(beam, part, alpha, beta),
+            refs = [test["refs"][i] for i in idx]
+            return (error_rates(refs, [greedy_hyps[i] for i in idx]), error_rates(refs, [texts[i] for i in idx]),
                     len(idx))
 
         metrics["greedy_unseen_voices"], metrics["lm_unseen_voices"], metrics["unseen_voice_utterances"] = \
             subset(unseen)
         metrics["unseen_voices"] = sorted(unseen)
-        idx = [i for i, v in enumerate(test["voices"]) if v in unseen]
-        metrics["lm_one_hop_unseen_voices"] = _lm_metrics(beam, {"refs": [test["refs"][i] for i in idx], "log_probs": [
-            test["log_probs"][i] for i in idx]}, alpha, beta)
+        metrics["lm_one_hop_unseen_voices"] = subset(unseen, one_hop_texts)[1]
         metrics["per_unseen_voice"] = {v: dict(zip(("greedy", "lm", "utterances"), subset({v})))
                                        for v in sorted(unseen)}
     _write_json(model_dir / "metrics.json", metrics)
     config = json.loads((model_dir / "config.json").read_text())
-    config["decoder"] = {"alpha": alpha, "beta": beta, "beam_width": args.beam, "hop_lengths": list(search)}
+    config["decoder"] = {"alpha": alpha, "beta": beta, "beam_width": args.beam, **search}
     _write_json(model_dir / "config.json", config)
     return metrics
 
@@ -756,12 +782,14 @@ def results_section(metrics: dict) -> list[str]:
         "| decoding | all test voices | unseen voices only |", "|---|---|---|",
         f"| greedy (`--beam 1`) | {_rates(metrics['greedy'])} | "
         f"{_rates(metrics['greedy_unseen_voices']) if 'greedy_unseen_voices' in metrics else '-'} |",
-        *([f"| beam + LM at one hop ({metrics['hop_length']} samples; `--hops {metrics['hop_length']}`) | "
+        *([f"| beam + LM, no search (`--no-search`: {metrics['hop_length']}-sample hop) | "
            f"{_rates(metrics['lm_one_hop'])} | {_rates(metrics['lm_one_hop_unseen_voices'])} |"]
           if "lm_one_hop_unseen_voices" in metrics else []),
         f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
         f"{metrics['decoder']['beta']}, tuned on dev)"
         + (f" + speaking-rate search over hops {', '.join(map(str, metrics['decoder']['hop_lengths']))}"
+           + (f" and mel top edges {', '.join(_fmax(f) for f in metrics['decoder']['fmaxes'])} Hz"
+              if len(metrics["decoder"].get("fmaxes") or [None]) > 1 else "")
            if metrics["decoder"].get("hop_lengths") else "")
         + f"; the default | {_rates(metrics['lm'])} | "
         f"{_rates(metrics['lm_unseen_voices']) if 'lm_unseen_voices' in metrics else '-'} |",
@@ -805,6 +833,10 @@ def _features_line(config: dict, metrics: dict) -> str:
     return line
 
 
+def _fmax(fmax: float | None, sample_rate: int = 16000) -> str:
+    return f"{sample_rate / 2 if fmax is None else fmax:g}"
+
+
 def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     """The model card, from the runs' own records (nothing typed by hand). ``stages``: the training stages in
     order, each a :func:`stage_record`."""
@@ -832,8 +864,13 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "weights), `model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, "
         "`metrics.json`.",
         f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`"
-        + (f", run at each feature hop of {', '.join(map(str, hops))} samples, the best-scoring result kept (a "
-           "speaking-rate search: a shorter hop reads the audio as if spoken slower)"
+        + (f", run at each feature hop of {', '.join(map(str, hops))} samples"
+           + (f" under each mel filterbank top edge of {', '.join(_fmax(f) for f in fmaxes)} Hz" if len(
+               fmaxes := config["decoder"].get("fmaxes") or [None]) > 1 else "")
+           + ", the best-scoring result kept"
+           + (f" with a bonus of {bonus:g} per letter" if (bonus := config["decoder"].get("letter_bonus")) else "")
+           + " (a speaking-rate search: a shorter hop reads the audio as if spoken slower"
+           + ("; a lower top edge, as if from a shorter vocal tract" if len(fmaxes) > 1 else "") + ")"
            if (hops := config["decoder"].get("hop_lengths")) else "")
         + "; `--beam 1` decodes greedily at one hop (as the SavedModel does).",
         "", "## Data",

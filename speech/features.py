@@ -24,7 +24,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -153,21 +153,20 @@ def speech_bounds(wave: np.ndarray, sample_rate: int, threshold_db: float,
 def speech_features(wave: np.ndarray, config: FeatureConfig) -> tuple[int, np.ndarray]:
     """``(first sample, features)`` of the part of ``wave`` that holds speech (``config.trim_silence_db``;
     :func:`speech_bounds`): the features every path (training, evaluation, transcription) computes."""
-    start, (features,) = speech_features_by_hop(wave, config, (config.hop_length,))
+    start, (features,) = speech_feature_variants(wave, [config])
     return start, features
 
 
-def speech_features_by_hop(wave: np.ndarray, config: FeatureConfig, hop_lengths: Sequence[int]
-                           ) -> tuple[int, list[np.ndarray]]:
-    """:func:`speech_features` at each of ``hop_lengths`` (the edge cut found once): the candidates of the
-    speaking-rate search (:class:`speech.transcribe.Transcriber`)."""
+def speech_feature_variants(wave: np.ndarray, configs: Sequence[FeatureConfig]) -> tuple[int, list[np.ndarray]]:
+    """:func:`speech_features` under each of ``configs`` (the edge cut found once, by the first): the candidates
+    of the decoding search over speaking rate (hop) and vocal tract (fmax) in :class:`speech.transcribe.Transcriber`."""
     wave = np.asarray(wave, dtype=np.float32)
     start, end = 0, len(wave)
-    if config.trim_silence_db is not None:
-        start, end = speech_bounds(wave, config.sample_rate, config.trim_silence_db,
-                                   floor_margin_db=config.trim_floor_margin_db)
-    return start, [compute_features(wave[start:end], config if hop == config.hop_length
-                                    else replace(config, hop_length=hop)) for hop in hop_lengths]
+    first = configs[0]
+    if first.trim_silence_db is not None:
+        start, end = speech_bounds(wave, first.sample_rate, first.trim_silence_db,
+                                   floor_margin_db=first.trim_floor_margin_db)
+    return start, [compute_features(wave[start:end], config) for config in configs]
 
 
 def _source_key(path: str, config: FeatureConfig) -> str:

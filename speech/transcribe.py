@@ -11,14 +11,14 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from speech.audio import iter_audio_blocks
 from speech.decoding import BeamSearchDecoder, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
-from speech.features import FeatureConfig, speech_features_by_hop
+from speech.features import FeatureConfig, speech_feature_variants
 
 log = logging.getLogger("speech.transcribe")
 
@@ -101,11 +101,11 @@ def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_
 
 
 def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
-                   hop_lengths: Sequence[int] | None = None
+                   variants: Sequence[FeatureConfig] | None = None
                    ) -> tuple[str, float, list[tuple[float, list[np.ndarray]]], str | None]:
-    """Decode and featurize one file: ``(path, duration, [(offset, [features at each hop])], warning)``, the hops
-    ``hop_lengths`` (default: the config's own). Raises SpeechError."""
-    hops = tuple(hop_lengths or (config.hop_length,))
+    """Decode and featurize one file: ``(path, duration, [(offset, [features under each variant])], warning)``, the
+    variants of ``config`` the decoding search reads (default: ``config`` alone). Raises SpeechError."""
+    variants = list(variants or [config])
     segments, duration, notes = [], 0.0, []
     for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds, notes=notes):
         if wave.size == 0:
@@ -114,16 +114,16 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
             continue
         if not np.all(np.isfinite(wave)):
             raise SpeechError("audio contains NaN or infinite samples", path)
-        start, features = speech_features_by_hop(wave, config, hops)  # edge silence cut: timings shift by it
+        start, features = speech_feature_variants(wave, variants)  # edge silence cut: timings shift by it
         segments.append((offset + start / config.sample_rate, features))
         duration = offset + len(wave) / config.sample_rate
     return path, duration, segments, notes[0] if notes else None
 
 
-def _featurize_worker(args: tuple[str, FeatureConfig, float, tuple[int, ...]]):
-    path, config, max_segment_seconds, hop_lengths = args
+def _featurize_worker(args: tuple[str, FeatureConfig, float, list[FeatureConfig]]):
+    path, config, max_segment_seconds, variants = args
     try:
-        return featurize_file(path, config, max_segment_seconds, hop_lengths)
+        return featurize_file(path, config, max_segment_seconds, variants)
     except SpeechError as e:
         return path, 0.0, e.reason, None
     except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
@@ -161,13 +161,14 @@ def decoding_settings(model_dir: str | None, beam_width: int | None = None,
 def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = None,
                      lm_path: str | None = None) -> tuple[int, str | None, dict]:
     """``(beam width, LM path, settings)`` from a model's ``decoder`` config section and its LM file: settings are
-    the LM weights and the speaking-rate search's ``hop_lengths``, both tuned with that LM.
+    the LM weights and the decoding search's ``hop_lengths``, ``fmaxes`` and ``letter_bonus``, all tuned with that
+    LM.
 
     ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships a KenLM with
     weights tuned on dev, and a beam width) when ``lm_file`` exists, else greedy. A beam search asked for
     explicitly uses the model's LM and tuned weights too, unless ``lm_path`` names another LM (``"none"``: no LM).
     """
-    weights = {k: saved[k] for k in ("alpha", "beta", "hop_lengths") if k in saved}
+    weights = {k: saved[k] for k in ("alpha", "beta", *SEARCH_SETTINGS) if k in saved}
     if beam_width is None:
         beam_width = int(saved.get("beam_width", 1)) if lm_file and lm_path is None else 1
         if beam_width > 1 and not lm_support():
@@ -179,6 +180,9 @@ def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = 
     if beam_width <= 1 or not lm_file:
         return beam_width, None, {}
     return beam_width, lm_file, weights
+
+
+SEARCH_SETTINGS = ("hop_lengths", "fmaxes", "letter_bonus")  # a model's decoder config: the decoding search
 
 
 def parse_hop_lengths(text: str) -> list[int]:
@@ -206,6 +210,23 @@ def search_hop_lengths(hop_length: int, hop_lengths: Sequence[int] | None, decod
     return tuple(sorted(hops, key=lambda h: h != hop_length))
 
 
+def search_variants(config: FeatureConfig, hop_lengths: Sequence[int] | None, fmaxes: Sequence[float | None] | None,
+                    decoder) -> list[FeatureConfig]:
+    """The feature configs the decoding search reads: each of ``fmaxes`` (the mel filterbank's top edge; below the
+    Nyquist frequency it stretches the spectrum over the filters, as a shorter vocal tract would: VTLN's warp) with
+    each hop of :func:`search_hop_lengths` (speaking rate); ``config`` itself first, so that a tie keeps it. Just
+    ``config`` for a greedy decoder, which has no score to choose by."""
+    hops = search_hop_lengths(config.hop_length, hop_lengths, decoder)
+    warps: tuple[float | None, ...] = (config.fmax,)
+    if fmaxes and isinstance(decoder, BeamSearchDecoder):
+        warps = tuple(dict.fromkeys(None if f is None else float(f) for f in fmaxes))
+        if any(f is not None and not 0 < f <= config.sample_rate / 2 for f in warps):
+            raise ValueError(f"fmax values must be in (0, {config.sample_rate / 2:g}] or None, got {list(warps)}")
+        warps = tuple(sorted(warps, key=lambda f: f != config.fmax))
+    return [config if (f, h) == (config.fmax, config.hop_length) else replace(config, hop_length=h, fmax=f)
+            for f in warps for h in hops]
+
+
 def lm_support() -> bool:
     """Whether LM beam search can run here (kenlm and pyctcdecode importable)."""
     import importlib.util
@@ -219,7 +240,8 @@ class Transcriber:
     def __init__(self, model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
                  alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
                  max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
-                 hop_lengths: Sequence[int] | None = None):
+                 hop_lengths: Sequence[int] | None = None, fmaxes: Sequence[float | None] | None = None,
+                 letter_bonus: float | None = None):
         import tensorflow as tf
 
         from speech.model import load_model
@@ -228,13 +250,17 @@ class Transcriber:
         # beam_width None: the model folder's own decoding (LM beam search for the bundled model).
         beam_width, lm_path, settings = decoding_settings(model_dir, beam_width, lm_path)
         settings.update({k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None})
-        saved_hops = settings.pop("hop_lengths", None)
+        saved = {k: settings.pop(k) for k in SEARCH_SETTINGS if k in settings}
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
                                     lm_path=lm_path, **settings)
-        # The speaking-rate search: the beam search at each of these feature hops, its best-scoring result kept.
-        self.hop_lengths = search_hop_lengths(self.spec.features.hop_length,
-                                              saved_hops if hop_lengths is None else hop_lengths, self.decoder)
-        if hop_lengths is not None and tuple(hop_lengths) != self.hop_lengths and len(self.hop_lengths) == 1:
+        # The decoding search: the beam search under each of these feature variants (speaking rate x vocal tract),
+        # its best-scoring result kept.
+        self.variants = search_variants(self.spec.features,
+                                        saved.get("hop_lengths") if hop_lengths is None else hop_lengths,
+                                        saved.get("fmaxes") if fmaxes is None else fmaxes, self.decoder)
+        self.hop_lengths = tuple(dict.fromkeys(v.hop_length for v in self.variants))
+        self.letter_bonus = float(saved.get("letter_bonus", 0.0) if letter_bonus is None else letter_bonus)
+        if hop_lengths and len(self.variants) == 1 and tuple(hop_lengths) != self.hop_lengths:
             log.warning("greedy decoding has no score to choose a hop by: decoding at the model's own hop, %d",
                         self.hop_lengths[0])
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
@@ -285,26 +311,26 @@ class Transcriber:
         return self.decode(self.log_probs(features))
 
     def transcribe_candidates(self, candidates: Sequence[Sequence[np.ndarray]]) -> list[Hypothesis]:
-        """One hypothesis per utterance from its features at each of :attr:`hop_lengths` (in that order): the
-        decode the beam search scores highest, its word times in seconds at that hop.
+        """One hypothesis per utterance from its features under each of :attr:`variants` (in that order): the
+        decode the beam search scores highest (with :attr:`letter_bonus`), its word times in seconds at its hop.
 
         Why: an output frame spans 3 feature hops, and a voice faster than any in training runs its letters
         together (deletions are most of the unseen voices' character errors). Decoding at a shorter hop reads the
         same audio as if spoken slower; the search's own objective picks the rate for each utterance."""
         flat = [f for feats in candidates for f in feats]
         hyps = self.decode(self.log_probs(flat))
-        scales = [h / self.spec.features.hop_length for h in self.hop_lengths]
+        scales = [v.hop_length / self.spec.features.hop_length for v in self.variants]
         out, k = [], 0
         for feats in candidates:
-            if len(feats) != len(self.hop_lengths):
-                raise ValueError(f"expected features at {len(self.hop_lengths)} hop(s), got {len(feats)}")
-            out.append(best_hypothesis(list(zip(hyps[k:k + len(feats)], scales))))
+            if len(feats) != len(self.variants):
+                raise ValueError(f"expected features under {len(self.variants)} variant(s), got {len(feats)}")
+            out.append(best_hypothesis(list(zip(hyps[k:k + len(feats)], scales)), self.letter_bonus))
             k += len(feats)
         return out
 
     def transcribe_waveform(self, wave: np.ndarray) -> Hypothesis:
         """One mono waveform at the model's sample rate (no segmentation); word times from the wave's start."""
-        start, features = speech_features_by_hop(wave, self.spec.features, self.hop_lengths)
+        start, features = speech_feature_variants(wave, self.variants)
         hyp = self.transcribe_candidates([features])[0]
         shift = start / self.spec.features.sample_rate
         hyp.words = [Word(w.word, w.start + shift, w.end + shift, w.confidence) for w in hyp.words]
@@ -321,7 +347,7 @@ class Transcriber:
         paths = list(paths)
         # Worker start-up costs a few seconds: a handful of files is faster in this process.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
-        tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.hop_lengths) for p in paths)
+        tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.variants) for p in paths)
         if jobs == 1:
             yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch)
             return

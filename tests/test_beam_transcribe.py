@@ -106,8 +106,9 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     except KenLMNotFoundError as exc:
         pytest.skip(f"lmplz/build_binary unavailable ({exc})")
     config = json.loads((model_dir / "config.json").read_text())
-    # With the speaking-rate search: both paths decode at each hop and keep the same best-scoring one.
-    config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 8, "hop_lengths": [144, 160, 176]}
+    # With the decoding search: both paths decode under each variant and keep the same best-scoring one.
+    config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 8, "hop_lengths": [144, 160, 176],
+                         "fmaxes": [None, 7000], "letter_bonus": 0.5}
     (model_dir / "config.json").write_text(json.dumps(config))
     assert export_main(["--model", str(model_dir), "--output", str(tmp_path / "export")]) == 0
     extra = tmp_path / "export" / "1" / "assets.extra"
@@ -132,7 +133,9 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
 
     handler = SavedModelHandler(str(tmp_path / "export"))
     loaded = handler.load_model()
-    assert type(loaded.decoder).__name__ == "BeamSearchDecoder" and loaded.hop_lengths == (160, 144, 176)
+    assert type(loaded.decoder).__name__ == "BeamSearchDecoder" and loaded.letter_bonus == 0.5
+    assert [(v.hop_length, v.fmax) for v in loaded.variants] == [(160, None), (144, None), (176, None), (160, 7000.0),
+                                                                 (144, 7000.0), (176, 7000.0)]
     nan = np.full(SR, np.nan, np.float32)
     good = tone_speech("yes", seed=0)
     bad_out, good_out = [r.inference for r in handler.run_inference(

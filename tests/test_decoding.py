@@ -338,6 +338,11 @@ def test_best_hypothesis_keeps_the_highest_score_with_its_word_times_rescaled():
     assert best_hypothesis([(slow, 1.0), (tie, 1.2)]) is slow  # a tie keeps the first (the model's own hop)
     with pytest.raises(ValueError, match="no candidate"):
         best_hypothesis([])
+    # A bonus per letter (spaces do not count) can outweigh a lower score: "cart" has one letter more than "cat".
+    fewer = Hypothesis("a cat", 0.9, [], score=-3.0)
+    more = Hypothesis("a cart", 0.9, [], score=-3.8)
+    assert best_hypothesis([(fewer, 1.0), (more, 1.0)], letter_bonus=0.5) is fewer
+    assert best_hypothesis([(fewer, 1.0), (more, 1.0)], letter_bonus=1.0) is more
 
 
 def test_beam_search_scores_its_result_and_a_silent_one():

@@ -41,8 +41,8 @@ def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(
     from speech.transcribe import decoding_settings
 
     beam_width, lm, weights = decoding_settings(None)
-    assert beam_width > 1 and lm == str(DEFAULT_MODEL_DIR / "lm.binary") and set(weights) == {"alpha", "beta",
-                                                                                               "hop_lengths"}
+    assert beam_width > 1 and lm == str(DEFAULT_MODEL_DIR / "lm.binary")
+    assert set(weights) == {"alpha", "beta", "hop_lengths", "fmaxes", "letter_bonus"}
     hop_length = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["features"]["hop_length"]
     assert weights["hop_lengths"][0] == hop_length and len(weights["hop_lengths"]) > 1  # the speaking-rate search
     decoders = {}
@@ -97,15 +97,23 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     card = model_card(config, metrics, [stage_record("one", history, main), stage_record("two", history, accented)])
     assert "(engines added: mbrola-accented (weight 0.8))." in card
     assert "pitch x" not in card and "of utterances augmented" not in card
-    assert "speaking-rate search" not in card and "| beam + LM at one hop" not in card
+    assert "speaking-rate search" not in card and "no search (" not in card
     # The speaking-rate search: named in the decoding line and the default's row, one hop's figures beside it.
     config["decoder"]["hop_lengths"] = metrics["decoder"]["hop_lengths"] = [148, 140, 156]
     metrics.update(hop_length=148, lm_one_hop={"wer": 0.3, "cer": 0.1}, lm_one_hop_unseen_voices={"wer": 0.4,
                                                                                                    "cer": 0.2})
     card = model_card(config, metrics, [stage_record("one", history, main)])
     assert "run at each feature hop of 148, 140, 156 samples, the best-scoring result kept" in card
-    assert "| beam + LM at one hop (148 samples; `--hops 148`) | WER 0.300, CER 0.100 | WER 0.400, CER 0.200 |" in card
+    assert ("| beam + LM, no search (`--no-search`: 148-sample hop) | WER 0.300, CER 0.100 | WER 0.400, CER 0.200 |"
+            in card)
     assert "+ speaking-rate search over hops 148, 140, 156; the default | WER 0.250, CER 0.080 |" in card
+    assert "mel filterbank top edge" not in card and "per letter" not in card
+    config["decoder"].update(fmaxes=[None, 7600], letter_bonus=0.5)
+    metrics["decoder"] = config["decoder"]
+    card = model_card(config, metrics, [stage_record("one", history, main)])
+    assert ("run at each feature hop of 148, 140, 156 samples under each mel filterbank top edge of 8000, 7600 Hz, "
+            "the best-scoring result kept with a bonus of 0.5 per letter") in card
+    assert "+ speaking-rate search over hops 148, 140, 156 and mel top edges 8000, 7600 Hz; the default |" in card
 
 
 def test_the_card_gives_the_hop_the_model_decodes_at_and_the_one_it_was_trained_at():

@@ -161,9 +161,10 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})
     assert transcribe.decoding_settings(str(folder), beam_width=4) == (4, lm, {"alpha": 0.7, "beta": 1.2})
     assert transcribe.decoding_settings(str(folder), lm_path="none") == (1, None, {})
-    config["decoder"]["hop_lengths"] = [148, 160]  # the speaking-rate search, tuned with the model's LM
+    search = {"hop_lengths": [148, 160], "fmaxes": [None, 7600], "letter_bonus": 1.0}  # tuned with the model's LM
+    config["decoder"].update(search)
     (folder / "config.json").write_text(json.dumps(config))
-    assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2, "hop_lengths": [148, 160]})
+    assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2, **search})
     assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
     assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
     # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
@@ -195,8 +196,25 @@ def test_rate_search_hops_keep_the_models_own_first_and_need_a_beam_search():
         search_hop_lengths(160, [148, 0], beam)
 
 
+def test_search_variants_cross_hops_with_mel_top_edges_the_models_own_first():
+    from speech.decoding import BeamSearchDecoder, GreedyDecoder
+    from speech.features import FeatureConfig
+    from speech.text import Vocabulary
+    from speech.transcribe import search_variants
+
+    config = FeatureConfig(hop_length=148)
+    beam, greedy = BeamSearchDecoder(Vocabulary(), 0.03, beam_width=4), GreedyDecoder(Vocabulary(), 0.03)
+    variants = search_variants(config, [140, 148], [7600, None], beam)
+    assert [(v.hop_length, v.fmax) for v in variants] == [(148, None), (140, None), (148, 7600.0), (140, 7600.0)]
+    assert variants[0] is config and all(v.n_mfcc == config.n_mfcc for v in variants)
+    assert search_variants(config, [140, 148], [7600, None], greedy) == [config]
+    assert search_variants(config, None, None, beam) == search_variants(config, [], [], beam) == [config]  # --no-search
+    with pytest.raises(ValueError, match="fmax"):
+        search_variants(config, None, [9000], beam)  # above the Nyquist frequency
+
+
 def test_rate_search_keeps_the_best_scoring_hop_with_its_timings(tiny_model):
-    from speech.features import speech_features_by_hop
+    from speech.features import speech_feature_variants
 
     hops = (120, 208, 184)  # the model's own hop (160) left out, so that every choice rescales the timings
     searching = Transcriber(str(tiny_model[0]), beam_width=4, hop_lengths=hops)
@@ -205,7 +223,7 @@ def test_rate_search_keeps_the_best_scoring_hop_with_its_timings(tiny_model):
     results = list(searching.transcribe_files([u.audio_filepath for u in utts], jobs=1))
     for utt, result in zip(utts, results):
         wave, _ = sf.read(utt.audio_filepath, dtype="float32")
-        start, feats = speech_features_by_hop(wave, searching.spec.features, hops)
+        start, feats = speech_feature_variants(wave, searching.variants)
         singles = searching.decode(searching.log_probs(feats))  # one decode per hop, times at the model's hop
         best = max(range(len(hops)), key=lambda j: singles[j].score)
         assert result.text == singles[best].text
