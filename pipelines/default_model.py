@@ -395,8 +395,7 @@ def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int 
             "log_probs": transcriber.log_probs(feats), "voices": [u.extra.get("voice") for u in utts]}
 
 
-# Feature hops (samples at 16 kHz: 10 ms down to 8.25 ms) the model is decoded at on dev by _tune_hop_length, and
-# the bundled decoding's speaking-rate search (config.json's decoder.hop_lengths; speech.transcribe.Transcriber).
+# Feature hops (samples at 16 kHz: 10 ms down to 8.25 ms) the model is decoded at on dev by _tune_hop_length.
 HOP_LENGTHS = (160, 152, 148, 144, 140, 136, 132)
 
 

@@ -87,8 +87,9 @@ class Hypothesis:
 def best_hypothesis(candidates: Sequence[tuple[Hypothesis, float]], letter_bonus: float = 0.0) -> Hypothesis:
     """The highest-scoring of several decodes of the same audio, each ``(hypothesis, time scale)``, its word times
     multiplied by its scale (a decode of features at hop ``h`` by a decoder built for hop ``h0`` has scale
-    ``h / h0``). Used by the speaking-rate search (:class:`speech.transcribe.Transcriber`'s ``hop_lengths``): the
-    decoding objective picks the rate, as maximum likelihood picks a speaker's warp factor in VTLN.
+    ``h / h0``). Used by the decoding search over feature variants (hop and mel filterbank edge;
+    :func:`speech.transcribe.search_variants`): the decoding objective picks the speaking rate and the warp, as
+    maximum likelihood picks a speaker's warp factor in VTLN.
 
     ``letter_bonus`` is added to a candidate's score per letter of its text, for this choice only: every letter
     costs a decode some log-probability, so a raw score prefers the candidate that dropped letters (deletions are

@@ -186,7 +186,7 @@ SEARCH_SETTINGS = ("hop_lengths", "fmaxes", "letter_bonus")  # a model's decoder
 
 
 def parse_hop_lengths(text: str) -> list[int]:
-    """``--hops 132,140,148``: the feature hops (samples) of the speaking-rate search; one value turns it off."""
+    """``--hops 132,140,148``: the feature hops (samples) of the decoding search; one value searches no rate."""
     import argparse
 
     try:
@@ -307,7 +307,7 @@ class Transcriber:
         return [self.decoder.decode(lp) for lp in log_probs]
 
     def transcribe_features(self, features: Sequence[np.ndarray]) -> list[Hypothesis]:
-        """Features at the model's own hop in, hypotheses out (no speaking-rate search)."""
+        """Features of the model's own config in, hypotheses out (no decoding search)."""
         return self.decode(self.log_probs(features))
 
     def transcribe_candidates(self, candidates: Sequence[Sequence[np.ndarray]]) -> list[Hypothesis]:
