@@ -276,15 +276,14 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
 
     def _run_with_decoder(self, batch: Sequence[Segment], model: LoadedModel) -> list[PredictionResult]:
         """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
-        from speech.decoding import best_hypothesis
         from speech.errors import SpeechError
         from speech.features import speech_feature_variants
+        from speech.transcribe import search_choice
 
         signature, config, variants = model.saved_model.signatures["logits"], model.features, model.variants
-        scales = [v.hop_length / config.hop_length for v in variants]
         results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
         for rows in self._sub_batches(batch):
-            feats: dict[int, list[np.ndarray]] = {}  # one array per hop of the search
+            feats: dict[int, list[np.ndarray]] = {}  # one array per feature variant of the search
             starts: dict[int, float] = {}  # seconds of edge silence cut: word times shift by them
             for i in rows:
                 s = batch[i]
@@ -299,8 +298,8 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
             if not feats:
                 continue
             good = list(feats)
-            candidates: dict[int, list] = {i: [] for i in good}
-            for j, scale in enumerate(scales):
+            decodes: dict[int, list] = {i: [] for i in good}
+            for j in range(len(variants)):
                 lengths = np.array([len(feats[i][j]) for i in good], np.int32)
                 padded = np.zeros((len(good), lengths.max(), config.n_mfcc), np.float32)
                 for row, i in enumerate(good):
@@ -308,10 +307,10 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                 out = signature(features=padded, lengths=lengths)
                 log_probs, out_lengths = out["log_probs"].numpy(), out["lengths"].numpy()
                 for row, i in enumerate(good):
-                    candidates[i].append((model.decoder.decode(log_probs[row, :out_lengths[row]]), scale))
+                    decodes[i].append(model.decoder.decode(log_probs[row, :out_lengths[row]]))
             for i in good:
                 s = batch[i]
-                hyp = best_hypothesis(candidates[i], model.letter_bonus)
+                hyp = search_choice(decodes[i], variants, config, model.letter_bonus)
                 words = [{"word": w.word, "start": round(w.start + starts[i], 3), "end": round(w.end + starts[i], 3),
                           "confidence": round(float(w.confidence), 4)} for w in hyp.words]
                 results[i] = PredictionResult((s.path, s.index), SegmentResult(

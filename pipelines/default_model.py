@@ -316,17 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _lm_metrics(transcriber, examples, alpha: float, beta: float) -> dict:
-    """Rates of the LM beam search at ``alpha``, ``beta`` over ``examples["log_probs"]`` (one matrix each)."""
-    from speech.decoding import BeamSearchDecoder
-    from speech.metrics import error_rates
-
-    decoder = transcriber.decoder
-    assert isinstance(decoder, BeamSearchDecoder)
-    decoder.set_lm_weights(alpha, beta)
-    return error_rates(examples["refs"], [decoder.decode(lp).text for lp in examples["log_probs"]])
-
-
 def _search_texts(decodes: list[list], letter_bonus: float) -> list[str]:
     """The decoding search's choice for each utterance among its decodes (one per feature variant)."""
     from speech.decoding import best_hypothesis
@@ -478,16 +467,17 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
              dev_wer)
     beam.decoder.set_lm_weights(alpha, beta)
 
-    def decodes(manifest: Path, known: dict[int, dict]) -> list[list]:
-        """Each utterance's decodes under each feature variant of the search (in beam.variants' order)."""
+    def decodes(manifest: Path, known: dict[int, dict], limit: int | None = None) -> list[list]:
+        """Each utterance's decodes under each feature variant of the search (in beam.variants' order); ``known``:
+        log-probabilities already computed at the model's own fmax, by hop (the same ``limit`` sample)."""
         per_variant = []
         for v in beam.variants:
             ex = known[v.hop_length] if v.fmax == beam.spec.features.fmax and v.hop_length in known else \
-                _log_probs(greedy, manifest, args.tune_utterances if known is devs else None, features=v)
+                _log_probs(greedy, manifest, limit, features=v)
             per_variant.append(beam.decode(ex["log_probs"]))
         return [list(hyps) for hyps in zip(*per_variant)]
 
-    dev_decodes = decodes(corpus / "dev.jsonl", devs)
+    dev_decodes = decodes(corpus / "dev.jsonl", devs, args.tune_utterances)
     dev_by_bonus = {b: error_rates(dev["refs"], _search_texts(dev_decodes, b)) for b in LETTER_BONUSES}
     letter_bonus = min(LETTER_BONUSES, key=lambda b: (dev_by_bonus[b]["wer"], dev_by_bonus[b]["cer"], b))
     log.info("search over %d feature variants: letter bonus %.1f (dev WER %.4f)", len(beam.variants), letter_bonus,
@@ -773,7 +763,7 @@ def _draws(settings: dict) -> str:
 RESULTS_HEADING, LIMITS_HEADING = "## Results on the test split", "## Known limits"
 
 
-def results_section(metrics: dict) -> list[str]:
+def results_section(metrics: dict, sample_rate: int) -> list[str]:
     """The model card's results section."""
     unseen = metrics.get("unseen_voices", [])
     return [
@@ -787,7 +777,7 @@ def results_section(metrics: dict) -> list[str]:
         f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
         f"{metrics['decoder']['beta']}, tuned on dev)"
         + (f" + speaking-rate search over hops {', '.join(map(str, metrics['decoder']['hop_lengths']))}"
-           + (f" and mel top edges {', '.join(_fmax(f) for f in metrics['decoder']['fmaxes'])} Hz"
+           + (f" and mel top edges {', '.join(_fmax(f, sample_rate) for f in metrics['decoder']['fmaxes'])} Hz"
               if len(metrics["decoder"].get("fmaxes") or [None]) > 1 else "")
            if metrics["decoder"].get("hop_lengths") else "")
         + f"; the default | {_rates(metrics['lm'])} | "
@@ -832,14 +822,15 @@ def _features_line(config: dict, metrics: dict) -> str:
     return line
 
 
-def _fmax(fmax: float | None, sample_rate: int = 16000) -> str:
+def _fmax(fmax: float | None, sample_rate: int) -> str:
+    """A mel filterbank top edge in Hz (None: the Nyquist frequency)."""
     return f"{sample_rate / 2 if fmax is None else fmax:g}"
 
 
 def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     """The model card, from the runs' own records (nothing typed by hand). ``stages``: the training stages in
     order, each a :func:`stage_record`."""
-    model, first = config["model"], stages[0]["corpus"]
+    model, first, rate = config["model"], stages[0]["corpus"], config["features"]["sample_rate"]
     hours, counts, voices = first["hours"], first["counts"], first["voices"]
     train_voices = sorted({v for st in stages for v in st["corpus"]["voices"]["train"]})
     engines = sorted({v.split(":")[0] for v in train_voices})
@@ -864,7 +855,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "`metrics.json`.",
         f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`"
         + (f", run at each feature hop of {', '.join(map(str, hops))} samples"
-           + (f" under each mel filterbank top edge of {', '.join(_fmax(f) for f in fmaxes)} Hz" if len(
+           + (f" under each mel filterbank top edge of {', '.join(_fmax(f, rate) for f in fmaxes)} Hz" if len(
                fmaxes := config["decoder"].get("fmaxes") or [None]) > 1 else "")
            + ", the best-scoring result kept"
            + (f" with a bonus of {bonus:g} per letter" if (bonus := config["decoder"].get("letter_bonus")) else "")
@@ -898,7 +889,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
           f"{st['seconds'] / 60:.0f} minutes on a 2-core CPU (shared with other jobs); {_dev_figures(st)}."
           for i, st in enumerate(stages)],
         "- Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER; stage 1 at batch 16.",
-        "", *results_section(metrics), "",
+        "", *results_section(metrics, rate), "",
         LIMITS_HEADING,
         "- Trained on synthetic speech only, for a few hours of CPU time: expect much higher error rates on real "
         "human speech, accents, spontaneous speech, noise and far-field audio. It is a working default and a "

@@ -227,6 +227,15 @@ def search_variants(config: FeatureConfig, hop_lengths: Sequence[int] | None, fm
             for f in warps for h in hops]
 
 
+def search_choice(decodes: Sequence[Hypothesis], variants: Sequence[FeatureConfig], config: FeatureConfig,
+                  letter_bonus: float) -> Hypothesis:
+    """The decoding search's result for one segment from its decodes under each of ``variants`` (by a decoder built
+    for ``config``'s hop): the best-scoring one (:func:`speech.decoding.best_hypothesis`), word times at its hop."""
+    if len(decodes) != len(variants):
+        raise ValueError(f"expected decodes under {len(variants)} variant(s), got {len(decodes)}")
+    return best_hypothesis([(h, v.hop_length / config.hop_length) for h, v in zip(decodes, variants)], letter_bonus)
+
+
 def lm_support() -> bool:
     """Whether LM beam search can run here (kenlm and pyctcdecode importable)."""
     import importlib.util
@@ -319,12 +328,9 @@ class Transcriber:
         same audio as if spoken slower; the search's own objective picks the rate for each utterance."""
         flat = [f for feats in candidates for f in feats]
         hyps = self.decode(self.log_probs(flat))
-        scales = [v.hop_length / self.spec.features.hop_length for v in self.variants]
         out, k = [], 0
         for feats in candidates:
-            if len(feats) != len(self.variants):
-                raise ValueError(f"expected features under {len(self.variants)} variant(s), got {len(feats)}")
-            out.append(best_hypothesis(list(zip(hyps[k:k + len(feats)], scales)), self.letter_bonus))
+            out.append(search_choice(hyps[k:k + len(feats)], self.variants, self.spec.features, self.letter_bonus))
             k += len(feats)
         return out
 
