@@ -60,9 +60,9 @@ import numpy as np
 import soundfile as sf
 
 from speech.augment import AugmentConfig, augment_with_log
-from speech.manifest import Utterance, atomic_write, write_manifest
+from speech.manifest import Utterance, atomic_write, read_manifest, write_manifest
 from speech.nonspeech import NON_SPEECH_KINDS, non_speech_clip
-from speech.prompts import Prompt, load_prompts, load_sentences, prompts_from_file
+from speech.prompts import Prompt, load_prompts, load_sentences, prompts_from_file, short_prompts
 from speech.synth import DEFAULT_ENGINES, ENGINES, SAMPLE_RATE, SynthesisError, Voice, available_voices, synthesize
 
 SPLITS = ("train", "dev", "test")
@@ -111,6 +111,8 @@ class CorpusConfig:
     pitch_range: tuple[float, float] = (0.88, 1.12)
     timeout: float = 60.0
     prompts_file: str | None = None  # one prompt a line instead of the offline text sources
+    short_prompts: int = 0  # this many short prompts (speech.prompts.short_prompts) instead of the sentences
+    exclude_manifests: tuple[str, ...] = ()  # their transcripts never become (or give) a short prompt
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # of the augmented train utterances
     non_speech_fraction: float = 0.0  # non-speech train clips per train utterance
     multi_sentence_prob: float = 0.0  # train utterances that read several sentences
@@ -445,6 +447,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "model also hears long recordings (default %(default)s)")
     p.add_argument("--max-sentences", type=int, default=3, help="most sentences in one such utterance "
                    "(default %(default)s)")
+    p.add_argument("--short-prompts", type=int, default=0, metavar="N",
+                   help="read N short prompts instead of sentences: single words, 2-4 word phrases, numbers and digit "
+                        "strings, spelled letters, 3-5 word sentences (speech.prompts.short_prompts)")
+    p.add_argument("--exclude-manifest", action="append", default=[], metavar="JSONL",
+                   help="no short prompt is taken from a transcript of this manifest (e.g. another corpus's dev and "
+                        "test splits); repeatable")
+    p.add_argument("--pad-prob", type=float, default=AugmentConfig.pad_prob,
+                   help="chance that an augmented utterance gets 0.1-1.2 s pauses of quiet room tone at each end "
+                        "(default %(default)s)")
+    p.add_argument("--bandwidth-prob", type=float, default=AugmentConfig.bandwidth_prob,
+                   help="chance that an augmented utterance is band-limited through 8, 11.025 or 12 kHz "
+                        "(default %(default)s)")
+    p.add_argument("--telephone-prob", type=float, default=AugmentConfig.telephone_prob,
+                   help="chance that an augmented utterance goes through a telephone band (default %(default)s)")
     p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
     return p
 
@@ -460,7 +476,10 @@ def _config_from_args(args: argparse.Namespace) -> CorpusConfig:
         max_words=args.max_words, timeout=args.timeout, rate_range=args.rate_range, pitch_range=args.pitch_range,
         prompts_file=os.path.abspath(args.prompts) if args.prompts else None,
         augment=AugmentConfig(speed_prob=args.speed_prob, speed_range=args.speed_range, noise_prob=args.noise_prob,
-                              voice_prob=args.voice_prob),
+                              voice_prob=args.voice_prob, pad_prob=args.pad_prob,
+                              bandwidth_prob=args.bandwidth_prob, telephone_prob=args.telephone_prob),
+        short_prompts=args.short_prompts,
+        exclude_manifests=tuple(os.path.abspath(m) for m in args.exclude_manifest),
         non_speech_fraction=args.non_speech_fraction, multi_sentence_prob=args.multi_sentence_prob,
         max_sentences=args.max_sentences)
 
@@ -527,6 +546,10 @@ def run(cfg: CorpusConfig) -> int:
         if cfg.prompts_file:
             prompts = prompts_from_file(cfg.prompts_file)
             print(f"prompts: {len(prompts)} from {cfg.prompts_file}")
+        elif cfg.short_prompts:
+            excluded = {u.text for m in cfg.exclude_manifests for u in read_manifest(m)}
+            prompts = short_prompts(cfg.short_prompts, cfg.seed, exclude=excluded)
+            print(f"prompts: {len(prompts)} short prompts ({len(excluded)} transcripts excluded)")
         else:
             prompts = load_prompts(cfg.min_words, cfg.max_words)
             print(f"prompts: {len(prompts)} sentences of {cfg.min_words}-{cfg.max_words} words")

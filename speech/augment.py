@@ -15,6 +15,10 @@ function of its seed alone. Each transform takes and returns float32 mono audio:
   decaying noise tail with the given RT60), output RMS matched to the input.
 * :func:`telephone` -- 300-3400 Hz band-pass and a trip through 8 kHz.
 * :func:`apply_gain` -- a level change in dB.
+* :func:`pad_edges` -- quiet room tone (coloured noise far below the speech) before and after the words: real
+  recordings start and end with pauses of any length, the synthesisers' clips with 0.15 s.
+* :func:`limit_bandwidth` -- a trip through a lower sample rate (8, 11.025 or 12 kHz): recordings made or kept
+  at those rates have nothing above half of it.
 
 :func:`augment` applies a random subset (voice, speed, reverb, noise, telephone, gain, in that order), then scales
 down anything that would clip.
@@ -49,6 +53,12 @@ class AugmentConfig:
     voice_prob: float = 0.0
     f0_range: tuple[float, float] = (0.7, 1.45)  # F0 multipliers, drawn log-uniformly
     formant_range: tuple[float, float] = (0.87, 1.15)  # envelope stretch factors, drawn log-uniformly
+    # Off by default for the same reason: pauses of pad_seconds_range at each end, pad_level_db below the peak.
+    pad_prob: float = 0.0
+    pad_seconds_range: tuple[float, float] = (0.1, 1.2)
+    pad_level_db_range: tuple[float, float] = (-65.0, -35.0)
+    bandwidth_prob: float = 0.0
+    bandwidth_rates: tuple[int, ...] = (8000, 11025, 12000)
 
 
 def _fit_length(wave: np.ndarray, length: int) -> np.ndarray:
@@ -185,6 +195,26 @@ def telephone(wave: np.ndarray, sr: int) -> np.ndarray:
     return _fit_length(np.asarray(band, dtype=np.float32), len(wave))
 
 
+def pad_edges(wave: np.ndarray, sr: int, rng: np.random.Generator, before: float, after: float,
+              level_db: float, kind: str = "pink") -> np.ndarray:
+    """``before`` and ``after`` seconds of ``kind`` noise (:func:`colored_noise`) at ``level_db`` below the wave's
+    peak added around it; the noise runs under the speech too, as a room's does."""
+    n_before, n_after = int(before * sr), int(after * sr)
+    out = np.concatenate([np.zeros(n_before, np.float32), wave.astype(np.float32), np.zeros(n_after, np.float32)])
+    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
+    if peak == 0.0 or len(out) == 0:
+        return out
+    return (out + colored_noise(len(out), rng, kind) * np.float32(peak * 10.0 ** (level_db / 20.0))).astype(np.float32)
+
+
+def limit_bandwidth(wave: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """Down to ``rate`` and back (nothing left above ``rate / 2``); same length."""
+    if rate >= sr or len(wave) == 0:
+        return wave.astype(np.float32)
+    low = soxr.resample(wave.astype(np.float32), sr, rate, quality="HQ")
+    return _fit_length(soxr.resample(low, rate, sr, quality="HQ").astype(np.float32), len(wave))
+
+
 def apply_gain(wave: np.ndarray, gain_db: float) -> np.ndarray:
     return (wave * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
 
@@ -200,6 +230,8 @@ def augment_with_log(wave: np.ndarray, sr: int, rng: np.random.Generator, config
                                    config.telephone_prob, config.gain_prob))
     # Drawn only when on, so that a config without it draws exactly what it did before it existed.
     do_voice = config.voice_prob > 0 and rng.random() < config.voice_prob
+    do_pad = config.pad_prob > 0 and rng.random() < config.pad_prob
+    do_band = config.bandwidth_prob > 0 and rng.random() < config.bandwidth_prob
     out = wave.astype(np.float32)
     if do_voice:
         f0_scale, formant_scale = _log_uniform(rng, *config.f0_range), _log_uniform(rng, *config.formant_range)
@@ -209,6 +241,12 @@ def augment_with_log(wave: np.ndarray, sr: int, rng: np.random.Generator, config
         factor = float(rng.uniform(*config.speed_range))
         out = speed_perturb(out, sr, factor)
         applied.append(f"speed={factor:.3f}")
+    if do_pad:  # before reverb and noise, so that the pauses carry them too
+        before, after = (float(rng.uniform(*config.pad_seconds_range)) for _ in range(2))
+        level = float(rng.uniform(*config.pad_level_db_range))
+        kind = ("white", "pink", "brown")[int(rng.integers(3))]
+        out = pad_edges(out, sr, rng, before, after, level, kind)
+        applied.append(f"pad={before:.2f}s+{after:.2f}s,{kind}@{level:.0f}dB")
     if do_reverb:
         rt60 = float(rng.uniform(*config.rt60_range))
         out = reverberate(out, sr, rng, rt60)
@@ -221,6 +259,10 @@ def augment_with_log(wave: np.ndarray, sr: int, rng: np.random.Generator, config
     if do_phone:
         out = telephone(out, sr)
         applied.append("telephone")
+    elif do_band:
+        rate = int(config.bandwidth_rates[int(rng.integers(len(config.bandwidth_rates)))])
+        out = limit_bandwidth(out, sr, rate)
+        applied.append(f"bandwidth={rate}")
     if do_gain:
         gain = float(rng.uniform(*config.gain_db_range))
         out = apply_gain(out, gain)

@@ -126,9 +126,9 @@ def speech_bounds(wave: np.ndarray, sample_rate: int, threshold_db: float,
                   keep_seconds: float = TRIM_KEEP_SECONDS, floor_margin_db: float | None = None) -> tuple[int, int]:
     """``(start, end)`` samples of ``wave`` without its leading and trailing silence, ``keep_seconds`` of it kept.
 
-    Silence: 10 ms frames whose RMS is more than ``-threshold_db`` dB below the loudest frame's, or (with
-    ``floor_margin_db``) at most that many dB above the noise floor, the 10th percentile of the frames' levels. A
-    wave with no frame above that (constant, noise alone, shorter than a frame, or not finite) is kept whole.
+    Silence: 10 ms frames whose RMS about their own mean is more than ``-threshold_db`` dB below the loudest frame's,
+    or (with ``floor_margin_db``) at most that many dB above the noise floor, the 10th percentile of the frames'
+    levels. A wave with no frame above that (constant, noise alone, shorter than a frame, or not finite) is kept whole.
     """
     frame = int(TRIM_FRAME_SECONDS * sample_rate)
     if wave.ndim != 1 or len(wave) < frame:
@@ -137,7 +137,11 @@ def speech_bounds(wave: np.ndarray, sample_rate: int, threshold_db: float,
     if peak > MAX_SAFE_PEAK:  # squares would overflow; the ratios are what count
         wave = wave / np.float32(peak)
     n = len(wave) // frame
-    energy = np.sqrt(np.mean(wave[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    frames = wave[: n * frame].reshape(n, frame).astype(np.float64)
+    # Each frame's level about its own mean: a DC offset (cheap microphones, old recordings) or a slow drift would
+    # otherwise lift the quiet frames toward the loud ones and the cut would take speech for silence.
+    frames -= frames.mean(axis=1, keepdims=True)
+    energy = np.sqrt(np.mean(frames ** 2, axis=1) + 1e-12)
     with np.errstate(invalid="ignore"):
         level = 20 * np.log10(energy / (energy.max() + 1e-12))
         if floor_margin_db is not None:

@@ -326,3 +326,85 @@ def prompts_from_file(path: str | Path) -> list[Prompt]:
             seen.add(text)
             prompts.append(Prompt(text=text, spoken=line, source=Path(path).name))
     return prompts
+
+
+# ------------------------------------------------------------------------------------------- short prompts
+
+# Kinds of short prompt and their shares (:func:`short_prompts`): people say single words, names of things, short
+# commands, numbers and letters far more often than the 4-20 word sentences of the text sources.
+SHORT_PROMPT_KINDS = {"word": 0.35, "phrase": 0.3, "number": 0.15, "letters": 0.05, "short_sentence": 0.15}
+_ARTICLES = ("a", "an", "the", "my", "this", "that", "two", "some")
+
+
+def short_prompts(count: int, seed: int = 0, exclude: Collection[str] = (),
+                  kinds: dict[str, float] | None = None) -> list[Prompt]:
+    """``count`` distinct short prompts (1-5 words) drawn from the offline text: single words (half by their
+    frequency in the text, half uniformly over its vocabulary), runs of 2-4 consecutive words and article + word
+    phrases, number and digit strings (spelled out as :func:`speech.text.normalize_text` would), spelled letters,
+    and whole sentences of 3-5 words. Nothing is taken from a sentence in ``exclude`` (transcripts of dev/test
+    sentences). Deterministic for a seed."""
+    import random
+    from collections import Counter
+
+    from num2words import num2words
+
+    rng = random.Random(seed)
+    exclude = set(exclude)
+    rows = [(text, spoken) for text, spoken, _ in _scan() if spoken is not None and text not in exclude]
+    counts = Counter(w for text, _ in rows for w in text.split() if len(w) > 1 or w in ("a", "i"))
+    vocab = sorted(counts)
+    frequent = [w for w, _ in counts.most_common(5000)]
+    short = [(t, s) for t, s in rows if 3 <= _word_count(t) <= 5]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    shares = kinds or SHORT_PROMPT_KINDS
+    names, weights = list(shares), [shares[k] for k in shares]
+
+    def number() -> str:
+        kind = rng.random()
+        if kind < 0.4:  # a digit string: a code, a phone number, a PIN
+            return " ".join(num2words(rng.randrange(10)) for _ in range(rng.randint(1, 7)))
+        if kind < 0.8:
+            return num2words(rng.choice([rng.randrange(20), rng.randrange(100), rng.randrange(10000)]))
+        return num2words(rng.randrange(1900, 2030), to="year")
+
+    def one() -> tuple[str, str] | None:
+        kind = rng.choices(names, weights)[0]
+        if kind == "word":
+            word = rng.choice(frequent if rng.random() < 0.5 else vocab)
+            return word, word
+        if kind == "phrase":
+            if rng.random() < 0.5:
+                word = rng.choice(vocab)
+                article = rng.choice(_ARTICLES)
+                if article in ("a", "an"):
+                    article = "an" if word[0] in "aeiou" else "a"
+                text = f"{article} {word}"
+                return text, text
+            words = rng.choice(rows)[0].split()
+            n = min(len(words), rng.randint(2, 4))
+            start = rng.randrange(len(words) - n + 1)
+            text = " ".join(words[start:start + n])
+            return text, text
+        if kind == "number":
+            text = number().replace("-", " ").replace(",", "")
+            return text, text
+        if kind == "letters":
+            chosen = [rng.choice(letters) for _ in range(rng.randint(1, 4))]
+            # An engine reads a lone capital letter as its name ("B." -> "bee"); the transcript is the letter.
+            return " ".join(chosen), " ".join(c.upper() + "." for c in chosen)
+        return rng.choice(short)
+
+    prompts, seen, tries = [], set(), 0
+    while len(prompts) < count and tries < 50 * count:
+        tries += 1
+        pair = one()
+        if pair is None:
+            continue
+        text, spoken = pair
+        text = _clean(text)
+        if not text or text in seen or text in exclude:
+            continue
+        seen.add(text)
+        spoken = spoken if spoken[-1] in ".!?" else spoken + "."
+        prompts.append(Prompt(text=text, spoken=spoken[0].upper() + spoken[1:], source="short"))
+    return prompts

@@ -119,7 +119,9 @@ def tf_speech_bounds(waves: tf.Tensor, lengths: tf.Tensor, sample_rate: int, thr
     waves, lengths = _clean_rows(waves, lengths)
     num_frames = tf.shape(waves)[1] // frame
     frames = tf.reshape(waves[:, : num_frames * frame], [tf.shape(waves)[0], num_frames, frame])
-    energy = tf.sqrt(tf.reduce_mean(tf.square(frames), axis=2) + 1e-12)  # [B, F]
+    frames = tf.cast(frames, tf.float64)
+    frames -= tf.reduce_mean(frames, axis=2, keepdims=True)  # about each frame's own mean: DC is not sound
+    energy = tf.cast(tf.sqrt(tf.reduce_mean(tf.square(frames), axis=2) + 1e-12), tf.float32)  # [B, F]
     whole = tf.range(num_frames)[None, :] < (lengths // frame)[:, None]  # frames wholly inside the row
     loudest = tf.reduce_max(tf.where(whole, energy, 0.0), axis=1, keepdims=True)
     level = 20.0 * tf.math.log(energy / (loudest + 1e-12)) / np.log(10.0)

@@ -14,6 +14,8 @@ from speech.augment import (
     augment_with_log,
     colored_noise,
     convert_voice,
+    limit_bandwidth,
+    pad_edges,
     reverberate,
     speed_perturb,
     synthetic_rir,
@@ -197,3 +199,40 @@ def test_voice_conversion_is_drawn_first_and_only_when_on():
     assert 0.8 <= float(f0_part.removeprefix("f0x")) <= 0.9
     assert 1.05 <= float(formant_part.removeprefix("formants")) <= 1.1
     assert np.max(np.abs(out)) <= 0.99 + 1e-6
+
+
+def test_pad_edges_adds_quiet_pauses_with_room_tone_under_the_speech():
+    wave = speechlike(1.0)
+    out = pad_edges(wave, SR, np.random.default_rng(0), 0.5, 0.25, -50.0)
+    assert len(out) == len(wave) + int(0.5 * SR) + int(0.25 * SR)
+    pause = out[: int(0.5 * SR)]
+    level_db = 20 * np.log10(np.sqrt(np.mean(pause.astype(np.float64) ** 2)) / np.max(np.abs(wave)))
+    assert -51.0 < level_db < -49.0  # the room tone, at its level below the speech's peak
+    # The speech is where it was, with the same tone under it.
+    speech = out[int(0.5 * SR): int(0.5 * SR) + len(wave)]
+    assert np.sqrt(np.mean((speech - wave) ** 2)) < 2 * np.sqrt(np.mean(pause ** 2))
+    assert np.array_equal(pad_edges(np.zeros(100, np.float32), SR, np.random.default_rng(0), 0.1, 0.1, -40),
+                          np.zeros(100 + 2 * int(0.1 * SR), np.float32))  # silence gets silence
+
+
+@pytest.mark.parametrize("rate", [8000, 11025])
+def test_limit_bandwidth_leaves_nothing_above_half_the_rate(rate):
+    rng = np.random.default_rng(1)
+    noise = (0.1 * rng.standard_normal(SR)).astype(np.float32)
+    out = limit_bandwidth(noise, SR, rate)
+    assert len(out) == len(noise)
+    assert band_energy(out, rate / 2 + 300, SR / 2) < 1e-3 * band_energy(noise, rate / 2 + 300, SR / 2)
+    assert band_energy(out, 300, rate / 2 - 500) > 0.8 * band_energy(noise, 300, rate / 2 - 500)
+    assert np.array_equal(limit_bandwidth(noise, SR, SR), noise)
+
+
+def test_pauses_and_bandwidth_are_drawn_only_when_on():
+    wave = speechlike()
+    everything = dict(speed_prob=1, noise_prob=1, reverb_prob=1, telephone_prob=0, gain_prob=1)
+    before = augment_with_log(wave, SR, np.random.default_rng(7), AugmentConfig(**everything))[1]
+    config = AugmentConfig(**everything, pad_prob=1, bandwidth_prob=1, pad_seconds_range=(0.2, 0.3))
+    out, log = augment_with_log(wave, SR, np.random.default_rng(7), config)
+    assert [x.split("=")[0] for x in log] == ["speed", "pad", "reverb", "noise", "bandwidth", "gain"]
+    speed = float(log[0].removeprefix("speed="))
+    assert int(0.4 * SR) <= len(out) - len(speed_perturb(wave, SR, speed)) <= int(0.6 * SR)
+    assert [x.split("=")[0] for x in before] == ["speed", "reverb", "noise", "gain"]

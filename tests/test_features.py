@@ -149,3 +149,13 @@ def test_edges_of_noise_alone_are_cut_down_to_the_speech_over_it():
     for level in (1e-4, 0.025, 0.5):
         alone = (level * rng.standard_normal(3 * 16000)).astype(np.float32)
         assert speech_bounds(alone, 16000, -45.0, floor_margin_db=3.0) == (0, len(alone))
+
+
+@pytest.mark.parametrize("offset", [0.05, 0.1, 0.2])
+def test_a_dc_offset_does_not_make_the_cut_take_speech_for_silence(offset):
+    # Cheap microphones and old recordings carry DC: the speech's bounds must be those of the same clip without it.
+    wave = _quiet_edges(tone_speech("open the door", seed=2), 0.8, 0.6, level=1e-3)
+    clean = speech_bounds(wave, 16000, -45.0, floor_margin_db=3.0)
+    assert clean[0] > 0 and clean[1] < len(wave)
+    shifted = speech_bounds(wave + np.float32(offset), 16000, -45.0, floor_margin_db=3.0)
+    assert abs(shifted[0] - clean[0]) <= 160 and abs(shifted[1] - clean[1]) <= 160

@@ -150,3 +150,21 @@ def test_installed_packages_give_many_clean_sentences():
     assert all(set(s) <= allowed and 3 <= len(s.split()) <= 40 for s in sentences)
     assert all(4 <= len(p.text.split()) <= 20 for p in found)
     assert prompts.load_sentences()[:50] == sentences[:50]  # deterministic order
+
+
+def test_short_prompts_are_what_people_say_in_a_few_words(fixture_texts):
+    held_out = normalize_text("You will be married within a year, and divorced within two.")
+    short = prompts.short_prompts(200, seed=3, exclude={held_out})
+    assert short == prompts.short_prompts(200, seed=3, exclude={held_out})  # deterministic for a seed
+    texts = [p.text for p in short]
+    assert len(set(texts)) == len(texts)
+    assert all(1 <= len(t.split()) <= 7 and set(t) <= set(DEFAULT_CHARS) for t in texts)
+    assert all(p.text == normalize_text(p.text) for p in short)
+    # Single words, numbers spelled out, and spelled letters (read as their names, transcribed as letters).
+    assert any(len(t.split()) == 1 for t in texts)
+    assert any(t.split()[0] in {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                "ten", "nineteen", "twenty"} for t in texts)
+    letters = [p for p in short if all(len(w) == 1 for w in p.text.split()) and p.spoken.isupper()]
+    assert letters and all(p.spoken == " ".join(c.upper() + "." for c in p.text.split()) for p in letters)
+    # Nothing from a held-out sentence: its words "married" and "divorced" occur nowhere else in the texts.
+    assert not any(w in t.split() for t in texts for w in ("married", "divorced"))

@@ -145,3 +145,16 @@ def test_twin_cuts_edge_silence_as_the_python_path_does() -> None:
         sample, reference = speech_features(clip, config)
         assert first[row] == sample and frames[row] == len(reference), row
         assert np.abs(features[row, : frames[row]] - reference).max(initial=0) <= NORMALIZED_TOLERANCE, row
+
+
+def test_twin_cut_ignores_a_dc_offset_as_the_python_path_does() -> None:
+    from speech.features import speech_bounds
+    from speech.tf_features import tf_speech_bounds
+
+    clips = [_quiet_edges(tone_speech("open the door", seed=2), 0.8, 0.6, 1e-3, 6) + np.float32(offset)
+             for offset in (0.0, 0.1, -0.2)]
+    waves, lengths = _padded(clips)
+    start, end = (x.numpy() for x in tf_speech_bounds(waves, lengths, SR, -45.0, floor_margin_db=3.0))
+    expected = [speech_bounds(c, SR, -45.0, floor_margin_db=3.0) for c in clips]
+    assert list(zip(start.tolist(), end.tolist())) == expected
+    assert all(abs(s - expected[0][0]) <= 160 for s, _ in expected)  # the offset moves nothing
