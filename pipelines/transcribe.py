@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
 from speech.transcribe import parse_hop_lengths
 
+log = logging.getLogger("speech.transcribe")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m speech transcribe", description=__doc__,
@@ -61,16 +63,24 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
         try:
             if path.is_dir():
                 found += [(str(p), str(path)) for p in find_audio_files(path)]
+                _warn_unlisted(path)
             elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
                 # Outputs mirror the paths below the manifest's folder; a bad line is one failure, not the batch's.
                 root = str(path.resolve().parent)
                 found += [(u.audio_filepath, root) for u in iter_manifest(path, bad_lines=missing)]
             elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):
                 base = path.resolve().parent
-                for line in path.read_text(encoding="utf-8-sig").splitlines():
-                    if line.strip() and not line.startswith("#"):
-                        p = Path(line.strip())
-                        found.append((str(p if p.is_absolute() else base / p), str(base)))
+                named = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()
+                         if line.strip() and not line.startswith("#")]
+                if not named:
+                    missing.append((item, "the list names no file"))
+                for line in named:
+                    p = Path(line) if Path(line).is_absolute() else base / line
+                    if p.is_dir():  # a folder in a list is read as a folder on the command line is
+                        found += [(str(a), str(p)) for a in find_audio_files(p)]
+                        _warn_unlisted(p)
+                    else:
+                        found.append((str(p), str(base)))
             elif path.is_file():
                 found.append((str(path), str(path.parent)))
             elif glob.has_magic(item):
@@ -89,6 +99,18 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
             seen.add(key)
             unique.append((audio, root))
     return unique, missing
+
+
+def _warn_unlisted(folder: Path) -> None:
+    """Say which files below ``folder`` the scan left out (not named like audio), so none is lost unseen; a file
+    named on the command line is read whatever its name."""
+    from speech.audio import is_audio_file
+
+    left = sorted(p for p in folder.rglob("*") if p.is_file() and not is_audio_file(p) and not p.name.startswith("."))
+    if left:
+        shown = ", ".join(str(p) for p in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+        log.warning("%s: %d file(s) not named like audio left out (%s); name them directly to transcribe them",
+                    folder, len(left), shown)
 
 
 def _glob_root(pattern: str) -> str:

@@ -28,8 +28,13 @@ import soundfile as sf
 from speech.errors import AudioError
 
 # What libsndfile reads by itself, and what goes through ffmpeg.
-LIBSNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf")
-FFMPEG_EXTENSIONS = (".m4a", ".aac", ".wma", ".webm", ".mp4")
+LIBSNDFILE_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",
+                         ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc", ".htk", ".sf", ".ircam", ".avr",
+                         ".wve", ".pvf", ".xi", ".sd2", ".mat")
+# Containers and codecs libsndfile cannot read; ffmpeg can (audio and video files alike: their audio track).
+FFMPEG_EXTENSIONS = (".m4a", ".m4b", ".aac", ".wma", ".webm", ".mp4", ".mkv", ".mka", ".mov", ".avi", ".3gp",
+                     ".3g2", ".amr", ".ac3", ".eac3", ".dts", ".wv", ".ape", ".tta", ".spx", ".mp2", ".mpga",
+                     ".ts", ".mts", ".flv", ".ogv", ".gsm", ".ra", ".rm")
 AUDIO_EXTENSIONS = LIBSNDFILE_EXTENSIONS + FFMPEG_EXTENSIONS
 # Compressed formats' headers may estimate their length (MP3 without a frame count): a shortfall below this is not
 # reported as a cut file.
@@ -84,11 +89,16 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
         info = sf.info(os.fsencode(path))
     except _LIBSNDFILE_ERRORS as e:
         info, error = None, e
+    if info is not None and not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+        raise _bad_rate(info.samplerate, path)
     stream = None
     if (info is None or not _frames_are_exact(path, info)) and shutil.which("ffmpeg") is not None:
         try:
             stream = _open_ffmpeg(path, notes)
-        except AudioError:
+        except AudioError as e:
+            bad = re.search(r"invalid sample rate:?\s*(-?\d+)", e.reason, re.IGNORECASE)
+            if bad:  # a header ffmpeg reads as a rate no recording has
+                raise _bad_rate(bad.group(1), path) from e
             if info is None:
                 raise
     if stream is None and info is not None:  # libsndfile's own format (or no ffmpeg to do better)
@@ -103,9 +113,12 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
         raise AudioError(f"cannot decode audio: {reason}", path) from error
     if not MIN_SAMPLE_RATE <= stream.sample_rate <= MAX_SAMPLE_RATE:
         stream.close()
-        raise AudioError(f"unsupported sample rate {stream.sample_rate} Hz (supported: {MIN_SAMPLE_RATE} to "
-                         f"{MAX_SAMPLE_RATE})", path)
+        raise _bad_rate(stream.sample_rate, path)
     return stream
+
+
+def _bad_rate(rate: object, path: str) -> AudioError:
+    return AudioError(f"unsupported sample rate {rate} Hz (supported: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE})", path)
 
 
 def _frames_are_exact(path: str, info) -> bool:

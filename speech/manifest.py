@@ -52,7 +52,9 @@ def iter_manifest(path: str | Path, resolve: bool = True, bad_lines: list[tuple[
                 continue
             try:
                 data = json.loads(line)
-                audio = str(data.pop("audio_filepath"))
+                audio = data.pop("audio_filepath")
+                if not isinstance(audio, str) or not audio.strip():
+                    raise TypeError(f"audio_filepath must be a file path, got {audio!r}")
                 duration = float(data.pop("duration", 0.0) or 0.0)
                 text = str(data.pop("text", "") or "")
             except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -108,7 +110,10 @@ class atomic_write:
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TEMP_SUFFIX, dir=self.path.parent)
+        # The temp name keeps at most 100 bytes of the real one: a legal 255-byte name plus the prefix and suffix
+        # would pass the file system's limit.
+        stem = os.fsencode(self.path.name)[:100].decode("utf-8", "ignore")
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=TEMP_SUFFIX, dir=self.path.parent)
         # mkstemp makes the file private (0600); give it the permissions an ordinary open() would.
         umask = os.umask(0)
         os.umask(umask)

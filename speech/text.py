@@ -37,6 +37,8 @@ _GROUPED = re.compile(r"(?<!\d)\d{1,3}(?:,\d{3})+(?!\d)")
 # Put before a number written with thousands separators: a quantity, never read as a year. Private use, so
 # the punctuation pass below removes it.
 _QUANTITY = "\ue000"
+# A minus sign before a number that starts a word ("-5 degrees"), not a hyphen between two ("1-2").
+_NEGATIVE = re.compile(r"(?<![^\s(\[])[-\u2212](?=\.?\d)")
 _NUMBER = re.compile(f"({_QUANTITY}?)" + r"(\d+)")
 _DECADE = re.compile(r"(?<![\w.])" + f"({_QUANTITY}?)" + r"(\d*0)'?s\b")
 # Symbol, whole part, fraction, scale word: "$5", "£3.20", "$1.5 million", "€2bn".
@@ -94,6 +96,7 @@ def normalize_text(text: str, allowed: str = DEFAULT_CHARS) -> str:
                                                   if not unicodedata.combining(d)) for c in text)
     text = text.replace("&", " and ").replace("%", " percent ")
     text = text.replace("\u00df", "ss").replace("\u00e6", "ae").replace("\u0153", "oe")
+    text = _NEGATIVE.sub(" minus ", text)
     text = _GROUPED.sub(lambda m: _QUANTITY + m.group(0).replace(",", ""), text)
     text = _MONEY.sub(_say_money, text)
     text = _DECADE.sub(_say_decade, text)

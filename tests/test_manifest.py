@@ -55,3 +55,25 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("value", [None, "", 3, ["a.wav"]])
+def test_a_record_whose_audio_path_is_not_a_path_is_a_bad_line(tmp_path, value):
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({"audio_filepath": value, "duration": 1.0, "text": "x"}) + "\n"
+                    + json.dumps({"audio_filepath": "b.wav", "duration": 1.0, "text": "y"}) + "\n")
+    with pytest.raises(ManifestError, match="audio_filepath must be a file path"):
+        read_manifest(path)
+    from speech.manifest import iter_manifest
+
+    bad: list = []
+    assert [u.text for u in iter_manifest(path, bad_lines=bad)] == ["y"]
+    assert bad[0][0].endswith("m.jsonl:1") and "audio_filepath" in bad[0][1]
+
+
+def test_atomic_write_takes_a_name_as_long_as_the_file_system_allows(tmp_path):
+    name = "é" * 100 + "x" * 35 + ".txt"  # 239 bytes: legal, but not with a temp prefix and suffix around it
+    assert len(name.encode()) == 239
+    with atomic_write(tmp_path / name) as f:
+        f.write("ok")
+    assert (tmp_path / name).read_text() == "ok" and len(os.listdir(tmp_path)) == 1

@@ -343,3 +343,22 @@ def test_compare_refuses_a_file_that_failed_in_one_evaluation_only(tmp_path, cap
     # Failed in both: compared, and counted.
     assert cli_main(["compare", str(b), str(b)]) == 0
     assert _json_stdout(capsys)["failed"] == 1
+
+
+def test_inputs_leave_no_file_out_without_a_word(tmp_path, caplog):
+    from pipelines.transcribe import expand_inputs
+
+    audio = tmp_path / "audio"
+    (audio / "sub").mkdir(parents=True)
+    for name in ("a.wav", "b.w64", "c.mkv", "sub/d.rf64", "notes.txt"):
+        (audio / name).write_bytes(b"x")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n")
+    listed = tmp_path / "list.txt"
+    listed.write_text("audio/sub\n")
+    with caplog.at_level("WARNING"):
+        found, missing = expand_inputs([str(audio), str(empty), str(listed)])
+    names = sorted(Path(p).name for p, _ in found)
+    assert names == ["a.wav", "b.w64", "c.mkv", "d.rf64"]  # the folder in the list is scanned as a folder
+    assert missing == [(str(empty), "the list names no file")]
+    assert "notes.txt" in caplog.text and "not named like audio" in caplog.text

@@ -63,3 +63,11 @@ def test_custom_vocabulary_round_trips_through_json(tmp_path):
 
 def test_custom_vocabulary_keeps_its_accented_letters():
     assert Vocabulary(" abcdefghijklmnopqrstuvwxyzé").normalize("Café Noël") == "café noel"
+
+
+@pytest.mark.parametrize("text, expected", [("-5 degrees", "minus five degrees"), ("it was -12.5 today",
+                                            "it was minus twelve point five today"), ("(-3)", "minus three"),
+                                            ("\u22127", "minus seven"), ("pages 1-2", "pages one two"),
+                                            ("x-5", "x five")])
+def test_a_minus_sign_is_said_but_a_hyphen_between_numbers_is_not(text, expected):
+    assert normalize_text(text) == expected
