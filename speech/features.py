@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from speech.errors import AudioError, SpeechError
+from speech.workers import init_worker
 
 # Silence at a recording's edges (:func:`speech_features`), as the built-in corpus's clips are trimmed.
 TRIM_SILENCE_DB = -45.0
@@ -236,12 +237,6 @@ class ExtractResult:
     error: str | None = None
 
 
-def _worker_init() -> None:
-    # librosa on default threads burns twice the CPU for the same wall time: one thread per process.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "numba"))
-
-
 def _extract_one(args: tuple[str, str, FeatureConfig]) -> ExtractResult:
     audio_path, cache_dir, config = args
     try:
@@ -280,7 +275,7 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
         # forkserver: workers start from a clean process, never a fork of one running TensorFlow threads.
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         context = mp.get_context(method)
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)) as pool:
             for result in pool.map(_extract_one, tasks, chunksize=8):
                 results.append(result)
                 if bar:

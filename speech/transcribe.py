@@ -19,6 +19,7 @@ from speech.audio import iter_audio_blocks
 from speech.decoding import BeamSearchDecoder, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, speech_feature_variants
+from speech.workers import init_worker
 
 log = logging.getLogger("speech.transcribe")
 
@@ -128,10 +129,6 @@ def _featurize_worker(args: tuple[str, FeatureConfig, float, list[FeatureConfig]
         return path, 0.0, e.reason, None
     except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
         return path, 0.0, f"cannot decode audio ({type(e).__name__}: {e})", None
-
-
-def _worker_init() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, float, list[Word]]:
@@ -360,7 +357,8 @@ class Transcriber:
         import multiprocessing as mp
 
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=init_worker,
+                                 initargs=(os.getpid(),)) as pool:
             yield from self._transcribe_chunks(pool.map(_featurize_worker, tasks, chunksize=4), files_per_batch,
                                                seconds_per_batch)
 

@@ -362,3 +362,53 @@ def test_inputs_leave_no_file_out_without_a_word(tmp_path, caplog):
     assert names == ["a.wav", "b.w64", "c.mkv", "d.rf64"]  # the folder in the list is scanned as a folder
     assert missing == [(str(empty), "the list names no file")]
     assert "notes.txt" in caplog.text and "not named like audio" in caplog.text
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_batch_job_leaves_no_worker_behind(tiny_model, tmp_path, sig):
+    model_dir, _ = tiny_model
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(64):
+        sf.write(src / f"{i:03d}.wav", tone_speech(["yes", "no", "left"][i % 3], seed=i), 16000)
+    cmd = [sys.executable, "-m", "speech", "transcribe", "--model", str(model_dir), str(src), "--output-dir",
+           str(tmp_path / "out"), "--no-progress", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, set()
+    while time.time() < deadline and len(workers) < 3:  # the fork server and its two workers
+        time.sleep(0.1)
+        workers = _descendants(proc.pid)
+    assert len(workers) >= 3, "the job never started its workers"
+    proc.send_signal(sig)
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)]
