@@ -68,7 +68,7 @@ from speech.synth import DEFAULT_ENGINES, ENGINES, SAMPLE_RATE, SynthesisError, 
 SPLITS = ("train", "dev", "test")
 # Share of utterances per engine (renormalised over the engines found): natural voices first.
 ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15, "pico": 0.13, "espeak": 0.13,
-                  "mbrola-accented": 0.2, "mbrola-foreign": 0.2, "mbrola-mapped": 0.2}
+                  "mbrola-accented": 0.2, "mbrola-foreign": 0.2, "mbrola-mapped": 0.2, "kokoro": 0.25}
 # Within an engine voices share equally, except: festival's HTS voice is by far its most natural, and
 # flite's kal is the 8 kHz version of kal16.
 VOICE_BOOST = {"festival:cmu_us_slt_arctic_hts": 4.0, "flite:kal": 0.5}

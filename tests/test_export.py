@@ -352,3 +352,34 @@ def test_wav_parser_mixes_channels_down_as_the_python_loader(tmp_path) -> None:
         assert error.numpy() == b""
         np.testing.assert_allclose(decoded.numpy(), load_audio(path), atol=1e-6, err_msg=name)
     assert np.abs(load_audio(tmp_path / "inverted.wav") - wave).max() < 1e-6  # the speech, not silence
+
+
+def test_requests_with_no_usable_item_get_per_item_errors(exported) -> None:
+    # A single-file request is the usual one in serving: a bad file alone, or a tiny valid one, must come back as
+    # an item (with its error), never as the server's error.
+    import io
+
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(exported[1]))
+    serve = model.signatures["serving_default"]
+
+    def wav(samples: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, SR, format="WAV", subtype="PCM_16")
+        return buffer.getvalue()
+
+    for batch, errors in [([b""], ["not a WAV file"]), ([b"junk", b""], ["not a WAV file"] * 2),
+                          ([wav(np.zeros(0, np.float32))], ["audio has no samples"]),
+                          ([wav(np.full(1, 0.5, np.float32))], [""]), ([wav(np.full(100, 0.5, np.float32))], [""])]:
+        out = serve(audio=tf.constant(batch))
+        got = [e.decode() for e in out["error"].numpy()]
+        assert len(got) == len(batch) and all(g.startswith(e) for g, e in zip(got, errors)), (batch[:1], got)
+        assert all(t == b"" for t, e in zip(out["transcript"].numpy(), got) if e)
+    waveform = model.signatures["transcribe_waveform"]
+    for wave, lengths in [(tf.zeros([1, 0]), [0]), (tf.zeros([1, 5]), [0]), (tf.zeros([1, 5]), [9]),
+                          (tf.zeros([2, 5]), [0, 7]), (tf.fill([1, 1], 0.5), [1])]:
+        out = waveform(waveform=wave, lengths=tf.constant(lengths, tf.int32))
+        got = [e.decode() for e in out["error"].numpy()]
+        expected = ["" if 1 <= n <= wave.shape[1] else "length must lie in" for n in lengths]
+        assert all(g.startswith(e) for g, e in zip(got, expected)) and len(got) == len(lengths), (lengths, got)

@@ -189,6 +189,39 @@ def test_festival_bad_voice_fails_cleanly_and_good_voice_still_works():
     assert set(glob.glob(leftovers)) <= before
 
 
+@pytest.mark.parametrize("name", ["af_heart", "bm_george"])
+def test_kokoro_speaks_us_and_uk_english_at_16k(name):
+    voice = next((v for v in BY_ENGINE["kokoro"] if v.name == name), None)
+    if voice is None:
+        pytest.skip("Kokoro not installed (scripts/install_tts.sh)")
+    assert voice.settings["lang"] == ("en-gb" if name.startswith("b") else "en-us")
+    wave = synthesize(voice, "hello world")
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    assert 0.3 < len(wave) / SAMPLE_RATE < 5.0, len(wave) / SAMPLE_RATE
+    assert np.sqrt(np.mean(wave**2)) > 0.02 and 0.5 < np.max(np.abs(wave)) <= 0.91
+
+
+def test_kokoro_is_opt_in_and_lists_nothing_without_its_files(tmp_path, monkeypatch):
+    assert "kokoro" in ENGINES and "kokoro" not in DEFAULT_ENGINES
+    monkeypatch.setattr(synth, "KOKORO_DIR", tmp_path / "absent")
+    assert available_voices(["kokoro"]) == []
+    # voice files without the model are no voices either
+    (tmp_path / "absent" / "voices").mkdir(parents=True)
+    np.zeros((510, 1, 256), "<f4").tofile(tmp_path / "absent" / "voices" / "af_test.bin")
+    assert available_voices(["kokoro"]) == []
+
+
+def test_kokoro_long_phoneme_strings_are_cut_to_the_model_limit():
+    vocab = {c: i + 1 for i, c in enumerate("abcdefgh .,")}
+    phonemes = ", ".join("abc defgh" for _ in range(120)) + "."
+    tokens = [vocab[c] for c in phonemes]
+    chunks = synth._kokoro_chunks(tokens, phonemes, vocab)
+    assert len(chunks) > 1 and all(0 < len(c) <= synth.KOKORO_MAX_TOKENS for c in chunks)
+    # only the spaces at the cuts are dropped
+    assert len(tokens) - len(chunks) < sum(map(len, chunks)) <= len(tokens)
+    assert synth._kokoro_chunks(tokens[:50], phonemes[:50], vocab) == [tokens[:50]]
+
+
 def test_voice_ids_unique_and_engines_known():
     ids = [v.id for v in ALL_VOICES]
     assert len(ids) == len(set(ids))
