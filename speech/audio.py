@@ -127,6 +127,8 @@ def _frames_are_exact(path: str, info) -> bool:
     libsndfile stops reading there: such files go to ffmpeg, which reads to the end."""
     if info.frames <= 0:
         return False
+    if info.format == "OGG":
+        return not _ogg_is_chained(path)
     if info.format != "MP3":
         return True
     with open(path, "rb") as f:
@@ -138,6 +140,26 @@ def _frames_are_exact(path: str, info) -> bool:
         data = f.read(64 * 1024)
     sync = re.search(rb"\xff[\xe0-\xff]", data)  # the first frame header
     return sync is not None and any(tag in data[sync.start():sync.start() + 200] for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+def _ogg_is_chained(path: str) -> bool:
+    """Whether an Ogg file holds more than one logical stream one after another (a "chained" Ogg: joined files, an
+    internet radio capture). libsndfile reads the first stream only and says nothing (1.5 of 8.5 s was seen read):
+    such files go to ffmpeg, which reads every stream. Counts the pages that begin a stream (capture pattern
+    ``OggS``, version 0, header type with the beginning-of-stream bit)."""
+    starts, tail = 0, b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            data = tail + chunk
+            at = data.find(b"OggS\x00")
+            while at != -1 and at + 5 < len(data):
+                if data[at + 5] & 0x02:
+                    starts += 1
+                    if starts > 1:
+                        return True
+                at = data.find(b"OggS\x00", at + 1)
+            tail = data[-5:]
+    return False
 
 
 def _libsndfile_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.ndarray]:

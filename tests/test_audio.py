@@ -310,3 +310,20 @@ def test_blocks_overlap_as_asked(tmp_path):
     for start, block in blocks:
         i = round(start * 16000)
         np.testing.assert_allclose(block, wave[i:i + 32000], atol=1e-6)
+
+
+@needs_ffmpeg
+def test_a_chained_ogg_is_read_to_its_end(tmp_path):
+    # Two Ogg files joined are one valid "chained" Ogg; libsndfile alone reads its first stream and says nothing.
+    t = np.arange(3 * 16000) / 16000
+    parts = []
+    for i, freq in enumerate((440.0, 660.0)):
+        sf.write(tmp_path / f"{i}.ogg", (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 16000,
+                 format="OGG", subtype="VORBIS")
+        parts.append((tmp_path / f"{i}.ogg").read_bytes())
+    (tmp_path / "chained.ogg").write_bytes(b"".join(parts))
+    assert abs(len(load_audio(tmp_path / "0.ogg")) - 3 * 16000) < 160
+    wave = load_audio(tmp_path / "chained.ogg")
+    assert abs(len(wave) - 6 * 16000) < 800
+    second = np.abs(np.fft.rfft(wave[-16000:]))
+    assert abs(np.argmax(second) - 660) < 5  # the second stream's tone, not the first's repeated
