@@ -54,18 +54,11 @@ FINETUNE_CONFIG = stage_config(0.001, 200)
 CONTINUE_CONFIG = stage_config(0.0005, 100)
 # Stages 4, 5, ... each see only new audio (one epoch on a fresh train-only corpus, another seed): new draws of
 # sentence, voice, rate, pitch and augmentation are worth more to unseen voices than more passes over the
-# same clips (stage 3's extra epochs left unseen-voice WER where it was; stage 4 took it from 0.513 to 0.480).
+# same clips (measured: docs/experiments.md).
 FRESH_CONFIG = stage_config(0.0004, 100)
 # The last stages go over all the train-only corpora together, each round with one long cosine schedule: the
 # model still underfits (its training loss on new clips is no higher than on seen ones), and each short stage above
-# spent part of its steps warming up and the rest decaying again. Measured: the first round took dev greedy CER from
-# 0.169 to 0.155, more than both fresh-corpus stages together; a second, restarting at a lower peak, to 0.149; a
-# third, two epochs at batch 128, to 0.144; a fourth, at a lower peak, to 0.141; a fifth, adding synth5 (wider
-# draws, below), to 0.134 (unseen-voice test CER with the LM 0.207 -> 0.201); a sixth, adding synth6, to 0.130 (0.196);
-# a seventh, adding synth7, from 0.134 to 0.130 on the regenerated dev split (unseen-voice LM CER flat, 0.197 -> 0.195);
-# an eighth, adding synth8 (wider still), to 0.128 (0.188); a ninth, adding synth9 (new, accented speakers), to 0.122
-# (0.188; dev WER with the default decoding 0.217 -> 0.201); a tenth, adding synth10 (drawn as synth9), to 0.118
-# (0.180; 0.200).
+# spent part of its steps warming up and the rest decaying again. Each round's figures: docs/experiments.md.
 LARGE_BATCH = {"batch_size": 128, "checkpoint_every_steps": 25, "max_batch_frames": 96000}
 
 
@@ -79,8 +72,8 @@ class NewCorpus(NamedTuple):
 
 
 # Wider speaking-rate and pitch draws, and more and wider resampling (which shifts formants as a shorter or longer
-# vocal tract would): rounds 3 and 4 improved dev but left unseen-voice CER flat at 0.207, so rounds 5 and 6 each get
-# new audio that spreads the training voices further rather than more passes over the same clips.
+# vocal tract would): new audio that spreads the training voices further, as more passes over the same clips had
+# left unseen-voice CER flat (docs/experiments.md).
 WIDE_DRAWS = ("--rate-range", "0.8,1.25", "--pitch-range", "0.8,1.25", "--speed-range", "0.85,1.15",
               "--speed-prob", "0.6", "--augment-prob", "0.6")
 # Round 8 spreads them further still.
@@ -110,8 +103,7 @@ NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.1")
 MULTI_SENTENCE = ("--multi-sentence-prob", "0.5", "--max-sentences", "3")
 # Round 23: 60% of the augmented utterances (48% of them all) turned into another voice, F0 and formants moved each
 # on its own through the WORLD vocoder (speech.augment.convert_voice): resampling moves both together, and the
-# unseen voices stopped following dev (rounds 19-21: dev 0.168 -> 0.158, unseen 0.304 -> 0.306). The bundled round
-# 21 reads dev so converted (scripts/bench_voices.py) at WER 0.292 / CER 0.135, as badly as the unseen voices.
+# unseen voices had stopped following dev (docs/experiments.md).
 VOICE_CONVERSION = ("--voice-prob", "0.6")
 # Round 26: 90% of the augmented utterances (72% of them all) in a converted voice.
 MORE_VOICE_CONVERSION = ("--voice-prob", "0.9")
@@ -132,9 +124,8 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
     Round(1, stage_config(0.0005, 100)),
     Round(1, stage_config(0.0003, 100)),
     # Batch 128 (up to 16 minutes of audio a batch): with the sparse-label CTC loss a step of 64 clips costs about
-    # as much as two of 16, not four (``scripts/bench.py``, "ctc" section: 74.2 vs 38.1 audio-s/s), and these
-    # rounds trained 55-58 audio-seconds a second against 21-23 for the batch-16 rounds. Peak rates a little
-    # above round 2's (not tuned).
+    # as much as two of 16, not four (``scripts/bench.py``, "ctc" section), so a round trains on more than twice the
+    # audio a second. Peak rates a little above round 2's (not tuned).
     Round(2, stage_config(0.0004, 40, **LARGE_BATCH)),
     Round(2, stage_config(0.0003, 40, **LARGE_BATCH)),
     Round(2, stage_config(0.0003, 40, **LARGE_BATCH), NewCorpus("synth5", 4, 10.0, WIDE_DRAWS)),
@@ -144,121 +135,50 @@ CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth9", 8, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth10", 9, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth11", 10, 10.0, WIDEST_DRAWS + FOREIGN_VOICES)),
-    # Two trial rounds went on from round 11 and were not shipped (dev WER with the default decoding 0.196 and 0.193
-    # against its 0.190; README): round 12, one epoch adding synth12 (fresh foreign-voice draws + 0.15 non-speech
-    # clips), and round 13, one more epoch at 1e-4. Their recipes are in the plan of commit 67edca0.
-    # Round 14 went on from round 11 on one fresh 28.8-hour corpus alone (synth13, seed 12: WIDEST_DRAWS, every
-    # engine at mbrola-accented=0.3,mbrola-foreign=0.5,mbrola-mapped=0.7, 0.15 non-speech clips; 60% of its speech
-    # MBROLA accented, foreign or mapped voices), 2 epochs at 2e-4. It kept quiet over every clip of the no-speech
-    # check, but dev WER with the default decoding rose 0.188 -> 0.209 (paired bootstrap: worse, +0.011 .. +0.035)
-    # and dev greedy fell further in its second epoch than its first: it drifted toward its corpus's voices. Not
-    # shipped.
-    # Round 15 goes on from round 11 on one fresh 40-hour corpus alone, drawn as round 11's corpora were in all
-    # (about 30% of the speech accented, foreign or mapped MBROLA voices, the 11 mapped speakers among them), with
-    # 0.1 clips without speech per utterance, 2 epochs at 2e-4. Shipped by the capability rule: the no-speech check
-    # 47 -> 0 of 48 clips with words, dev WER with the default decoding 0.188 -> 0.197, "no clear difference"
-    # (-0.002 .. +0.023).
+    # Trial rounds 12-14 (not shipped) went on from round 11. Round 15 goes on from it on one fresh corpus alone,
+    # drawn as round 11's corpora were, with clips without speech. Each round's results: docs/experiments.md.
     Round(2, stage_config(0.0002, 40, **LARGE_BATCH),
           NewCorpus("synth14", 13, 40.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS),
           new_only=True),
-    # Round 16 goes on from round 15 on one fresh 30-hour corpus alone, drawn as round 15's but with noise in most
-    # utterances (80% augmented, 80% of those with noise: 64% against 30%): the bundled model's dev WER doubles at
-    # 20 dB white noise (scripts/bench_noise.py). 2 epochs at 2e-4. Trained (17 min), not shipped: the noise check
-    # 0.579 -> 0.560, no-speech check 0 of 48 kept, dev with the default decoding 0.197 -> 0.200 ("no clear
-    # difference" against round 15, -0.006 .. +0.013), but against round 11 it is clearly worse (+0.013, +0.002 ..
-    # +0.026): two "no clear difference" steps add up to a clear loss, and the noise gain is small. Unseen LM
-    # 0.345/0.160 -> 0.357/0.160 (not deciding). (It was ``new_only=True``, 2 epochs, on the synth15 below.)
-    # Round 17 goes on from round 15 and adds synth15 to every corpus before it: a consolidation round, as rounds
-    # 9-11 were (each gained dev accuracy), over about 150 hours, so one epoch (44 minutes on 2 cores, 203
-    # audio-s/s). Shipped by the plain rule: dev WER with the default decoding (beam 128, the LM with WordNet's
-    # definitions, weights tuned on all of dev) 0.180 -> 0.177 (paired bootstrap: no clear difference, -0.012 ..
-    # +0.006); dev greedy 0.400 -> 0.386; noise check 0.560 -> 0.555; no-speech check 0 of 48 kept.
+    # Trial round 16 (not shipped) trained 2 epochs on synth15 alone. Round 17 adds synth15 to every corpus before
+    # it instead: one epoch over about 150 hours, as rounds 9-11 (each of which gained dev accuracy).
     Round(1, stage_config(0.0002, 40, **LARGE_BATCH),
           NewCorpus("synth15", 14, 30.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER)),
-    # Round 18 goes on from round 17 and adds synth16, a fresh 30-hour corpus drawn as synth15, to every corpus
-    # before it: a consolidation round over 179 hours, one epoch (66 minutes, 163 audio-s/s, sharing the cores),
-    # with dropout 0.15 -> 0.05. The model underfits: round 17's greedy WER on 251 clean utterances it trained on
-    # (synth14) is 0.572 (CER 0.219), against 0.386 (0.113) on dev; 0.38-0.54 for the six base engines' voices
-    # alone. Shipped by the plain rule: dev WER with the default decoding 0.177 -> 0.166 (paired bootstrap: better,
-    # -0.020 .. -0.003); dev greedy 0.386 / 0.113 -> 0.374 / 0.108; noise check 0.555 -> 0.524; long-form check
-    # 0.216 -> 0.207; no-speech check 0 of 48 kept.
+    # Round 18 adds synth16 to every corpus before it, at dropout 0.05 rather than 0.15: the model underfits (it
+    # reads clips it trained on worse than dev).
     Round(1, stage_config(0.0002, 40, **LARGE_BATCH, dropout=0.05),
           NewCorpus("synth16", 15, 30.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER)),
-    # Round 19 goes on from round 18 on one fresh 30-hour corpus alone (26.8 h made), drawn as synth16 but with
-    # half its utterances reading 2-3 sentences (MULTI_SENTENCE), one epoch at a peak of 1e-4 (lower than rounds
-    # 14-16, which drifted toward their corpora's voices); 9 minutes. Its capability check is the long-form one
-    # (dev utterances joined four by four, 8 s segments: scripts/bench_long.py --manifest data/synth/dev.jsonl),
-    # fixed before it was trained. Shipped by the capability rule: long-form check 0.207 -> 0.202 (with 30 s
-    # segments 0.215 -> 0.201: long recordings read whole as well as cut), no-speech check 0 of 48 kept, noise
-    # check 0.524 -> 0.518, dev WER with the default decoding 0.166 -> 0.168, "no clear difference" against round
-    # 18, the last round shipped by the plain rule (-0.006 .. +0.009); dev greedy 0.374 -> 0.376.
+    # Round 19: one fresh corpus alone, half its utterances 2-3 sentences long, at a peak of 1e-4 (lower than rounds
+    # 14-16, which drifted toward their corpora's voices).
     Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
           NewCorpus("synth17", 16, 30.0,
                     WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE),
           new_only=True),
-    # Round 20 goes on from round 19 over every train-only corpus so far, synth17 among them (206 hours, 254,494
-    # utterances): a consolidation round, as rounds 17 and 18 were, one epoch at a peak of 2e-4 (76 minutes, 162
-    # audio-s/s, the cores shared with a synthesis job for 40 of them). Shipped by the plain rule: dev WER with the
-    # default decoding 0.168 -> 0.161 (paired bootstrap: better, -0.014 .. -0.001); dev greedy 0.376 / 0.109 ->
-    # 0.371 / 0.104; noise check 0.518 -> 0.504; long-form check 0.202 -> 0.196; no-speech check 0 of 48 kept.
+    # Round 20: one epoch over every train-only corpus so far (a consolidation round, as rounds 17 and 18).
     Round(1, stage_config(0.0002, 40, **LARGE_BATCH)),
-    # Round 21 goes on from round 20 on one fresh corpus alone (synth18, 17.9 hours made, drawn as synth17), one epoch
-    # at a peak of 1e-4, as round 19 did (7 minutes). Shipped by the plain rule: dev WER with the default decoding
-    # 0.161 -> 0.158 ("no clear difference" against round 20, -0.008 .. +0.003); dev greedy 0.371 / 0.104 -> 0.369 /
-    # 0.105; noise check 0.504 -> 0.506; long-form check 0.196 -> 0.188; no-speech check 0 of 48 kept.
+    # Round 21: one fresh corpus alone (drawn as synth17) at a peak of 1e-4, as round 19.
     Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
           NewCorpus("synth18", 17, 20.0,
                     WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE),
           new_only=True),
-    # A trial round 22 went on from round 21 on one fresh corpus alone (synth19, seed 18, 13.5 hours made, drawn as
-    # synth17), one epoch at a peak of 1e-4 (4 minutes), and was not shipped: dev WER with the default decoding
-    # 0.158 -> 0.161 ("no clear difference", -0.004 .. +0.008), dev greedy 0.369 / 0.105 -> 0.375 / 0.106. Its
-    # recipe is in the plan of commit 844110b; it is out of this tuple so that a later round goes on from round 21.
-    # A trial round 23 went on from round 21 on one fresh corpus alone (synth20, below, 14.4 hours made), one epoch
-    # at a peak of 1e-4 (7 minutes), and was not shipped: its capability check, the voice check, went 0.292 -> 0.284,
-    # but the noise check 0.506 -> 0.508 (the rule: no worse) and the long-form check 0.188 -> 0.193; dev WER with
-    # the default decoding 0.158 -> 0.160 ("no clear difference", -0.004 .. +0.007). Its recipe is in the plan of
-    # commit 4eefc65.
-    # Round 24 goes on from round 21 and adds synth20 (seed 19, drawn as synth17 with VOICE_CONVERSION: 45% of its
-    # clips in converted voices) to every corpus before it: a consolidation round, as round 20 was, one epoch at a
-    # peak of 2e-4 over 238 hours (280,580 utterances, 112 minutes). Shipped by the capability rule: its check, the
-    # voice check, went 0.292 -> 0.273 (CER 0.135 -> 0.124); noise check 0.506 -> 0.496; long-form check 0.188 ->
-    # 0.185; no-speech check 0 of 48 kept; dev WER with the default decoding 0.158 -> 0.159 ("no clear difference"
-    # against round 21, the last plain-rule round: -0.007 .. +0.008); dev greedy 0.369 / 0.105 -> 0.357 / 0.101.
+    # Trial rounds 22 and 23 (not shipped; their recipes are in the plans of commits 844110b and 4eefc65) are out of
+    # this tuple so that round 24 goes on from round 21. Round 24 adds synth20 (converted voices) to every corpus.
     Round(1, stage_config(0.0002, 40, **LARGE_BATCH),
           NewCorpus("synth20", 19, 16.0,
                     WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE + VOICE_CONVERSION)),
-    # Round 25 goes on from round 24 on one fresh corpus alone (synth21, seed 20, 14.2 hours made, drawn as synth20),
-    # one epoch at a peak of 1e-4 (6 minutes): what round 21 did after the consolidation round 20. Shipped by the
-    # plain rule: dev WER with the default decoding 0.1592 -> 0.1587 ("no clear difference" against round 24, -0.007
-    # .. +0.006); every check better: voice check 0.273 -> 0.264, noise check 0.496 -> 0.488, long-form check 0.185
-    # -> 0.184, no-speech check 0 of 48 kept; dev greedy 0.357 / 0.101 -> 0.367 / 0.103.
+    # Round 25: one fresh corpus alone drawn as synth20, at a peak of 1e-4, as round 21 after round 20.
     Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
           NewCorpus("synth21", 20, 16.0,
                     WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE + VOICE_CONVERSION),
           new_only=True),
-    # Round 26 goes on from round 25 on one fresh corpus alone (synth22, seed 21, 14.6 hours made) with more of its
-    # clips in converted voices (MORE_VOICE_CONVERSION: 72% rather than 48%), one epoch at a peak of 1e-4. Shipped by
-    # the plain rule: dev WER with the default decoding 0.1620 -> 0.1597, both on the dev split made on the machine
-    # it was built on (round 25 read 0.1587 on the first machine's); its checks were not run before it shipped.
+    # Round 26: one fresh corpus alone with more of its clips in converted voices, at a peak of 1e-4.
     Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
           NewCorpus("synth22", 21, 16.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE
                     + MORE_VOICE_CONVERSION),
           new_only=True),
 )
-# The rounds of the bundled model (round 26 is the 20th of this lineage); later ones are trials.
-# The shipping rule, as fixed before round 14 was trained: a round ships if its dev WER with the default decoding is
-# lower than the bundled model's; a round that also adds a capability with its own check (the no-speech check) ships
-# if that check improves and a paired bootstrap over dev utterances (`python -m speech compare`) does not find its
-# dev WER worse (the 95% interval of the difference reaches zero). Test figures never decide. Fixed before round 16
-# was trained: the noise check (`scripts/bench_noise.py --manifest data/synth/dev.jsonl --snr 10`, dev WER with
-# white noise at 10 dB, default decoding) is such a check too, and a round that improves it must not make the
-# no-speech check worse. Fixed before round 19 was trained: the long-form check (`scripts/bench_long.py --manifest
-# data/synth/dev.jsonl`, WER of the joined recordings with 8 s segments, default decoding) is such a check too; a
-# capability round must not make the no-speech or noise checks worse, and `compare` must not find its dev WER worse
-# than that of the last round shipped by the plain rule either (round 16's lesson). Fixed before round 23 was
-# trained: the voice check (`scripts/bench_voices.py --manifest data/synth/dev.jsonl`, mean dev WER over its four
-# F0 and formant conversions, default decoding) is such a check too, under the same conditions.
+# The first SHIPPED_ROUNDS rounds make the bundled model; later ones are trials. Which rounds shipped, and the
+# shipping rule that decided: docs/experiments.md.
 SHIPPED_ROUNDS = 20
 
 
@@ -326,9 +246,7 @@ def _search_texts(decodes: list[list], letter_bonus: float) -> list[str]:
 # The bundled decoding's search: the tuned hop and those of SEARCH_HOP_LENGTHS (speaking rate) under each mel
 # filterbank top edge of SEARCH_FMAXES (None: the Nyquist frequency; lower: VTLN's warp, as from a shorter vocal
 # tract), and the per-letter bonus of the choice (speech.decoding.best_hypothesis), tuned on dev over LETTER_BONUSES.
-# Chosen in session 24 on round 26 (README): against all 7 hops of HOP_LENGTHS with no warp (each with its bonus
-# tuned on dev), these 12 variants read dev 0.140 against 0.137 (speech compare: no clear difference) and the voice
-# check (scripts/bench_voices.py) 0.224 / 0.095 against 0.234 / 0.098.
+# Chosen over all 7 hops of HOP_LENGTHS with no warp: the voice check lower, dev no worse (docs/experiments.md).
 SEARCH_HOP_LENGTHS = (148, 140, 132, 160)
 SEARCH_FMAXES: tuple[float | None, ...] = (None, 7600.0, 7200.0)
 LETTER_BONUSES = (0.0, 0.5, 1.0, 2.0)
@@ -418,9 +336,8 @@ def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace
     character errors on the unseen voices are deletions. A shorter hop gives the same audio more output frames, as
     if it were spoken slower (the training corpora span speaking rates x0.75-1.35 and speed perturbation, so the
     model knows slower speech). The hop is the model's feature config, so a build that goes on from a tuned model
-    (``--continue``) trains its later stages at the tuned hop, and tunes again from there. On round 26 (trained at
-    160), dev WER / CER by hop: 160 0.157 / 0.060, 152 0.159 / 0.058, 148 0.147 / 0.053, 144 0.150 / 0.055,
-    140 0.150 / 0.053, 136 0.151 / 0.054, 132 0.152 / 0.054."""
+    (``--continue``) trains its later stages at the tuned hop, and tunes again from there. Figures by hop:
+    docs/experiments.md."""
     import dataclasses
 
     from speech.metrics import error_rates
@@ -523,10 +440,8 @@ def build_default_lm(corpus: Path, model_dir: Path) -> Path:
     (``sentences.txt``) and WordNet's definitions (:func:`speech.prompts.load_glosses`), with no line that holds a
     dev or test transcript and no definition from the synset of a dev or test sentence.
 
-    On round 15's weights at beam 128 (LM weights tuned on all of dev over one grid), the definitions took dev WER
-    from 0.186 to 0.180 and dev words outside the LM's vocabulary from 2.8% to 1.7%. Part of that is the shared
-    source: the dev and test sentences are mostly WordNet examples, and the words they illustrate are defined or
-    used in other synsets' definitions too, so expect less on other text."""
+    The definitions cut dev WER and the dev words outside the LM's vocabulary (docs/experiments.md); part of that is
+    the shared source (dev and test sentences are mostly WordNet examples), so expect less on other text."""
     import tempfile
 
     from speech.lm import build_ngram_lm
