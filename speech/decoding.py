@@ -352,7 +352,16 @@ class BeamSearchDecoder:
             beam_prune_logp=self.beam_prune_logp,
             token_min_logp=self.token_min_logp,
         )
-        text, score = beams[0][0], float(beams[0][-1])  # OutputBeam: (text, state, frames, logit score, score)
+        # OutputBeam: (text, state, frames, logit score, score). The acoustic model heard letters here (the check
+        # above): the LM may change the words but not erase them all. Out-of-vocabulary pieces cost a fixed penalty
+        # that alpha does not scale, so a short real word the LM does not know (a name, a child's "ktuberling")
+        # used to decode to nothing; the best beam that says something is kept instead.
+        spoken = [b for b in beams if b[0].strip()]
+        if not spoken:
+            hyp = GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
+            hyp.score = float(np.max(log_probs, axis=1).sum())
+            return hyp
+        text, score = spoken[0][0], float(spoken[0][-1])
         # pyctcdecode's own word frames come from whichever alignment survived its prefix merges (seen off by
         # several frames on noisy input); a forced alignment of the chosen text gives the greedy conventions.
         path = ctc_align(log_probs, text, self.vocab)

@@ -353,3 +353,16 @@ def test_beam_search_scores_its_result_and_a_silent_one():
     silent = decoder.decode(frames("____"))
     assert silent.text == "" and silent.score == pytest.approx(4 * math.log(0.9), abs=1e-5)
     assert decoder.decode(np.zeros((0, C), np.float32)).score == 0.0
+
+
+def test_lm_fused_beam_never_erases_letters_the_acoustic_model_heard(tiny_lm):
+    # Letters the LM has no word for ("zq", "k") once decoded to an empty transcript: a short real word outside
+    # the LM's vocabulary came out as nothing. Now the LM may change the words, not erase them.
+    for spec in (["_"] * 5 + ["z", "z", "_", "q", "q"] + ["_"] * 5, ["_"] * 8 + ["k", "k"] + ["_"] * 8):
+        heard = frames(spec, peak=0.6)
+        for beta in (0.0, 1.0):
+            decoder = BeamSearchDecoder(VOCAB, FD, beam_width=16, lm_path=str(tiny_lm), alpha=0.5, beta=beta)
+            hyp = decoder.decode(heard)
+            assert hyp.text.strip() and hyp.words, (spec, beta)
+            assert hyp.score is not None
+            decoder.close()
