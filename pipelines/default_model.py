@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rescore", action="store_true",
                    help="no training: build the LM again and score the model in --output again on --corpus "
                         "(synthesised if missing); rewrites its lm.binary, metrics.json, LM weights and model card")
+    p.add_argument("--real-figures", metavar="JSON",
+                   help="no training: store scripts/bench_real.py --json figures (real recordings, beside "
+                        "PocketSphinx) in --output's metrics.json under real_speech and write its model card again")
     return p
 
 
@@ -711,6 +714,42 @@ def results_section(metrics: dict, sample_rate: int) -> list[str]:
     ]
 
 
+REAL_SPEECH_HEADING = "## Results on real speech"
+
+
+def real_speech_section(metrics: dict) -> list[str]:
+    """The model card's real-speech section, from ``scripts/bench_real.py --json`` figures (``metrics["real_speech"]``):
+    every system of one run on the same real recordings, the peer (PocketSphinx) among them."""
+    real = metrics.get("real_speech")
+    if not real:
+        return []
+    names = {"default": "this model, default decoding", "no-search": "this model, `--no-search`",
+             "greedy": "this model, greedy (`--beam 1`)", "pocketsphinx": "PocketSphinx 5.1.1, stock en-us model"}
+    rows = [f"| {names.get(r['system'], r['system'])} | {r['wer']:.3f} | {r['cer']:.3f} | {r['empty']} of {r['clips']} "
+            f"| {r['cpu_per_audio_s']:.3f} |" for r in real["systems"] if "error" not in r]
+    return [REAL_SPEECH_HEADING, "",
+            f"{real['description']}: {real['clips']} clips, {real['audio_seconds']:.0f} s. Measured with "
+            f"`{real['command']}` (all systems in one run).", "",
+            "| system | WER | CER | empty outputs | CPU-s per audio-s |", "|---|---|---|---|---|", *rows, ""]
+
+
+def _store_real_figures(args: argparse.Namespace) -> int:
+    """``--real-figures``: bench_real's figures into ``--output``'s metrics.json, and the model card again."""
+    out = Path(args.output)
+    figures = json.loads(Path(args.real_figures).read_text())
+    manifest = Path(figures["manifest"])
+    real = {"description": figures.get("description") or f"real recordings ({manifest.parent.name})",
+            "command": figures.get("command", "scripts/bench_real.py"),
+            "clips": max((r.get("clips", 0) for r in figures["systems"]), default=0),
+            "audio_seconds": figures["audio_seconds"], "systems": figures["systems"]}
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["real_speech"] = real
+    _write_json(out / "metrics.json", metrics)
+    config = json.loads((out / "config.json").read_text())
+    _write_atomically(out / "MODEL_CARD.md", model_card(config, metrics, json.loads((out / STAGES_FILE).read_text())))
+    return 0
+
+
 def _dev_figures(stage: dict) -> str:
     figures = f"WER {_number(stage['dev_wer'])}, CER {_number(stage['dev_cer'])}"
     if "dev_epoch" not in stage:  # records written before the kept epoch was noted give the last epoch's
@@ -804,7 +843,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
           f"{st['seconds'] / 60:.0f} minutes on a 2-core CPU (shared with other jobs); {_dev_figures(st)}."
           for i, st in enumerate(stages)],
         "- Adam with warm-up and cosine decay (afresh in each stage), best weights by dev WER; stage 1 at batch 16.",
-        "", *results_section(metrics, rate), "",
+        "", *real_speech_section(metrics), *results_section(metrics, rate), "",
         LIMITS_HEADING,
         "- Trained on synthetic speech only, for a few hours of CPU time: expect much higher error rates on real "
         "human speech, accents, spontaneous speech, noise and far-field audio. It is a working default and a "
@@ -821,6 +860,8 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    if args.real_figures:
+        return run_job(lambda: _store_real_figures(args))
     return run_job(lambda: _rescore(args) if args.rescore else _build(args))
 
 

@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['system']:<14}{row['wer']:>7.3f}{row['cer']:>7.3f}{row['empty_share']:>8.1%}"
               f"{row['cpu_per_audio_s']:>15.4f}{row['decode_cpu_per_audio_s']:>10.4f}")
     if args.json:
+        command = "python scripts/bench_real.py " + " ".join(argv if argv is not None else sys.argv[1:])
         Path(args.json).write_text(json.dumps({"manifest": args.manifest, "audio_seconds": audio_seconds,
-                                               "systems": rows}, indent=1) + "\n")
+                                               "command": command, "systems": rows}, indent=1) + "\n")
     return 0
 
 

@@ -365,3 +365,27 @@ def test_the_card_says_how_a_corpus_was_drawn_where_it_differs_from_the_defaults
     assert "60% of augmented utterances in a converted voice (F0 x0.7-1.45, formants x0.87-1.15)" in converted
     assert "converted voice" not in _draws({"augment_config": {"speed_prob": 0.5, "speed_range": [0.9, 1.1],
                                                                "voice_prob": 0.0}})
+
+
+def test_real_speech_figures_go_into_metrics_and_the_card(tmp_path):
+    # scripts/bench_real.py --json, stored with --real-figures: the card shows every system of that one run.
+    import shutil
+
+    from pipelines.default_model import REAL_SPEECH_HEADING, main
+
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    systems = [{"system": "default", "wer": 0.5, "cer": 0.3, "clips": 10, "empty": 0, "cpu_per_audio_s": 0.05},
+               {"system": "pocketsphinx", "wer": 0.6, "cer": 0.35, "clips": 10, "empty": 1, "cpu_per_audio_s": 0.4},
+               {"system": "greedy", "error": "exit 1: boom"}]
+    figures = tmp_path / "real.json"
+    figures.write_text(json.dumps({"manifest": "/data/realset/manifest.jsonl", "audio_seconds": 12.0,
+                                   "command": "python scripts/bench_real.py --manifest M", "systems": systems}))
+    assert main(["--output", str(model), "--real-figures", str(figures)]) == 0
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["real_speech"]["systems"] == systems and metrics["real_speech"]["clips"] == 10
+    card = (model / "MODEL_CARD.md").read_text()
+    section = card.split(REAL_SPEECH_HEADING, 1)[1].split("\n## ", 1)[0]
+    assert "| this model, default decoding | 0.500 | 0.300 | 0 of 10 | 0.050 |" in section
+    assert "| PocketSphinx 5.1.1, stock en-us model | 0.600 | 0.350 | 1 of 10 | 0.400 |" in section
+    assert "greedy" not in section and "python scripts/bench_real.py --manifest M" in section
