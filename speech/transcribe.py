@@ -31,6 +31,9 @@ PARALLEL_MIN_FILES = 32
 MAX_SEGMENT_SECONDS = 8.0
 # Audio per chunk of files decoded together: a few full batches of segments, and the most a killed job can lose.
 CHUNK_AUDIO_SECONDS = 300.0
+# A file longer than this is featurized and decoded as it streams (Transcriber.transcribe_long) rather than whole in
+# a worker, so that memory stays flat with a recording's length.
+LONG_FILE_SECONDS = 600.0
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
 
@@ -101,13 +104,12 @@ def iter_segments(path: str, sample_rate: int, max_seconds: float = MAX_SEGMENT_
         yield start / sample_rate, wave
 
 
-def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
-                   variants: Sequence[FeatureConfig] | None = None
-                   ) -> tuple[str, float, list[tuple[float, list[np.ndarray]]], str | None]:
-    """Decode and featurize one file: ``(path, duration, [(offset, [features under each variant])], warning)``, the
-    variants of ``config`` the decoding search reads (default: ``config`` alone). Raises SpeechError."""
+def segment_features(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
+                     variants: Sequence[FeatureConfig] | None = None, notes: list[str] | None = None
+                     ) -> Iterator[tuple[float, list[np.ndarray], float]]:
+    """``(offset seconds, [features under each variant], seconds read so far)`` of each speech segment of a file,
+    streamed (:func:`iter_segments`; the edge silence cut moves each offset to its speech). Raises SpeechError."""
     variants = list(variants or [config])
-    segments, duration, notes = [], 0.0, []
     for offset, wave in iter_segments(path, config.sample_rate, max_segment_seconds, notes=notes):
         if wave.size == 0:
             if offset == 0:
@@ -116,19 +118,35 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
         if not np.all(np.isfinite(wave)):
             raise SpeechError("audio contains NaN or infinite samples", path)
         start, features = speech_feature_variants(wave, variants)  # edge silence cut: timings shift by it
-        segments.append((offset + start / config.sample_rate, features))
-        duration = offset + len(wave) / config.sample_rate
+        yield offset + start / config.sample_rate, features, offset + len(wave) / config.sample_rate
+
+
+def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
+                   variants: Sequence[FeatureConfig] | None = None, max_seconds: float | None = None
+                   ) -> tuple[str, float, list[tuple[float, list[np.ndarray]]] | None, str | None]:
+    """Decode and featurize one file: ``(path, duration, [(offset, [features under each variant])], warning)``, the
+    variants of ``config`` the decoding search reads (default: ``config`` alone). A file longer than ``max_seconds``
+    gives ``None`` for its segments instead: the caller streams it (:meth:`Transcriber.transcribe_long`), so that
+    memory does not grow with a recording's length. Raises SpeechError."""
+    segments, duration, notes = [], 0.0, []
+    for offset, features, duration in segment_features(path, config, max_segment_seconds, variants, notes):
+        if max_seconds is not None and duration > max_seconds:
+            return path, duration, None, None
+        segments.append((offset, features))
     return path, duration, segments, notes[0] if notes else None
 
 
-def _featurize_worker(args: tuple[str, FeatureConfig, float, list[FeatureConfig]]):
-    path, config, max_segment_seconds, variants = args
+def _featurize_worker(args: tuple[str, FeatureConfig, float, list[FeatureConfig], float | None]):
+    path, config, max_segment_seconds, variants, max_seconds = args
     try:
-        return featurize_file(path, config, max_segment_seconds, variants)
+        return featurize_file(path, config, max_segment_seconds, variants, max_seconds)
     except SpeechError as e:
         return path, 0.0, e.reason, None
-    except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
+    except DECODE_ERRORS as e:  # decoders fail in many ways on broken files
         return path, 0.0, f"cannot decode audio ({type(e).__name__}: {e})", None
+
+
+DECODE_ERRORS = (OSError, ValueError, RuntimeError, MemoryError)
 
 
 def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, float, list[Word]]:
@@ -247,7 +265,7 @@ class Transcriber:
                  alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
                  max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
                  hop_lengths: Sequence[int] | None = None, fmaxes: Sequence[float | None] | None = None,
-                 letter_bonus: float | None = None):
+                 letter_bonus: float | None = None, long_file_seconds: float = LONG_FILE_SECONDS):
         import tensorflow as tf
 
         from speech.model import load_model
@@ -271,6 +289,7 @@ class Transcriber:
                         self.hop_lengths[0])
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
         self.max_segment_seconds = max_segment_seconds
+        self.long_file_seconds = long_file_seconds
         model, output_length = self.model, self.spec.model.output_length
         signature = [tf.TensorSpec([None, None, self.spec.features.n_mfcc], tf.float32),
                      tf.TensorSpec([None], tf.int32)]
@@ -350,7 +369,8 @@ class Transcriber:
         paths = list(paths)
         # Worker start-up costs a few seconds: a handful of files is faster in this process.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
-        tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.variants) for p in paths)
+        tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.variants, self.long_file_seconds)
+                 for p in paths)
         if jobs == 1:
             yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch)
             return
@@ -367,6 +387,12 @@ class Transcriber:
         chunk: list = []
         seconds = 0.0
         for item in featurized:
+            if item[2] is None:  # a long recording: streamed here, in order, with bounded memory
+                if chunk:
+                    yield from self._transcribe_chunk(chunk)
+                    chunk, seconds = [], 0.0
+                yield self.transcribe_long(item[0], seconds_per_batch)
+                continue
             chunk.append(item)
             seconds += item[1]  # the file's duration (0 for a failure)
             if len(chunk) >= files_per_batch or seconds >= seconds_per_batch:
@@ -374,6 +400,37 @@ class Transcriber:
                 chunk, seconds = [], 0.0
         if chunk:
             yield from self._transcribe_chunk(chunk)
+
+    def transcribe_long(self, path: str, seconds_per_batch: float = CHUNK_AUDIO_SECONDS) -> Transcript:
+        """One recording of any length, featurized and decoded ``seconds_per_batch`` of audio at a time: memory
+        holds one such batch of segments (under every feature variant) and the words so far, whatever the
+        length. The same segments, features and decodes as :meth:`transcribe_files` gives a shorter file."""
+        parts: list[tuple[float, Hypothesis]] = []
+        pending: list[tuple[float, list[np.ndarray]]] = []
+        notes: list[str] = []
+        duration = read = 0.0
+
+        def flush() -> None:
+            hyps = self.transcribe_candidates([features for _, features in pending])
+            parts.extend((offset, hyp) for (offset, _), hyp in zip(pending, hyps))
+            pending.clear()
+
+        try:
+            for offset, features, end in segment_features(path, self.spec.features, self.max_segment_seconds,
+                                                          self.variants, notes):
+                pending.append((offset, features))
+                read, duration = read + (end - duration), end
+                if read >= seconds_per_batch:
+                    flush()
+                    read = 0.0
+            if pending:
+                flush()
+        except SpeechError as e:
+            return Transcript(path, error=e.reason)
+        except DECODE_ERRORS as e:
+            return Transcript(path, error=f"cannot decode audio ({type(e).__name__}: {e})")
+        text, confidence, words = merge_segments(parts)
+        return Transcript(path, duration, text, confidence, words, warning=notes[0] if notes else None)
 
     def _transcribe_chunk(self, chunk: list) -> Iterator[Transcript]:
         flat = [(i, offset, feats) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)

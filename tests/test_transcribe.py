@@ -233,3 +233,24 @@ def test_rate_search_keeps_the_best_scoring_hop_with_its_timings(tiny_model):
     assert searching.transcribe_waveform(wave).text == result.text
     # Greedy decoding has no score to choose by: it reads the model's own hop only.
     assert Transcriber(str(tiny_model[0]), beam_width=1, hop_lengths=hops).hop_lengths == (160,)
+
+
+def test_long_recordings_stream_in_batches_and_read_as_a_short_one_would(tiny_model, tmp_path, monkeypatch):
+    # Memory must not grow with a recording's length: past long_file_seconds a file is featurized and decoded a
+    # few segments at a time. The transcript is the one the whole-file path gives, in the inputs' order.
+    clip = tone_speech("left")
+    period = np.zeros(int(0.8 * 16000), np.float32)
+    period[:len(clip)] = clip
+    sf.write(tmp_path / "long.wav", np.tile(period, 40), 16000)  # 32 s
+    sf.write(tmp_path / "short.wav", tone_speech("yes"), 16000)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF junk")
+    files = [str(tmp_path / n) for n in ("short.wav", "long.wav", "bad.wav", "short.wav")]
+    whole = Transcriber(str(tiny_model[0]), max_segment_seconds=6.0)
+    streamed = Transcriber(str(tiny_model[0]), max_segment_seconds=6.0, long_file_seconds=10.0)
+    batches = []
+    original = streamed.transcribe_candidates
+    monkeypatch.setattr(streamed, "transcribe_candidates", lambda c: batches.append(len(c)) or original(c))
+    expected = [t.to_json() for t in whole.transcribe_files(files, jobs=1)]
+    got = [t.to_json() for t in streamed.transcribe_files(files, jobs=1, seconds_per_batch=12.0)]
+    assert got == expected and expected[1]["text"] and "error" in expected[2]
+    assert len(batches) >= 4 and max(batches) <= 3  # 32 s of 6 s segments, 12 s at a time (+ the short files)
