@@ -823,8 +823,11 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         *[f"- Extra training corpus: {c['counts']['train']} utterances ({c['hours']['train']:.2f} h"
           + (f"; {c['non_speech']['clips']} of them clips without speech, {c['non_speech']['hours']:.2f} h"
              if c.get("non_speech") else "")
-          + "), sentences drawn again from the training pool (never a dev or test "
-          "sentence), other voice/rate/augmentation draws, without the test-only speakers"
+          + ("), short prompts (single words, 2-4 word phrases, numbers, letters, 3-5 word sentences; "
+             "`speech.prompts.short_prompts`), none from a dev or test sentence"
+             if c.get("settings", {}).get("short_prompts") else
+             "), sentences drawn again from the training pool (never a dev or test sentence)")
+          + ", other voice/rate/augmentation draws, without the test-only speakers"
           + _draws(c.get("settings", {})) + "." for c in corpora[1:]],
         f"- {total_train_hours:.2f} h of training audio in all. Engines: {', '.join(engines)}; {len(train_voices)} "
         "voices in training. Half of the training utterances augmented (speed, noise, reverberation, telephone "

@@ -42,9 +42,9 @@ def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(
 
     beam_width, lm, weights = decoding_settings(None)
     assert beam_width > 1 and lm == str(DEFAULT_MODEL_DIR / "lm.binary")
-    assert set(weights) == {"alpha", "beta", "hop_lengths", "fmaxes", "letter_bonus"}
-    hop_length = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["features"]["hop_length"]
-    assert weights["hop_lengths"][0] == hop_length and len(weights["hop_lengths"]) > 1  # the speaking-rate search
+    # The decoding search over feature variants is not the bundled default: on real speech it did not pay for its
+    # twelve decodes (docs/experiments.md); it stays a flag away (--hops).
+    assert set(weights) == {"alpha", "beta"}
     decoders = {}
     for flags in ([], ["--beam", "1"]):
         assert cli_main(["evaluate", "--manifest", str(SAMPLES / "samples.jsonl"), *flags]) == 0
@@ -305,9 +305,11 @@ def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_pa
     # Nothing left to do: it says so and changes nothing.
     calls["train"].clear()
     assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0 and not calls["train"]
-    # The default plan is the bundled model's: its stage records are the first stages of the plan, all of them.
+    # The default plan builds the bundled model's first stages, all of them; the stages after them fine-tune it for
+    # real speech by hand (their commands are on the card and in docs/experiments.md).
     shipped = json.loads((DEFAULT_MODEL_DIR / dm.STAGES_FILE).read_text())
-    assert len(shipped) == 1 + 4 + dm.SHIPPED_ROUNDS <= len(first) + 1
+    assert 1 + 4 + dm.SHIPPED_ROUNDS <= len(first) + 1 and len(shipped) >= 1 + 4 + dm.SHIPPED_ROUNDS
+    assert all("short-prompts" in st["command"] for st in shipped[1 + 4 + dm.SHIPPED_ROUNDS:])
     assert dm.build_parser().parse_args([]).consolidation_rounds == dm.SHIPPED_ROUNDS
 
 
