@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from speech.dataset import DataSource, Example, SpecAugment, as_source
 from speech.manifest import atomic_write
 from speech.metrics import error_rates, non_speech_rates
@@ -121,10 +119,14 @@ class Trainer:
             self.best_wer = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_wer")
             self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
             self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
+            # The epoch's loss so far, so that an epoch interrupted and resumed logs the loss of all its steps.
+            self.epoch_loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="epoch_loss_sum")
+            self.epoch_loss_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_loss_steps")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step_in_epoch=self.step_in_epoch,
             best_wer=self.best_wer, bad_epochs=self.bad_epochs, skipped_steps=self.skipped_steps,
-            schedule_total=self.schedule_total)
+            schedule_total=self.schedule_total, epoch_loss_sum=self.epoch_loss_sum,
+            epoch_loss_steps=self.epoch_loss_steps)
         # Under MultiWorkerMirroredStrategy every worker takes part in saving, but only the chief writes
         # to the output folder; the others write to a scratch folder of their own.
         resolver = getattr(self.strategy, "cluster_resolver", None)
@@ -279,12 +281,13 @@ class Trainer:
             batches = self._epoch_batches(train, epoch, skip=start_step)
             bar = tqdm(total=steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{c.epochs}",
                        unit="batch", disable=not progress, dynamic_ncols=True, leave=False)
-            losses, audio_seconds, started = [], 0.0, time.perf_counter()
+            audio_seconds, started = 0.0, time.perf_counter()
             for features, lengths, labels, label_lengths, _ in batches:
                 loss, applied = self._train_step(features, lengths, labels, label_lengths)
                 loss = float(loss)
                 if bool(applied):
-                    losses.append(loss)
+                    self.epoch_loss_sum.assign_add(loss)
+                    self.epoch_loss_steps.assign_add(1)
                 else:
                     log.warning("non-finite loss or gradient at epoch %d step %d: update skipped", epoch + 1,
                                 int(self.step_in_epoch.numpy()))
@@ -302,7 +305,9 @@ class Trainer:
                     self.manager.save(checkpoint_number=step)
             bar.close()
             elapsed = time.perf_counter() - started
-            record = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None,
+            loss_steps = int(self.epoch_loss_steps.numpy())
+            record = {"epoch": epoch,
+                      "train_loss": float(self.epoch_loss_sum.numpy()) / loss_steps if loss_steps else None,
                       "audio_seconds_per_second": audio_seconds / max(elapsed, 1e-9), "seconds": elapsed,
                       "skipped_steps": int(self.skipped_steps.numpy())}
             stop = False
@@ -328,6 +333,8 @@ class Trainer:
             history.append(record)
             self.epoch.assign(epoch + 1)
             self.step_in_epoch.assign(0)
+            self.epoch_loss_sum.assign(0.0)
+            self.epoch_loss_steps.assign(0)
             self.manager.save(checkpoint_number=int(self.optimizer.iterations.numpy()))
             if self.is_chief:
                 with atomic_write(history_path) as f:

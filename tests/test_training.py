@@ -17,14 +17,17 @@ def _weights(trainer):
 
 def test_resume_after_an_interruption_mid_epoch_gives_the_same_weights(examples, tmp_path):
     straight = Trainer(SPEC, _config(), tmp_path / "a")
-    straight.fit(examples, progress=False)
+    straight_history = straight.fit(examples, progress=False)
 
     interrupted = Trainer(SPEC, _config(), tmp_path / "b")
     interrupted._build_steps()
     step, calls = interrupted._train_step, []
 
+    per_epoch = int(straight.optimizer.iterations.numpy()) // 3
+    assert per_epoch >= 2
+
     def dying_step(*args):
-        if len(calls) == 5:  # mid-way through epoch 2 (3 batches per epoch)
+        if len(calls) == per_epoch + 1:  # mid-way through epoch 2, one step into it
             raise KeyboardInterrupt
         calls.append(1)
         return step(*args)
@@ -36,6 +39,9 @@ def test_resume_after_an_interruption_mid_epoch_gives_the_same_weights(examples,
     resumed = Trainer(SPEC, _config(), tmp_path / "b")
     history = resumed.fit(examples, resume=True, progress=False)
     assert [h["epoch"] for h in history] == [0, 1, 2]
+    # The interrupted epoch's logged loss covers all its steps, those before the interruption too.
+    for a, b in zip(straight_history, history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
     assert int(resumed.optimizer.iterations.numpy()) == int(straight.optimizer.iterations.numpy())
     for a, b in zip(_weights(straight), _weights(resumed)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
