@@ -317,6 +317,12 @@ def _write_atomically(path: Path, text: str) -> None:
         f.write(text)
 
 
+def _write_card(model_dir: Path, config: dict, metrics: dict) -> None:
+    """The whole model card again, from ``config``, ``metrics`` and the folder's stage records."""
+    _write_atomically(model_dir / "MODEL_CARD.md",
+                      model_card(config, metrics, json.loads((model_dir / STAGES_FILE).read_text())))
+
+
 def _write_json(path: Path, data: dict) -> None:
     _write_atomically(path, json.dumps(data, indent=1))
 
@@ -498,7 +504,7 @@ def _rescore(args: argparse.Namespace) -> int:
     metrics = _score(out, corpus, corpus_info, args, rescored=True, trained_hop_length=trained_hop)
     config = json.loads((out / "config.json").read_text())
     # The whole card again: the beam width and the LM's text are in its other sections too.
-    _write_atomically(out / "MODEL_CARD.md", model_card(config, metrics, json.loads((out / STAGES_FILE).read_text())))
+    _write_card(out, config, metrics)
     print(json.dumps(metrics))
     return 0
 
@@ -746,7 +752,7 @@ def _store_real_figures(args: argparse.Namespace) -> int:
     metrics["real_speech"] = real
     _write_json(out / "metrics.json", metrics)
     config = json.loads((out / "config.json").read_text())
-    _write_atomically(out / "MODEL_CARD.md", model_card(config, metrics, json.loads((out / STAGES_FILE).read_text())))
+    _write_card(out, config, metrics)
     return 0
 
 

@@ -21,12 +21,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from speech.audio import find_audio_files
+from speech.audio import scan_folder
 from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
 from speech.transcribe import parse_hop_lengths
 
 log = logging.getLogger("speech.transcribe")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m speech transcribe", description=__doc__,
@@ -62,8 +63,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
         path = Path(item)
         try:
             if path.is_dir():
-                found += [(str(p), str(path)) for p in find_audio_files(path)]
-                _warn_unlisted(path)
+                found += _scan(path)
             elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
                 # Outputs mirror the paths below the manifest's folder; a bad line is one failure, not the batch's.
                 root = str(path.resolve().parent)
@@ -77,8 +77,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
                 for line in named:
                     p = Path(line) if Path(line).is_absolute() else base / line
                     if p.is_dir():  # a folder in a list is read as a folder on the command line is
-                        found += [(str(a), str(p)) for a in find_audio_files(p)]
-                        _warn_unlisted(p)
+                        found += _scan(p)
                     else:
                         found.append((str(p), str(base)))
             elif path.is_file():
@@ -101,16 +100,15 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
     return unique, missing
 
 
-def _warn_unlisted(folder: Path) -> None:
-    """Say which files below ``folder`` the scan left out (not named like audio), so none is lost unseen; a file
-    named on the command line is read whatever its name."""
-    from speech.audio import is_audio_file
-
-    left = sorted(p for p in folder.rglob("*") if p.is_file() and not is_audio_file(p) and not p.name.startswith("."))
+def _scan(folder: Path) -> list[tuple[str, str]]:
+    """``[(audio path, folder)]`` below ``folder``, saying which files the scan left out (not named like audio), so
+    none is lost unseen; a file named on the command line is read whatever its name."""
+    audio, left = scan_folder(folder)
     if left:
         shown = ", ".join(str(p) for p in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
         log.warning("%s: %d file(s) not named like audio left out (%s); name them directly to transcribe them",
                     folder, len(left), shown)
+    return [(str(p), str(folder)) for p in audio]
 
 
 def _glob_root(pattern: str) -> str:

@@ -411,7 +411,21 @@ def is_audio_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
 
+def scan_folder(root: Path) -> tuple[list[Path], list[Path]]:
+    """``(audio, others)`` below ``root``, each sorted, from one walk: files named like audio (not ``is_file()``: a
+    dangling link named like audio is listed, so that a job reports it as a failure instead of leaving it out
+    unseen), and the other files, hidden ones aside, so that a job can say what it left out."""
+    audio, others = [], []
+    for p in root.rglob("*"):
+        if p.is_dir():
+            continue
+        if is_audio_file(p):
+            audio.append(p)
+        elif p.is_file() and not p.name.startswith("."):
+            others.append(p)
+    return sorted(audio), sorted(others)
+
+
 def find_audio_files(root: Path) -> list[Path]:
-    """Files named like audio anywhere below ``root``, sorted. Not ``is_file()``: a dangling link named like audio
-    is listed, so that the job reports it as a failure instead of leaving it out unseen."""
-    return sorted(p for p in root.rglob("*") if not p.is_dir() and is_audio_file(p))
+    """Files named like audio anywhere below ``root``, sorted (:func:`scan_folder`)."""
+    return scan_folder(root)[0]

@@ -340,10 +340,7 @@ class BeamSearchDecoder:
         best = np.argmax(log_probs, axis=1)
         if not np.any((best != self.vocab.blank) & (best != self.vocab.chars.index(" "))):
             # The acoustic model hears no letter in any frame (silence): the LM's word bonus must not invent one.
-            # Its score is the best path's log-probability, as the search would score that empty transcript.
-            hyp = GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
-            hyp.score = float(np.max(log_probs, axis=1).sum())
-            return hyp
+            return self._best_path(log_probs)
         # float32 in, float64 for pyctcdecode's score arithmetic (sums over thousands of frames).
         log_probs = log_probs.astype(np.float64, copy=False)
         beams = self._decoder.decode_beams(
@@ -358,9 +355,7 @@ class BeamSearchDecoder:
         # used to decode to nothing; the best beam that says something is kept instead.
         spoken = [b for b in beams if b[0].strip()]
         if not spoken:
-            hyp = GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
-            hyp.score = float(np.max(log_probs, axis=1).sum())
-            return hyp
+            return self._best_path(log_probs)
         text, score = spoken[0][0], float(spoken[0][-1])
         # pyctcdecode's own word frames come from whichever alignment survived its prefix merges (seen off by
         # several frames on noisy input); a forced alignment of the chosen text gives the greedy conventions.
@@ -370,6 +365,12 @@ class BeamSearchDecoder:
         if aligned_text != text:  # cannot happen: the path collapses to the labels by construction
             raise RuntimeError(f"alignment of {text!r} produced {aligned_text!r}")
         return Hypothesis(text, confidence, words, score)
+
+    def _best_path(self, log_probs: np.ndarray) -> Hypothesis:
+        """The greedy result, scored as the search would score it: the best path's log-probability."""
+        hyp = GreedyDecoder(self.vocab, self.frame_duration).decode(log_probs)
+        hyp.score = float(np.max(log_probs, axis=1).sum())
+        return hyp
 
     def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
         # A plain loop: pyctcdecode's pool variant forks the process, which is unsafe once TF has started.

@@ -367,7 +367,7 @@ def short_prompts(count: int, seed: int = 0, exclude: Collection[str] = (),
             return num2words(rng.choice([rng.randrange(20), rng.randrange(100), rng.randrange(10000)]))
         return num2words(rng.randrange(1900, 2030), to="year")
 
-    def one() -> tuple[str, str] | None:
+    def one() -> tuple[str, str]:
         kind = rng.choices(names, weights)[0]
         if kind == "word":
             word = rng.choice(frequent if rng.random() < 0.5 else vocab)
@@ -397,10 +397,7 @@ def short_prompts(count: int, seed: int = 0, exclude: Collection[str] = (),
     prompts, seen, tries = [], set(), 0
     while len(prompts) < count and tries < 50 * count:
         tries += 1
-        pair = one()
-        if pair is None:
-            continue
-        text, spoken = pair
+        text, spoken = one()
         text = _clean(text)
         if not text or text in seen or text in exclude:
             continue

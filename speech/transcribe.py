@@ -140,13 +140,20 @@ def _featurize_worker(args: tuple[str, FeatureConfig, float, list[FeatureConfig]
     path, config, max_segment_seconds, variants, max_seconds = args
     try:
         return featurize_file(path, config, max_segment_seconds, variants, max_seconds)
-    except SpeechError as e:
-        return path, 0.0, e.reason, None
-    except DECODE_ERRORS as e:  # decoders fail in many ways on broken files
-        return path, 0.0, f"cannot decode audio ({type(e).__name__}: {e})", None
+    except DECODE_ERRORS as e:
+        return path, 0.0, failure_reason(e), None
 
 
-DECODE_ERRORS = (OSError, ValueError, RuntimeError, MemoryError)
+# What reading a file can raise: SpeechError for what we detect, the rest from decoders, which fail in many ways on
+# broken files.
+DECODE_ERRORS = (SpeechError, OSError, ValueError, RuntimeError, MemoryError)
+
+
+def failure_reason(error: Exception) -> str:
+    """A file's failure, as its transcript reports it, from one of :data:`DECODE_ERRORS`."""
+    if isinstance(error, SpeechError):
+        return error.reason
+    return f"cannot decode audio ({type(error).__name__}: {error})"
 
 
 def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, float, list[Word]]:
@@ -408,7 +415,7 @@ class Transcriber:
         parts: list[tuple[float, Hypothesis]] = []
         pending: list[tuple[float, list[np.ndarray]]] = []
         notes: list[str] = []
-        duration = read = 0.0
+        duration = flushed = 0.0  # seconds read in all, and when the last batch was decoded
 
         def flush() -> None:
             hyps = self.transcribe_candidates([features for _, features in pending])
@@ -419,16 +426,14 @@ class Transcriber:
             for offset, features, end in segment_features(path, self.spec.features, self.max_segment_seconds,
                                                           self.variants, notes):
                 pending.append((offset, features))
-                read, duration = read + (end - duration), end
-                if read >= seconds_per_batch:
+                duration = end
+                if duration - flushed >= seconds_per_batch:
                     flush()
-                    read = 0.0
+                    flushed = duration
             if pending:
                 flush()
-        except SpeechError as e:
-            return Transcript(path, error=e.reason)
         except DECODE_ERRORS as e:
-            return Transcript(path, error=f"cannot decode audio ({type(e).__name__}: {e})")
+            return Transcript(path, error=failure_reason(e))
         text, confidence, words = merge_segments(parts)
         return Transcript(path, duration, text, confidence, words, warning=notes[0] if notes else None)
 
