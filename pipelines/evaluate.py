@@ -34,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
                    "for the bundled model is a beam search with its language model)")
     p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
-    p.add_argument("--alpha", type=float)
-    p.add_argument("--beta", type=float)
+    p.add_argument("--alpha", type=float, help="LM weight of the beam search (default: the model's tuned weight)")
+    p.add_argument("--beta", type=float, help="word insertion bonus of the beam search (default: the model's)")
+    p.add_argument("--blank-penalty", type=float, help="taken off the CTC blank's log-probability in each frame "
+                   "before the beam search: more letters, fewer dropped words (default: the model's)")
     p.add_argument("--hops", type=parse_hop_lengths,
                    help="feature hops (samples) the beam search decodes at, its best-scoring result kept: the "
                    "speaking-rate search (default: the model's own decoding's)")
@@ -136,7 +138,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from speech.transcribe import Transcriber
 
     transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                              hop_lengths=[] if args.no_search else args.hops,
+                              blank_penalty=args.blank_penalty, hop_lengths=[] if args.no_search else args.hops,
                               fmaxes=[] if args.no_search else None)
     utterances = [u for m in args.manifest for u in read_manifest(m)]
     metrics = evaluate(transcriber, utterances, args.report)

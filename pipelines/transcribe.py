@@ -40,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
                    "for the bundled model is a beam search with its language model)")
     p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
-    p.add_argument("--alpha", type=float)
-    p.add_argument("--beta", type=float)
+    p.add_argument("--alpha", type=float, help="LM weight of the beam search (default: the model's tuned weight)")
+    p.add_argument("--beta", type=float, help="word insertion bonus of the beam search (default: the model's)")
+    p.add_argument("--blank-penalty", type=float, help="taken off the CTC blank's log-probability in each frame "
+                   "before the beam search: more letters, fewer dropped words (default: the model's)")
     p.add_argument("--hops", type=parse_hop_lengths,
                    help="feature hops (samples) the beam search decodes at, its best-scoring result kept: the "
                    "speaking-rate search (default: the model's own decoding's)")
@@ -175,7 +177,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise SpeechError("no audio input found")
 
     transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                              hop_lengths=[] if args.no_search else args.hops,
+                              blank_penalty=args.blank_penalty, hop_lengths=[] if args.no_search else args.hops,
                               fmaxes=[] if args.no_search else None, batch_size=args.batch_size)
     bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     started, audio_seconds, ok = time.perf_counter(), 0.0, 0

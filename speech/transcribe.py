@@ -183,14 +183,14 @@ def decoding_settings(model_dir: str | None, beam_width: int | None = None,
 def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = None,
                      lm_path: str | None = None) -> tuple[int, str | None, dict]:
     """``(beam width, LM path, settings)`` from a model's ``decoder`` config section and its LM file: settings are
-    the LM weights and the decoding search's ``hop_lengths``, ``fmaxes`` and ``letter_bonus``, all tuned with that
-    LM.
+    the LM weights, the blank penalty and the decoding search's ``hop_lengths``, ``fmaxes`` and ``letter_bonus``, all
+    tuned with that LM.
 
     ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships a KenLM with
     weights tuned on dev, and a beam width) when ``lm_file`` exists, else greedy. A beam search asked for
     explicitly uses the model's LM and tuned weights too, unless ``lm_path`` names another LM (``"none"``: no LM).
     """
-    weights = {k: saved[k] for k in ("alpha", "beta", *SEARCH_SETTINGS) if k in saved}
+    weights = {k: saved[k] for k in ("alpha", "beta", "blank_penalty", *SEARCH_SETTINGS) if k in saved}
     if beam_width is None:
         beam_width = int(saved.get("beam_width", 1)) if lm_file and lm_path is None else 1
         if beam_width > 1 and not lm_support():
@@ -269,7 +269,8 @@ class Transcriber:
     """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio."""
 
     def __init__(self, model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
-                 alpha: float | None = None, beta: float | None = None, batch_size: int = 16,
+                 alpha: float | None = None, beta: float | None = None, blank_penalty: float | None = None,
+                 batch_size: int = 16,
                  max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
                  hop_lengths: Sequence[int] | None = None, fmaxes: Sequence[float | None] | None = None,
                  letter_bonus: float | None = None, long_file_seconds: float = LONG_FILE_SECONDS):
@@ -280,7 +281,9 @@ class Transcriber:
         self.model, self.spec = load_model(model_dir)
         # beam_width None: the model folder's own decoding (LM beam search for the bundled model).
         beam_width, lm_path, settings = decoding_settings(model_dir, beam_width, lm_path)
-        settings.update({k: v for k, v in {"alpha": alpha, "beta": beta}.items() if v is not None})
+        overrides = {"alpha": alpha, "beta": beta, "blank_penalty": blank_penalty}
+        if beam_width > 1:  # greedy decoding takes none of these
+            settings.update({k: v for k, v in overrides.items() if v is not None})
         saved = {k: settings.pop(k) for k in SEARCH_SETTINGS if k in settings}
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
                                     lm_path=lm_path, **settings)

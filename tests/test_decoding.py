@@ -19,6 +19,7 @@ from speech.decoding import (
     best_hypothesis,
     ctc_align,
     make_decoder,
+    penalize_blank,
     tune_lm_weights,
     word_error_rate,
 )
@@ -366,3 +367,35 @@ def test_lm_fused_beam_never_erases_letters_the_acoustic_model_heard(tiny_lm):
             assert hyp.text.strip() and hyp.words, (spec, beta)
             assert hyp.score is not None
             decoder.close()
+
+
+# --- the blank penalty -----------------------------------------------------------------------------------
+
+
+def test_penalize_blank_renormalises_and_zero_is_the_identity():
+    log_probs = frames("h_i__", peak=0.7)
+    assert penalize_blank(log_probs, 0.0, VOCAB.blank) is log_probs
+    out = penalize_blank(log_probs, 1.0, VOCAB.blank)
+    assert out.dtype == log_probs.dtype
+    np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0, atol=1e-5)
+    # Every other class keeps its odds against every other non-blank class; the blank loses e^1 against each.
+    np.testing.assert_allclose(out[:, 0] - out[:, 1], log_probs[:, 0] - log_probs[:, 1], atol=1e-5)
+    np.testing.assert_allclose(out[:, VOCAB.blank] - out[:, 1], log_probs[:, VOCAB.blank] - log_probs[:, 1] - 1.0,
+                               atol=1e-5)
+
+
+def test_blank_penalty_gives_back_a_letter_the_blank_narrowly_outranked():
+    # A quiet "k": the blank wins every frame by a little (0.5 against 0.4), so the plain search hears nothing.
+    quiet = frames(["_"] * 6 + [{"_": 0.5, "k": 0.4}] * 3 + ["_"] * 6)
+    plain = BeamSearchDecoder(VOCAB, FD, beam_width=8)
+    penalised = BeamSearchDecoder(VOCAB, FD, beam_width=8, blank_penalty=1.0)
+    assert plain.decode(quiet).text == ""
+    hyp = penalised.decode(quiet)
+    assert hyp.text == "k" and [w.word for w in hyp.words] == ["k"]
+    # Clear speech and clear silence do not change.
+    assert penalised.decode(frames("hh_i_")).text == "hi"
+    assert penalised.decode(frames("______")).text == ""
+    with pytest.raises(ValueError, match="blank_penalty"):
+        BeamSearchDecoder(VOCAB, FD, beam_width=8, blank_penalty=-1.0)
+    assert isinstance(make_decoder(VOCAB, FD, beam_width=1, blank_penalty=1.0), GreedyDecoder)  # greedy: the plain path
+    assert make_decoder(VOCAB, FD, beam_width=8, blank_penalty=1.0).blank_penalty == 1.0

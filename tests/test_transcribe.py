@@ -161,12 +161,13 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})
     assert transcribe.decoding_settings(str(folder), beam_width=4) == (4, lm, {"alpha": 0.7, "beta": 1.2})
     assert transcribe.decoding_settings(str(folder), lm_path="none") == (1, None, {})
-    search = {"hop_lengths": [148, 160], "fmaxes": [None, 7600], "letter_bonus": 1.0}  # tuned with the model's LM
+    search = {"hop_lengths": [148, 160], "fmaxes": [None, 7600], "letter_bonus": 1.0,  # tuned with the model's LM
+              "blank_penalty": 0.5}
     config["decoder"].update(search)
     (folder / "config.json").write_text(json.dumps(config))
     assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2, **search})
     assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
-    assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
+    assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})  # greedy: no blank penalty
     # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
     monkeypatch.setattr(transcribe, "lm_support", lambda: False)
     assert transcribe.decoding_settings(str(folder)) == (1, None, {})
