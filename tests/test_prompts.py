@@ -168,3 +168,47 @@ def test_short_prompts_are_what_people_say_in_a_few_words(fixture_texts):
     assert letters and all(p.spoken == " ".join(c.upper() + "." for c in p.text.split()) for p in letters)
     # Nothing from a held-out sentence: its words "married" and "divorced" occur nowhere else in the texts.
     assert not any(w in t.split() for t in texts for w in ("married", "divorced"))
+
+
+def _lm_text_fixture(root):
+    (root / "brown").mkdir(parents=True)
+    (root / "brown" / "ca01").write_text(
+        "\n\n\tThe/at jury/nn said/vbd it/pps did/dod find/vb that/cs many/ap of/in Georgia's/np$ laws/nns "
+        "are/ber outmoded/jj ./.\n\n\tIt/pps cost/vbd 5/cd dollars/nns ./.\n", encoding="utf-8")
+    (root / "brown" / "README").write_text("not a text file of the corpus", encoding="utf-8")
+    (root / "sotu" / "data").mkdir(parents=True)
+    (root / "sotu" / "data" / "1790_george_washington_n.txt").write_text(
+        "I embrace with great satisfaction the opportunity. [Applause] We shall all be glad of it.\n",
+        encoding="utf-8")
+    (root / "ham" / "data" / "easy-ham-1").mkdir(parents=True)
+    (root / "ham" / "data" / "easy-ham-1" / "0001.txt").write_text(
+        "From: a@b.example\nSubject: build\n\nI can't reproduce this error at all.\n> quoted reply line here\n"
+        "See http://example.com for the log file\n", encoding="utf-8")
+    (root / "ham" / "data" / "easy-ham-1" / "0002.txt").write_text(
+        "Subject: x\n\n<html><body>Buy this now please friend</body></html>\n", encoding="utf-8")
+
+
+def test_lm_text_reads_each_source_clean_and_keeps_the_eval_share_out(tmp_path, monkeypatch):
+    _lm_text_fixture(tmp_path)
+    prompts._lm_text_sentences.cache_clear()
+    text = prompts.load_lm_text(folder=tmp_path)
+    assert "the jury said it did find that many of georgia's laws are outmoded" in text  # tags stripped
+    assert "it cost five dollars" in text  # digits spelled out, as the vocabulary needs
+    assert "i embrace with great satisfaction the opportunity" in text  # "[Applause]" dropped
+    assert "i can't reproduce this error at all" in text
+    assert not any("quoted" in t or "http" in t or "buy this" in t or "not a text" in t for t in text)
+    # Held-out transcripts take out every line that holds them.
+    assert "it cost five dollars" not in prompts.load_lm_text(exclude={"five dollars"}, folder=tmp_path)
+    # One sentence in EVAL_SHARE goes to the evaluation prompts instead of the LM: never both.
+    monkeypatch.setattr(prompts, "is_eval_sentence", lambda t: t.startswith("we shall"))
+    assert "we shall all be glad of it" not in prompts.load_lm_text(folder=tmp_path)
+    assert prompts.load_read_eval_sentences(folder=tmp_path, min_words=3) == ["we shall all be glad of it"]
+    assert prompts.load_lm_text(folder=tmp_path / "missing") == []  # nothing installed: no extra text
+    prompts._lm_text_sentences.cache_clear()
+
+
+def test_eval_share_is_a_stable_fraction():
+    sentences = [f"sentence number {normalize_text(str(i))}" for i in range(4000)]
+    held = [s for s in sentences if prompts.is_eval_sentence(s)]
+    assert 0.5 / prompts.EVAL_SHARE < len(held) / len(sentences) < 2.0 / prompts.EVAL_SHARE
+    assert held == [s for s in sentences if prompts.is_eval_sentence(s)]  # a hash, not a random draw
