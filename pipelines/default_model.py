@@ -787,6 +787,25 @@ def _fmax(fmax: float | None, sample_rate: int) -> str:
     return f"{sample_rate / 2 if fmax is None else fmax:g}"
 
 
+LICENCE_SECTION = (
+    "## Licence and intended use",
+    "- Code: MIT (`LICENSE`). Weights and LM: released under the same terms, subject to the terms of the voices and "
+    "text they were made from (below); no recording of a person went into them.",
+    "- Intended use: transcribing English speech offline (dictation, commands, short prompts, read speech) where "
+    "errors are acceptable or checked, and as a starting point for fine-tuning on a real corpus; measuring and "
+    "teaching speech recognition.",
+    "- Out of scope: decisions about people (hiring, legal, medical, surveillance), captions or records that must "
+    "be accurate without review, languages other than English, identifying speakers.",
+    "- Voices used to make the training audio, as their packages state their terms: Kokoro-82M weights and voices "
+    "(Apache-2.0); SVOX pico (Apache-2.0); piper-tts (MIT; the joe voice under its own model card); flite and its "
+    "CMU voices, festival and its festvox voices (BSD-style); espeak-ng (GPL-3.0-or-later); the MBROLA voice "
+    "databases (`mbrola-*`, and festival's us1/us2/us3/en1, which use them) are free for non-commercial, "
+    "non-military use only: check their licence before any commercial use of a model trained on their output.",
+    "- Text used for prompts and the LM: Debian's fortunes, wordnet-base (WordNet licence) and dict-devil (public "
+    "domain).",
+)
+
+
 def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
     """The model card, from the runs' own records (nothing typed by hand). ``stages``: the training stages in
     order, each a :func:`stage_record`."""
@@ -861,6 +880,7 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "- Lower-case letters, space and apostrophe only: no punctuation, no casing; numbers come out as words.",
         "- English only. The LM's text is literary and proverbial (fortunes, dictionary examples and definitions); it "
         "helps on such text and less on other domains (`--lm none` turns it off).",
+        "", *LICENCE_SECTION,
         "", "## Rebuild", "", "```bash", "bash scripts/build_default_model.sh", "```", "",
     ]
     return "\n".join(lines)

@@ -244,20 +244,20 @@ def _lm_text_sentences(folder: Path) -> tuple[tuple[str, str], ...]:
     return tuple(rows)
 
 
-def load_lm_text(exclude: Collection[str] = (), folder: str | Path = LM_TEXT_DIR) -> list[str]:
+def load_lm_text(exclude: Collection[str] = (), folder: str | Path | None = None) -> list[str]:
     """Normalised sentences of the installed LM-text sources (empty when none is installed), for language models
     only: none of the evaluation share (:func:`is_eval_sentence`) and none that holds a phrase of ``exclude``
     (dev/test transcripts, :func:`phrase_finder`)."""
     holds_excluded = phrase_finder(exclude) if exclude else (lambda text: False)
-    return [text for text, _ in _lm_text_sentences(Path(folder))
+    return [text for text, _ in _lm_text_sentences(Path(folder or LM_TEXT_DIR))
             if not is_eval_sentence(text) and not holds_excluded(text)]
 
 
-def load_read_eval_sentences(folder: str | Path = LM_TEXT_DIR, min_words: int = 6, max_words: int = 20) -> list[str]:
+def load_read_eval_sentences(folder: str | Path | None = None, min_words: int = 6, max_words: int = 20) -> list[str]:
     """The evaluation share of the LM-text sources (never in LM text): prompts for a read-speech test corpus of
     general English (``speech synth --prompts``), ``min_words``..``max_words`` words, ham mails left out (too noisy to
     read aloud)."""
-    return [text for text, source in _lm_text_sentences(Path(folder))
+    return [text for text, source in _lm_text_sentences(Path(folder or LM_TEXT_DIR))
             if source != "ham" and is_eval_sentence(text) and min_words <= _word_count(text) <= max_words]
 
 

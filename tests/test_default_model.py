@@ -76,6 +76,9 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
     # Stages 2 and 3 train on the same extra corpus: its hours count once.
     assert card.count("Extra training corpus") == 1 and "8.00 h of training audio" in card
     assert "3 voices in training" in card
+    # A company can tell whether it may use the model: licence, intended and out-of-scope use, each source's terms.
+    assert "## Licence and intended use" in card and "MIT (`LICENSE`)" in card and "Out of scope" in card
+    assert "MBROLA voice databases" in card and "non-commercial" in card and "Kokoro-82M" in card
     assert "| flite:awb | 2 |" in card and "WER 0.200, CER 0.070" in card
     assert "Caveat: festival:us2_mbrola" in card
     main["voices"]["train"] = ["piper:x"]
