@@ -1,6 +1,6 @@
 """Batch transcription on Apache Beam: audio files matched by a pattern -> JSON lines, through RunInference.
 
-    python -m pipelines.beam_transcribe --input 'audio/**.wav' --model exports/speech --output out/transcripts \\
+    python -m speech beam --input 'audio/**.wav' --model exports/speech --output out/transcripts \\
         [--runner DataflowRunner --project P --region R --temp_location gs://B/tmp ...]
 
 Steps: ``MatchFiles``/``ReadMatches`` (local paths and whatever Beam's filesystems read: gs://, s3://, hdfs://;
@@ -373,7 +373,7 @@ def to_json_line(record: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from speech.transcribe import MAX_SEGMENT_SECONDS
 
-    p = argparse.ArgumentParser(prog="python -m pipelines.beam_transcribe", description=__doc__,
+    p = argparse.ArgumentParser(prog="speech beam", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="file pattern (glob; local or any Beam filesystem)")
     p.add_argument("--model", required=True, help="SavedModel base (python -m speech export --output) "
@@ -439,6 +439,6 @@ if __name__ == "__main__":
     # Run the importable module's main, not __main__'s copy: workers unpickle the DoFns and named tuples by
     # module name.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from pipelines.beam_transcribe import main as _main
+    from speech.pipelines.beam_transcribe import main as _main
 
     sys.exit(_main())

@@ -26,11 +26,11 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from pipelines.synth_corpus import CorpusConfig, same_speaker
 from speech.augment import AugmentConfig
 from speech.cli import run_job, setup_logging
 from speech.decoding import DEFAULT_BEAM_WIDTH
 from speech.features import FeatureConfig
+from speech.pipelines.synth_corpus import CorpusConfig, same_speaker
 
 log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,7 +204,7 @@ SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.t
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines.default_model", description=__doc__)
+    p = argparse.ArgumentParser(prog="speech build-default", description=__doc__)
     p.add_argument("--corpus", default=str(ROOT / "data" / "synth"))
     p.add_argument("--hours", type=float, default=4.0)
     p.add_argument("--extra-corpus", default=str(ROOT / "data" / "synth2"), help="train-only second corpus")
@@ -292,9 +292,9 @@ def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int 
                features: FeatureConfig | None = None) -> dict:
     """The network's log-probabilities over ``manifest`` (a sample of ``limit`` utterances), from the model's own
     features or ``features`` (a :class:`speech.features.FeatureConfig`)."""
-    from pipelines.train import default_cache_dir
     from speech.features import FeatureCache
     from speech.manifest import read_manifest
+    from speech.pipelines.train import default_cache_dir
 
     utts = read_manifest(manifest)
     if limit and len(utts) > limit:
@@ -471,7 +471,7 @@ def build_default_lm(corpus: Path, model_dir: Path) -> Path:
 
 def _main_corpus(args: argparse.Namespace) -> int:
     """Synthesise the main corpus (train/dev/test) unless it is there; an exit code."""
-    from pipelines.synth_corpus import main as synth_main
+    from speech.pipelines.synth_corpus import main as synth_main
 
     if (Path(args.corpus) / "test.jsonl").is_file():
         return 0
@@ -568,8 +568,8 @@ def stage_record(command: str, history: list[dict], corpus_info: dict) -> dict:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pipelines.synth_corpus import main as synth_main
-    from pipelines.train import main as train_main
+    from speech.pipelines.synth_corpus import main as synth_main
+    from speech.pipelines.train import main as train_main
 
     corpus, stage1, out = Path(args.corpus), Path(args.run), Path(args.output)
     code = _main_corpus(args)
@@ -714,7 +714,7 @@ def results_section(metrics: dict, sample_rate: int) -> list[str]:
         *(["", "| unseen voice | utterances | greedy | beam + LM |", "|---|---|---|---|"]
           + [f"| {v} | {m['utterances']} | {_rates(m['greedy'])} | {_rates(m['lm'])} |"
              for v, m in metrics.get("per_unseen_voice", {}).items()]),
-        *(["", "Scored again by `python -m pipelines.default_model --rescore`, on the test split that `speech synth "
+        *(["", "Scored again by `python -m speech build-default --rescore`, on the test split that `speech synth "
             f"--hours 4 --seed 0 --holdout {','.join(unseen)}` makes with the current code."]
           if metrics.get("rescored") else []),
     ]

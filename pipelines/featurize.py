@@ -21,7 +21,7 @@ log = logging.getLogger("speech.featurize")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines.train import default_cache_dir
+    from speech.pipelines.train import default_cache_dir
 
     p = argparse.ArgumentParser(prog="python -m speech featurize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _featurize(args: argparse.Namespace) -> int:
-    from pipelines.train import configured_settings
     from speech.dataset import prepare_examples, summarize_skipped
     from speech.manifest import read_manifest
+    from speech.pipelines.train import configured_settings
     from speech.shards import is_shard_dir, write_shards
 
     if args.shards < 1:

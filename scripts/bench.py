@@ -476,9 +476,9 @@ def bench_transcribe(clips: Sequence[Clip], model_dir: Path, model_name: str) ->
 
 
 def bench_export(model_dir: Path, model_name: str, clip: Clip, output: Path, calls: int) -> dict:
-    """Export with ``pipelines.export`` and time the serving signature on one clip (median after warm-up)."""
+    """Export with ``speech.pipelines.export`` and time the serving signature on one clip (median after warm-up)."""
     try:
-        from pipelines.export import main as export_main
+        from speech.pipelines.export import main as export_main
     except ImportError as e:
         return {"skipped": f"pipelines/export.py is not available ({e})"}
     try:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--segments: expected positive seconds, got {args.segments!r}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.evaluate import evaluate, speech_utterances
+    from speech.pipelines.evaluate import evaluate, speech_utterances
     from speech.transcribe import Transcriber
 
     utterances = speech_utterances(args.manifest)

@@ -43,7 +43,7 @@ def _cpu() -> float:
 # ---------------------------------------------------------------------------------------------- workers
 
 def _ours(system: str, model: str | None, utterances: list, report: str) -> dict:
-    from pipelines.evaluate import evaluate
+    from speech.pipelines.evaluate import evaluate
     from speech.transcribe import Transcriber
 
     options = {"default": {}, "no-search": {"hop_lengths": [], "fmaxes": []}, "greedy": {"beam_width": 1}}[system]

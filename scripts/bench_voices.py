@@ -6,7 +6,7 @@
 Each condition moves every utterance's F0 and formants by fixed factors through the WORLD vocoder
 (``speech.augment.convert_voice``): lower and deeper, higher and brighter, and the two crossings that no resampling
 reaches (a high voice with a long vocal tract, a low one with a short tract). The converted files are written to a
-temporary folder and transcribed as the originals are (``pipelines.evaluate.evaluate``, the model's own decoding
+temporary folder and transcribed as the originals are (``speech.pipelines.evaluate.evaluate``, the model's own decoding
 unless ``--beam``). Prints one line per condition (WER, CER) and their mean; ``--json`` saves them. Clips without
 speech are left out. Conversions are deterministic, so figures compare across models.
 """
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def converted_copies(utterances: list, folder: Path, f0_scale: float, formant_scale: float,
                      sample_rate: int) -> list:
     """``utterances`` with their audio replaced by converted copies in ``folder`` (16-bit WAV at ``sample_rate``)."""
-    from pipelines.evaluate import perturbed_copies
+    from speech.pipelines.evaluate import perturbed_copies
 
     return perturbed_copies(utterances, folder, _conversion(f0_scale, formant_scale, sample_rate), sample_rate)
 
@@ -53,7 +53,7 @@ def _conversion(f0_scale: float, formant_scale: float, sample_rate: int):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.evaluate import evaluate_conditions, speech_utterances
+    from speech.pipelines.evaluate import evaluate_conditions, speech_utterances
     from speech.transcribe import Transcriber
 
     utterances = speech_utterances(args.manifest, args.limit)

@@ -2,4 +2,4 @@
 # Rebuild models/default from nothing: corpus synthesis, training, LM, tuning, test scores (resumable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m pipelines.default_model "$@"
+exec .venv/bin/python -m speech build-default "$@"

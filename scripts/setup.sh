@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian/Ubuntu machine, idempotently:
-#   1. a virtual environment (.venv, or $VENV) with requirements.txt (tensorflow-cpu by default);
+#   1. a virtual environment (.venv, or $VENV) with requirements.txt (tensorflow-cpu by default), and this package
+#      installed editable on top (the `speech` command);
 #   2. the offline TTS engines and text packages for the built-in corpus (scripts/install_tts.sh);
 #   3. pyctcdecode, kenlm and KenLM's lmplz/build_binary for LM beam search (scripts/install_kenlm.sh);
 #   4. apache-beam (requirements-beam.txt) for pipelines/beam_transcribe.py.
@@ -22,6 +23,12 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "setup: installing requirements.txt"
   "$VENV/bin/pip" install --disable-pip-version-check -q -r "$ROOT/requirements.txt"
   echo "$want" > "$stamp"
+fi
+# The package itself, editable and without resolving its dependencies again (requirements.txt pinned them):
+# the `speech` command in the venv, and the same code as the checkout.
+if [[ ! -x "$VENV/bin/speech" ]]; then
+  echo "setup: installing the speech package (editable)"
+  "$VENV/bin/pip" install --disable-pip-version-check -q --no-deps --no-build-isolation -e "$ROOT"
 fi
 [[ "${1:-}" == "--minimal" ]] && exit 0
 # Apache Beam shares the environment (it moves protobuf to 6.x, which TensorFlow 2.21 accepts).

@@ -1,4 +1,5 @@
-"""``python -m speech <verb>``: one command-line entry point; each verb's job lives in ``pipelines/``."""
+"""``speech <verb>`` (or ``python -m speech <verb>``): one command-line entry point; each verb's job lives in
+``pipelines/`` (installed as ``speech.pipelines``)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from collections.abc import Callable, Sequence
 from speech.errors import SpeechError
 
 VERBS = {
-    "prepare": ("pipelines.prepare", "convert a corpus layout on disk into a JSON-lines manifest"),
-    "synth": ("pipelines.synth_corpus", "generate the built-in synthetic English corpus with offline TTS"),
-    "featurize": ("pipelines.featurize", "extract features once into TFRecord shards for (many) trainers"),
-    "train": ("pipelines.train", "train an LSTM-CTC model from manifests"),
-    "evaluate": ("pipelines.evaluate", "WER/CER of a model on a manifest"),
-    "compare": ("pipelines.compare", "is one model's WER really lower than another's? (paired bootstrap)"),
-    "transcribe": ("pipelines.transcribe", "transcribe audio files, folders, lists or manifests"),
-    "export": ("pipelines.export", "export a SavedModel for TensorFlow Serving"),
+    "prepare": ("speech.pipelines.prepare", "convert a corpus layout on disk into a JSON-lines manifest"),
+    "synth": ("speech.pipelines.synth_corpus", "generate the built-in synthetic English corpus with offline TTS"),
+    "featurize": ("speech.pipelines.featurize", "extract features once into TFRecord shards for (many) trainers"),
+    "train": ("speech.pipelines.train", "train an LSTM-CTC model from manifests"),
+    "evaluate": ("speech.pipelines.evaluate", "WER/CER of a model on a manifest"),
+    "compare": ("speech.pipelines.compare", "is one model's WER really lower than another's? (paired bootstrap)"),
+    "transcribe": ("speech.pipelines.transcribe", "transcribe audio files, folders, lists or manifests"),
+    "export": ("speech.pipelines.export", "export a SavedModel for TensorFlow Serving"),
+    "beam": ("speech.pipelines.beam_transcribe", "transcribe at scale with an exported model on Apache Beam"),
+    "lm": ("speech.lm", "build a KenLM n-gram language model from text"),
+    "build-default": ("speech.pipelines.default_model", "rebuild or rescore the bundled default model"),
 }
 
 
@@ -43,9 +47,15 @@ def run_job(job: Callable[[], int]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from speech import __version__
+
+        print(f"speech {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
-        lines = ["usage: python -m speech <verb> [options]   (python -m speech <verb> --help for each)", "", "verbs:"]
-        lines += [f"  {verb:<11} {help_}" for verb, (_, help_) in VERBS.items()]
+        lines = ["usage: speech <verb> [options]   (speech <verb> --help for each; also python -m speech)", "",
+                 "verbs:"]
+        lines += [f"  {verb:<13} {help_}" for verb, (_, help_) in VERBS.items()]
         print("\n".join(lines), file=sys.stdout if argv[:1] in (["-h"], ["--help"]) else sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     module = importlib.import_module(VERBS[argv[0]][0])

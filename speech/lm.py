@@ -6,7 +6,7 @@ atomically, plus a ``<output>.unigrams.txt`` word list that :class:`speech.decod
 up by itself. The binaries are looked up in ``$KENLM_BIN``, then ``.tools/kenlm/bin`` of this repository
 (where ``scripts/install_kenlm.sh`` builds them), then ``PATH``.
 
-Usage: ``python -m speech.lm --text sentences.txt --output lm.binary --order 3``
+Usage: ``python -m speech lm --text sentences.txt --output lm.binary --order 3``
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def build_ngram_lm(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speech.lm", description="Build a KenLM n-gram LM.")
+    parser = argparse.ArgumentParser(prog="speech lm", description="Build a KenLM n-gram LM.")
     parser.add_argument("--text", required=True, help="training text, one sentence a line")
     parser.add_argument("--output", required=True, help="LM file to write (.binary, or .arpa with --arpa)")
     parser.add_argument("--order", type=int, default=3)

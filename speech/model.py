@@ -130,7 +130,7 @@ def build_model(config: ModelConfig, num_classes: int, name: str = "lstm_ctc") -
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"  # package data (checkout: a link)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ TINY_EPOCHS = 80
 def train_tiny(root: Path, manifest: Path, epochs: int = TINY_EPOCHS, extra: list[str] | None = None) -> int:
     import json
 
-    from pipelines.train import main as train_main
+    from speech.pipelines.train import main as train_main
 
     config = root / "tiny.json"
     config.write_text(json.dumps(TINY_TRAIN_CONFIG))

@@ -13,7 +13,7 @@ from tests.conftest import SR, tone_speech
 
 pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip install -r requirements-beam.txt)")
 
-from pipelines.beam_transcribe import SegmentResult, main, merge_file, split_segments
+from speech.pipelines.beam_transcribe import SegmentResult, main, merge_file, split_segments
 
 CLIPS = {"a.wav": "yes", "b.wav": "left right", "c.wav": "three four", "d.flac": "go"}
 # Longer than the segment limit (speech.transcribe.MAX_SEGMENT_SECONDS): cut at quiet points and merged, as the
@@ -28,7 +28,7 @@ def _read(pattern: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def beam_run(tiny_model, tmp_path_factory) -> dict:
     """Export the tiny model, write the clips plus a corrupt file, run the pipeline once."""
-    from pipelines.export import main as export_main
+    from speech.pipelines.export import main as export_main
 
     model_dir, _ = tiny_model
     root = tmp_path_factory.mktemp("beam")
@@ -67,7 +67,7 @@ def test_good_files_are_transcribed_and_the_corrupt_one_fails(beam_run) -> None:
 
 @pytest.mark.slow  # the end-to-end Beam run (export + pipeline) takes about 2 minutes
 def test_records_equal_the_cli_output(beam_run, capsys) -> None:
-    from pipelines.transcribe import main as transcribe_main
+    from speech.pipelines.transcribe import main as transcribe_main
 
     paths = sorted(r["audio_filepath"] for r in beam_run["transcripts"])
     capsys.readouterr()
@@ -94,9 +94,9 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     pytest.importorskip("kenlm")
     import shutil
 
-    from pipelines.export import main as export_main
-    from pipelines.transcribe import main as transcribe_main
     from speech.lm import KenLMNotFoundError, build_ngram_lm
+    from speech.pipelines.export import main as export_main
+    from speech.pipelines.transcribe import main as transcribe_main
 
     model_dir = tmp_path / "model"
     shutil.copytree(beam_run["model_dir"], model_dir, ignore=shutil.ignore_patterns("checkpoints", "logs"))
@@ -129,7 +129,7 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     # A bad segment in a bundle becomes an error record; the rest of the bundle is still transcribed.
     import numpy as np
 
-    from pipelines.beam_transcribe import SavedModelHandler, Segment
+    from speech.pipelines.beam_transcribe import SavedModelHandler, Segment
 
     handler = SavedModelHandler(str(tmp_path / "export"))
     loaded = handler.load_model()
@@ -177,7 +177,7 @@ class _RemoteFile:
 
 
 def test_remote_files_are_decoded_through_a_local_copy(tmp_path) -> None:
-    from pipelines.beam_transcribe import DecodeAudio
+    from speech.pipelines.beam_transcribe import DecodeAudio
     from speech.transcribe import MAX_SEGMENT_SECONDS
 
     wave = tone_speech("go", seed=3)

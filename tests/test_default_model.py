@@ -55,7 +55,7 @@ def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(
 
 
 def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_leak():
-    from pipelines.default_model import model_card, stage_record
+    from speech.pipelines.default_model import model_card, stage_record
 
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 32}
@@ -120,7 +120,7 @@ def test_model_card_reports_every_stage_each_unseen_voice_and_a_same_speaker_lea
 
 
 def test_the_card_gives_the_hop_the_model_decodes_at_and_the_one_it_was_trained_at():
-    from pipelines.default_model import _features_line
+    from speech.pipelines.default_model import _features_line
 
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     config["features"]["hop_length"] = 160
@@ -135,7 +135,7 @@ def test_the_card_gives_the_hop_the_model_decodes_at_and_the_one_it_was_trained_
 
 
 def test_a_stage_record_gives_the_dev_figures_of_the_weights_it_kept():
-    from pipelines.default_model import _dev_figures, stage_record
+    from speech.pipelines.default_model import _dev_figures, stage_record
 
     corpus = {"hours": {"train": 1.0}, "counts": {"train": 9}}
     history = [{"dev_wer": 0.5, "dev_cer": 0.2, "seconds": 60}, {"dev_wer": 0.45, "dev_cer": 0.19, "seconds": 60},
@@ -152,7 +152,7 @@ def test_a_stage_record_gives_the_dev_figures_of_the_weights_it_kept():
 def test_the_shipped_card_is_what_the_code_makes_of_the_shipped_files():
     """``--rescore`` and the build write the whole card from config, metrics and stage records: none of it stale
     (the beam width and the LM's text appear outside the results too)."""
-    from pipelines.default_model import STAGES_FILE, model_card
+    from speech.pipelines.default_model import STAGES_FILE, model_card
 
     def read(name):
         return json.loads((DEFAULT_MODEL_DIR / name).read_text())
@@ -161,15 +161,15 @@ def test_the_shipped_card_is_what_the_code_makes_of_the_shipped_files():
     assert (DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text() == card
     assert f"beam {read('config.json')['decoder']['beam_width']} + 3-gram LM" in card
     rescored = read("metrics.json")["rescored"]
-    assert ("`python -m pipelines.default_model --rescore`" in card) == rescored
+    assert ("`python -m speech build-default --rescore`" in card) == rescored
     flipped = model_card(read("config.json"), {**read("metrics.json"), "rescored": not rescored}, read(STAGES_FILE))
-    assert ("`python -m pipelines.default_model --rescore`" in flipped) == (not rescored)
+    assert ("`python -m speech build-default --rescore`" in flipped) == (not rescored)
 
 
 def test_the_lm_text_holds_no_dev_or_test_sentence(tmp_path, monkeypatch):
     import speech.lm
-    from pipelines.default_model import build_default_lm
     from speech import prompts
+    from speech.pipelines.default_model import build_default_lm
 
     wordnet = tmp_path / "wordnet"
     wordnet.mkdir()
@@ -200,7 +200,7 @@ def test_the_lm_text_holds_no_dev_or_test_sentence(tmp_path, monkeypatch):
 
 
 def test_rescore_refuses_a_corpus_with_other_unseen_voices(tmp_path, caplog):
-    from pipelines.default_model import main
+    from speech.pipelines.default_model import main
 
     corpus, model = tmp_path / "corpus", tmp_path / "model"
     corpus.mkdir()
@@ -215,9 +215,9 @@ def test_rescore_refuses_a_corpus_with_other_unseen_voices(tmp_path, caplog):
 
 def _fake_build(tmp_path, monkeypatch):
     """The build job's corpora, trainer and scorer replaced by fakes that record what they were asked to do."""
-    import pipelines.default_model as dm
-    import pipelines.synth_corpus
-    import pipelines.train
+    import speech.pipelines.default_model as dm
+    import speech.pipelines.synth_corpus
+    import speech.pipelines.train
 
     corpus_info = {"hours": {"train": 1.0, "dev": 0.1, "test": 0.1}, "counts": {"train": 9, "dev": 1, "test": 1},
                    "voices": {"train": ["piper:x"], "test_only": list(dm.UNSEEN_VOICES)}}
@@ -257,8 +257,8 @@ def _fake_build(tmp_path, monkeypatch):
         (model_dir / "lm.binary").write_text("lm")
         return model_dir / "lm.binary"
 
-    monkeypatch.setattr(pipelines.synth_corpus, "main", synth)
-    monkeypatch.setattr(pipelines.train, "main", train)
+    monkeypatch.setattr(speech.pipelines.synth_corpus, "main", synth)
+    monkeypatch.setattr(speech.pipelines.train, "main", train)
     monkeypatch.setattr(dm, "_score", score)
     monkeypatch.setattr(dm, "build_default_lm", build_lm)
     data = tmp_path / "data"
@@ -328,8 +328,8 @@ def test_continue_refuses_a_model_built_by_another_plan(tmp_path, monkeypatch, c
 
 
 def test_the_no_speech_check_transcribes_every_kind_as_files_and_counts_what_was_said():
-    from pipelines.default_model import _non_speech_metrics
     from speech.nonspeech import NON_SPEECH_KINDS
+    from speech.pipelines.default_model import _non_speech_metrics
 
     class Said:
         def __init__(self, path, text, error=None):
@@ -358,7 +358,7 @@ def test_the_no_speech_check_transcribes_every_kind_as_files_and_counts_what_was
 
 
 def test_the_card_says_how_a_corpus_was_drawn_where_it_differs_from_the_defaults():
-    from pipelines.default_model import _draws
+    from speech.pipelines.default_model import _draws
 
     assert _draws({}) == ""
     said = _draws({"rate_range": [0.75, 1.35], "multi_sentence_prob": 0.5, "max_sentences": 3,
@@ -376,7 +376,7 @@ def test_real_speech_figures_go_into_metrics_and_the_card(tmp_path):
     # scripts/bench_real.py --json, stored with --real-figures: the card shows every system of that one run.
     import shutil
 
-    from pipelines.default_model import REAL_SPEECH_HEADING, main
+    from speech.pipelines.default_model import REAL_SPEECH_HEADING, main
 
     model = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, model)

@@ -73,7 +73,7 @@ def _resampled(text: str, rate: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory):
     """``(model_dir, savedmodel version dir, base)``: the tiny model exported through the CLI job."""
-    from pipelines.export import main
+    from speech.pipelines.export import main
 
     model_dir, _ = tiny_model
     base = tmp_path_factory.mktemp("serving") / "speech"
@@ -289,8 +289,8 @@ def test_saved_model_cli_shows_and_runs_the_signatures(exported, tmp_path) -> No
 
 
 def test_versions_are_numbered_and_never_overwritten(exported, tmp_path, capsys) -> None:
-    from pipelines.export import main
     from speech.export import next_version
+    from speech.pipelines.export import main
 
     model_dir, version_dir, base = exported
     assert next_version(base) == 2

@@ -346,7 +346,7 @@ def test_compare_refuses_a_file_that_failed_in_one_evaluation_only(tmp_path, cap
 
 
 def test_inputs_leave_no_file_out_without_a_word(tmp_path, caplog):
-    from pipelines.transcribe import expand_inputs
+    from speech.pipelines.transcribe import expand_inputs
 
     audio = tmp_path / "audio"
     (audio / "sub").mkdir(parents=True)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipelines import synth_corpus
 from speech import synth
 from speech.manifest import read_manifest
 from speech.mbrola_english import replace_lines
+from speech.pipelines import synth_corpus
 from speech.prompts import Prompt
 from speech.synth import (
     DEFAULT_ENGINES,
