@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,14 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def wheel(tmp_path_factory) -> Path:
     pytest.importorskip("setuptools")
     out = tmp_path_factory.mktemp("wheel")
-    build = tmp_path_factory.mktemp("build-src")
-    # Build from a copy so that setuptools' build/ and *.egg-info never land in the checkout.
-    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(build / "src")], check=True)
-    for path in ("speech", "pipelines", "models", "pyproject.toml", "README.md", "LICENSE"):  # uncommitted edits too
-        subprocess.run(["cp", "-a", "--remove-destination", "-T", str(ROOT / path), str(build / "src" / path)],
-                       check=True)
+    # Build from a copy of what the wheel is made of, so that setuptools' build/ and *.egg-info never land in the
+    # checkout (the links speech/pipelines and speech/models are copied as links).
+    src = tmp_path_factory.mktemp("build-src")
+    for path in ("speech", "pipelines", "models", "pyproject.toml", "README.md", "LICENSE"):
+        subprocess.run(["cp", "-a", str(ROOT / path), str(src / path)], check=True)
+    shutil.rmtree(src / "speech" / "__pycache__", ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(build / "src")], check=True)
+                    str(src)], check=True)
     (found,) = out.glob("speech_lstm_ctc-*.whl")
     return found
 
