@@ -28,14 +28,22 @@ from speech.transcribe import parse_hop_lengths
 
 log = logging.getLogger("speech.transcribe")
 
+EXAMPLES = """examples:
+  speech transcribe recording.wav                      one JSON line on stdout
+  speech transcribe talks/ --output-dir out/ --format all --resume
+  speech transcribe corpus.jsonl --output-dir hyp/     keeps each line's reference "text", adds "pred_text"
+  speech transcribe talks/ --beam 1                    greedy: fastest
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m speech transcribe", description=__doc__,
+    p = argparse.ArgumentParser(prog="speech transcribe", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests")
     p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--output-dir", help="write one file per input and format here")
-    p.add_argument("--format", default="txt,jsonl", help="with --output-dir: any of txt,jsonl,srt,vtt")
+    p.add_argument("--format", help="with --output-dir: any of txt,jsonl,srt,vtt, comma-separated, or all "
+                   "(default: txt,jsonl)")
     p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
                    "for the bundled model is a beam search with its language model)")
@@ -50,13 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-search", action="store_true", help="decode the model's own features only, with no search "
                    "over hops or mel filterbank edges (several times faster)")
     p.add_argument("--jobs", type=int, help="audio decoding processes (default: all cores)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--batch-size", type=int, default=16, help="utterances per network call (default 16)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
 
 
-def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """``([(audio path, root it is relative to)], [(input, reason)])`` in a stable, de-duplicated order."""
+def expand_inputs(inputs: list[str], references: dict[str, str] | None = None
+                  ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``([(audio path, root it is relative to)], [(input, reason)])`` in a stable, de-duplicated order.
+    ``references`` (if given) receives each manifest line's reference transcript by audio path."""
     from speech.manifest import iter_manifest
 
     found: list[tuple[str, str]] = []
@@ -69,7 +79,10 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
             elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
                 # Outputs mirror the paths below the manifest's folder; a bad line is one failure, not the batch's.
                 root = str(path.resolve().parent)
-                found += [(u.audio_filepath, root) for u in iter_manifest(path, bad_lines=missing)]
+                lines = list(iter_manifest(path, bad_lines=missing))
+                found += [(u.audio_filepath, root) for u in lines]
+                if references is not None:
+                    references.update((u.audio_filepath, u.text) for u in lines)
             elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):
                 base = path.resolve().parent
                 named = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()
@@ -158,11 +171,15 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     if args.resume and not args.output_dir:
         raise SpeechError("--resume needs --output-dir (it skips inputs whose output files exist)")
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if args.format and not args.output_dir:
+        raise SpeechError("--format needs --output-dir: without it each input is one JSON line on stdout")
+    requested = args.format or "txt,jsonl"
+    formats = list(FORMATS) if requested.strip() == "all" else [f.strip() for f in requested.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise SpeechError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)}")
-    items, failures = expand_inputs(args.inputs)
+        raise SpeechError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)} or all")
+    references: dict[str, str] = {}
+    items, failures = expand_inputs(args.inputs, references)
     out_dir = Path(args.output_dir) if args.output_dir else None
     stems = output_stems(items, out_dir) if out_dir else {}
     done = 0
@@ -193,6 +210,10 @@ def _transcribe(args: argparse.Namespace) -> int:
                 print(json_line(_failure(t.audio_filepath, t.error)), flush=True)
             continue
         record = t.to_json()
+        if t.audio_filepath in references:  # a manifest line: its reference stays, the hypothesis goes beside it
+            record = {"audio_filepath": record["audio_filepath"], "duration": record["duration"],
+                      "text": references[t.audio_filepath], "pred_text": record["text"],
+                      **{k: v for k, v in record.items() if k not in ("audio_filepath", "duration", "text")}}
         try:
             if out_dir is None:
                 print(json_line(record), flush=True)

@@ -62,8 +62,8 @@ def json_line(record: dict) -> str:
 
 def render(record: dict, words: Sequence[Word], fmt: str) -> str:
     """The file content of one transcript in ``fmt`` (``record`` is ``Transcript.to_json()``)."""
-    if fmt == "txt":
-        return record["text"] + "\n"
+    if fmt == "txt":  # the hypothesis, also for a manifest line (whose "text" is its reference)
+        return record.get("pred_text", record["text"]) + "\n"
     if fmt == "jsonl":
         return json_line(record) + "\n"
     if fmt == "srt":

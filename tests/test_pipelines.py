@@ -412,3 +412,41 @@ def test_a_killed_batch_job_leaves_no_worker_behind(tiny_model, tmp_path, sig):
     while time.time() < deadline and any(_alive(p) for p in workers):
         time.sleep(0.2)
     assert not [p for p in workers if _alive(p)]
+
+
+def test_transcribe_conventions_format_all_references_kept_and_format_needs_a_folder(tiny_model, tmp_path, capsys):
+    model_dir, _ = tiny_model
+    src = _write_tone_files(tmp_path / "in", [("one.wav", "yes"), ("two.wav", "left")])
+    base = ["transcribe", "--model", str(model_dir), "--no-progress", "--jobs", "1"]
+    # --format all: every format whisper users expect, without listing them.
+    assert cli_main([*base, str(src / "one.wav"), "--output-dir", str(tmp_path / "all"), "--format", "all"]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "all").glob("one.*")) == [".jsonl", ".srt", ".txt", ".vtt"]
+    # A file format with no folder to write it to is a clear error, not JSON on stdout.
+    capsys.readouterr()
+    assert cli_main([*base, str(src / "one.wav"), "--format", "srt"]) == 2
+    assert "--format needs --output-dir" in capsys.readouterr().err
+    # A manifest keeps each line's reference "text" and gets the hypothesis as "pred_text" (NeMo's convention);
+    # the .txt file holds the hypothesis.
+    manifest = tmp_path / "refs.jsonl"
+    manifest.write_text("".join(json.dumps({"audio_filepath": f"in/{name}.wav", "duration": 1.0, "text": ref}) + "\n"
+                                for name, ref in (("one", "yes"), ("two", "left"))))
+    out = tmp_path / "hyp"
+    assert cli_main([*base, str(manifest), "--output-dir", str(out)]) == 0
+    for name, ref in (("one", "yes"), ("two", "left")):
+        record = json.loads((out / "in" / f"{name}.jsonl").read_text())
+        assert record["text"] == ref and "pred_text" in record
+        assert (out / "in" / f"{name}.txt").read_text() == record["pred_text"] + "\n"
+        assert all(w["end"] <= record["duration"] for w in record["words"])
+    capsys.readouterr()
+    assert cli_main([*base, str(manifest)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in lines] == ["yes", "left"] and all("pred_text" in r for r in lines)
+
+
+def test_no_word_ends_after_the_end_of_the_file():
+    from speech.decoding import Word
+    from speech.transcribe import Transcript
+
+    t = Transcript("a.wav", 2.05, "she name", 0.9, [Word("she", 0.18, 0.33, 0.99), Word("name", 1.56, 2.07, 0.99)])
+    assert [(w.start, w.end) for w in t.words] == [(0.18, 0.33), (1.56, 2.05)]
+    assert t.to_json()["words"][-1]["end"] == 2.05
