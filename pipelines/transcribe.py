@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, help="word insertion bonus of the beam search (default: the model's)")
     p.add_argument("--blank-penalty", type=float, help="taken off the CTC blank's log-probability in each frame "
                    "before the beam search: more letters, fewer dropped words (default: the model's)")
+    p.add_argument("--hotwords", type=lambda text: [w.strip() for w in text.split(",") if w.strip()], default=[],
+                   help="comma-separated words or phrases the beam search favours (names, jargon), e.g. "
+                   "'kubernetes,anna karenina'")
+    p.add_argument("--hotword-weight", type=float, help="score added per hotword matched (default 10)")
     p.add_argument("--hops", type=parse_hop_lengths,
                    help="feature hops (samples) the beam search decodes at, its best-scoring result kept: the "
                    "speaking-rate search (default: the model's own decoding's)")
@@ -193,9 +197,13 @@ def _transcribe(args: argparse.Namespace) -> int:
     if not todo and not done and not failures:
         raise SpeechError("no audio input found")
 
-    transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                              blank_penalty=args.blank_penalty, hop_lengths=[] if args.no_search else args.hops,
-                              fmaxes=[] if args.no_search else None, batch_size=args.batch_size)
+    try:
+        transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
+                                  blank_penalty=args.blank_penalty, hotwords=args.hotwords,
+                                  hotword_weight=args.hotword_weight, hop_lengths=[] if args.no_search else args.hops,
+                                  fmaxes=[] if args.no_search else None, batch_size=args.batch_size)
+    except ValueError as e:  # decoding options that do not fit together (e.g. hotwords with greedy)
+        raise SpeechError(str(e)) from None
     bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     started, audio_seconds, ok = time.perf_counter(), 0.0, 0
     warned: list[tuple[str, str]] = []

@@ -63,6 +63,7 @@ INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode, kenlm, lmplz
 # WER 0.193 / 0.187 / 0.180 / 0.180 at 32 / 64 / 128 / 256. Beam 128 costs about 2.3 times beam 32's CPU in
 # transcribe_files (28 against 66 audio-seconds per CPU-second on scripts/bench.py's clips; greedy 119).
 DEFAULT_BEAM_WIDTH = 128
+DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's own default
 UNIGRAMS_SUFFIX = ".unigrams.txt"  # sidecar written by speech.lm.build_ngram_lm next to the LM
 
 
@@ -314,6 +315,8 @@ class BeamSearchDecoder:
         beam_prune_logp: float = -10.0,
         token_min_logp: float = -5.0,
         blank_penalty: float = 0.0,
+        hotwords: Sequence[str] = (),
+        hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
     ):
         pyctcdecode = _require("pyctcdecode", "beam search decoding")
         if lm_path is not None:
@@ -337,6 +340,12 @@ class BeamSearchDecoder:
         self.beam_prune_logp = beam_prune_logp
         self.token_min_logp = token_min_logp
         self.blank_penalty = float(blank_penalty)
+        # Words and phrases to favour (names, jargon; in the LM or not): pyctcdecode adds hotword_weight per matched
+        # word and part of it per partial match during the search.
+        self.hotwords = [h.strip() for h in hotwords if h.strip()]
+        self.hotword_weight = float(hotword_weight)
+        if any(c not in vocab.chars for h in self.hotwords for c in h):
+            raise ValueError(f"hotwords must be spelled with the model's characters ({vocab.chars!r}): {self.hotwords}")
         # The blank is "" at index len(chars), matching the vocabulary's class order; " " delimits words.
         labels = [*vocab.chars, ""]
         self._decoder = pyctcdecode.build_ctcdecoder(
@@ -368,6 +377,8 @@ class BeamSearchDecoder:
             beam_width=self.beam_width,
             beam_prune_logp=self.beam_prune_logp,
             token_min_logp=self.token_min_logp,
+            hotwords=self.hotwords or None,
+            hotword_weight=self.hotword_weight,
         )
         # OutputBeam: (text, state, frames, logit score, score). The acoustic model heard letters here (the check
         # above): the LM may change the words but not erase them all. Out-of-vocabulary pieces cost a fixed penalty
@@ -419,6 +430,8 @@ def make_decoder(
     beta: float = 1.0,
     unigrams: list[str] | None = None,
     blank_penalty: float = 0.0,
+    hotwords: Sequence[str] = (),
+    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
 ) -> Decoder:
     """Greedy when ``beam_width <= 1`` and no LM; otherwise beam search (``blank_penalty``: beam search only, see
     :func:`penalize_blank`; greedy decoding stays the plain best path that the SavedModel's graph mirrors).
@@ -427,12 +440,14 @@ def make_decoder(
     almost useless, and ``--lm`` alone should just work.
     """
     if lm_path is None and beam_width <= 1:
+        if hotwords:
+            raise ValueError("hotwords need the beam search: greedy decoding has no search to steer")
         return GreedyDecoder(vocab, frame_duration)
     if beam_width <= 1:
         log.info("language model given with beam_width=%s: using beam_width=%s", beam_width, DEFAULT_BEAM_WIDTH)
         beam_width = DEFAULT_BEAM_WIDTH
     return BeamSearchDecoder(vocab, frame_duration, beam_width, lm_path, alpha, beta, unigrams,
-                             blank_penalty=blank_penalty)
+                             blank_penalty=blank_penalty, hotwords=hotwords, hotword_weight=hotword_weight)
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:

@@ -276,7 +276,7 @@ class Transcriber:
 
     def __init__(self, model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
                  alpha: float | None = None, beta: float | None = None, blank_penalty: float | None = None,
-                 batch_size: int = 16,
+                 hotwords: Sequence[str] = (), hotword_weight: float | None = None, batch_size: int = 16,
                  max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
                  hop_lengths: Sequence[int] | None = None, fmaxes: Sequence[float | None] | None = None,
                  letter_bonus: float | None = None, long_file_seconds: float = LONG_FILE_SECONDS):
@@ -287,9 +287,13 @@ class Transcriber:
         self.model, self.spec = load_model(model_dir)
         # beam_width None: the model folder's own decoding (LM beam search for the bundled model).
         beam_width, lm_path, settings = decoding_settings(model_dir, beam_width, lm_path)
-        overrides = {"alpha": alpha, "beta": beta, "blank_penalty": blank_penalty}
+        overrides = {"alpha": alpha, "beta": beta, "blank_penalty": blank_penalty, "hotword_weight": hotword_weight}
         if beam_width > 1:  # greedy decoding takes none of these
             settings.update({k: v for k, v in overrides.items() if v is not None})
+        if hotwords:  # typed as people write them ("Anna Karenina", "R2D2"): spelled as transcripts are
+            from speech.text import normalize_text
+
+            settings["hotwords"] = [normalize_text(h) for h in hotwords]
         saved = {k: settings.pop(k) for k in SEARCH_SETTINGS if k in settings}
         self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
                                     lm_path=lm_path, **settings)

@@ -399,3 +399,22 @@ def test_blank_penalty_gives_back_a_letter_the_blank_narrowly_outranked():
         BeamSearchDecoder(VOCAB, FD, beam_width=8, blank_penalty=-1.0)
     assert isinstance(make_decoder(VOCAB, FD, beam_width=1, blank_penalty=1.0), GreedyDecoder)  # greedy: the plain path
     assert make_decoder(VOCAB, FD, beam_width=8, blank_penalty=1.0).blank_penalty == 1.0
+
+
+# --- hotwords ---------------------------------------------------------------------------------------------
+
+
+def test_hotwords_tip_an_ambiguous_word_and_never_fill_silence():
+    # "k" narrowly beats "c" in the first letter's frames: the plain search reads "kat".
+    ambiguous = frames(["_", {"k": 0.5, "c": 0.4}, {"k": 0.5, "c": 0.4}, "_", "a", "_", "t", "_"])
+    assert BeamSearchDecoder(VOCAB, FD, beam_width=16).decode(ambiguous).text == "kat"
+    boosted = BeamSearchDecoder(VOCAB, FD, beam_width=16, hotwords=["cat"])
+    hyp = boosted.decode(ambiguous)
+    assert hyp.text == "cat" and [w.word for w in hyp.words] == ["cat"]
+    assert boosted.decode(frames("______")).text == ""  # silence stays silent
+    assert BeamSearchDecoder(VOCAB, FD, beam_width=16, hotwords=["cat"], hotword_weight=0.0).decode(
+        ambiguous).text == "kat"
+    with pytest.raises(ValueError, match="beam search"):
+        make_decoder(VOCAB, FD, beam_width=1, hotwords=["cat"])
+    with pytest.raises(ValueError, match="characters"):
+        BeamSearchDecoder(VOCAB, FD, beam_width=4, hotwords=["Cat!"])

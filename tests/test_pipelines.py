@@ -450,3 +450,24 @@ def test_no_word_ends_after_the_end_of_the_file():
     t = Transcript("a.wav", 2.05, "she name", 0.9, [Word("she", 0.18, 0.33, 0.99), Word("name", 1.56, 2.07, 0.99)])
     assert [(w.start, w.end) for w in t.words] == [(0.18, 0.33), (1.56, 2.05)]
     assert t.to_json()["words"][-1]["end"] == 2.05
+
+
+def test_hotwords_reach_the_beam_search_from_the_cli_and_need_one(tiny_model, tmp_path, capsys, monkeypatch):
+    from speech import transcribe
+
+    model_dir, _ = tiny_model
+    src = _write_tone_files(tmp_path / "in", [("one.wav", "yes")])
+    built = {}
+    real = transcribe.make_decoder
+
+    def spy(*args, **kwargs):
+        built.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transcribe, "make_decoder", spy)
+    base = ["transcribe", "--model", str(model_dir), str(src / "one.wav"), "--no-progress", "--jobs", "1"]
+    assert cli_main([*base, "--beam", "4", "--hotwords", "Anna Karenina, R2D2", "--hotword-weight", "5"]) == 0
+    assert built["hotwords"] == ["anna karenina", "r two d two"] and built["hotword_weight"] == 5.0  # normalised
+    capsys.readouterr()
+    assert cli_main([*base, "--beam", "1", "--hotwords", "anna"]) == 2
+    assert "hotwords need the beam search" in capsys.readouterr().err
