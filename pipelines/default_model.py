@@ -699,7 +699,8 @@ def results_section(metrics: dict, sample_rate: int) -> list[str]:
            f"{_rates(metrics['lm_one_hop'])} | {_rates(metrics['lm_one_hop_unseen_voices'])} |"]
           if "lm_one_hop_unseen_voices" in metrics else []),
         f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
-        f"{metrics['decoder']['beta']}, tuned on dev)"
+        f"{metrics['decoder']['beta']}"
+        + (f", blank penalty {bp:g}" if (bp := metrics["decoder"].get("blank_penalty")) else "") + ", tuned on dev)"
         + (f" + speaking-rate search over hops {', '.join(map(str, metrics['decoder']['hop_lengths']))}"
            + (f" and mel top edges {', '.join(_fmax(f, sample_rate) for f in metrics['decoder']['fmaxes'])} Hz"
               if len(metrics["decoder"].get("fmaxes") or [None]) > 1 else "")
@@ -833,6 +834,8 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "weights), `model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, "
         "`metrics.json`.",
         f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`"
+        + (f", the blank's log-probability lowered by {bp:g} in each frame (`blank_penalty`)"
+           if (bp := config["decoder"].get("blank_penalty")) else "")
         + (f", run at each feature hop of {', '.join(map(str, hops))} samples"
            + (f" under each mel filterbank top edge of {', '.join(_fmax(f, rate) for f in fmaxes)} Hz" if len(
                fmaxes := config["decoder"].get("fmaxes") or [None]) > 1 else "")

@@ -394,3 +394,18 @@ def test_real_speech_figures_go_into_metrics_and_the_card(tmp_path):
     assert "| this model, default decoding | 0.500 | 0.300 | 0 of 10 | 0.050 |" in section
     assert "| PocketSphinx 5.1.1, stock en-us model | 0.600 | 0.350 | 1 of 10 | 0.400 |" in section
     assert "greedy" not in section and "python scripts/bench_real.py --manifest M" in section
+
+
+def test_the_card_names_a_blank_penalty_where_the_decoding_has_one():
+    from speech.pipelines.default_model import STAGES_FILE, model_card
+
+    def read(name):
+        return json.loads((DEFAULT_MODEL_DIR / name).read_text())
+
+    config, metrics = read("config.json"), read("metrics.json")
+    for decoder in (config["decoder"], metrics["decoder"]):
+        decoder.pop("blank_penalty", None)
+    assert "blank penalty" not in model_card(config, metrics, read(STAGES_FILE))
+    config["decoder"]["blank_penalty"] = metrics["decoder"]["blank_penalty"] = 0.75
+    card = model_card(config, metrics, read(STAGES_FILE))
+    assert "lowered by 0.75 in each frame (`blank_penalty`)" in card and ", blank penalty 0.75, tuned on dev)" in card
