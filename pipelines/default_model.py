@@ -23,6 +23,7 @@ import logging
 import random
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -444,10 +445,17 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
     return metrics
 
 
-def build_default_lm(corpus: Path, model_dir: Path) -> Path:
+LM_SHORT_PROMPTS = 40_000  # short prompts in the LM text: single words, numbers, letters get sentence-level odds
+LM_SHORT_PROMPT_SEED = 7
+
+
+def build_default_lm(corpus: Path, model_dir: Path, held_out_manifests: Sequence[str | Path] = ()) -> Path:
     """The bundled model's ``lm.binary``: a 3-gram KenLM (trigrams seen once pruned) over the corpus's LM sentences
-    (``sentences.txt``) and WordNet's definitions (:func:`speech.prompts.load_glosses`), with no line that holds a
-    dev or test transcript and no definition from the synset of a dev or test sentence.
+    (``sentences.txt``), WordNet's definitions (:func:`speech.prompts.load_glosses`), general English
+    (:func:`speech.prompts.load_lm_text`, when installed) and :data:`LM_SHORT_PROMPTS` short prompts
+    (:func:`speech.prompts.short_prompts`: what people say in a few words). No line holds a dev or test transcript of
+    the corpus, no definition comes from the synset of a dev or test sentence, none of the general text's evaluation
+    share is in it, and no short prompt is a transcript of ``held_out_manifests`` (other corpora's dev/test splits).
 
     The definitions cut dev WER and the dev words outside the LM's vocabulary (docs/experiments.md); part of that is
     the shared source (dev and test sentences are mostly WordNet examples), so expect less on other text."""
@@ -455,9 +463,10 @@ def build_default_lm(corpus: Path, model_dir: Path) -> Path:
 
     from speech.lm import build_ngram_lm
     from speech.manifest import read_manifest
-    from speech.prompts import load_glosses, phrase_finder
+    from speech.prompts import load_glosses, load_lm_text, phrase_finder, short_prompts
 
     held_out = {u.text for split in ("dev", "test") for u in read_manifest(corpus / f"{split}.jsonl")}
+    other_held_out = {u.text for m in held_out_manifests for u in read_manifest(m)}
     holds_held_out = phrase_finder(held_out)
     with tempfile.TemporaryDirectory(prefix=".lm-text-", dir=model_dir) as tmp:
         text = Path(tmp) / "lm-text.txt"
@@ -466,7 +475,10 @@ def build_default_lm(corpus: Path, model_dir: Path) -> Path:
                 if not holds_held_out(line):
                     f.write(line + "\n")
             f.writelines(g + "\n" for g in load_glosses(exclude=held_out))
-        return build_ngram_lm(str(text), str(model_dir / "lm.binary"), order=3, prune="0 0 1", memory="1G")
+            f.writelines(line + "\n" for line in load_lm_text(exclude=held_out))
+            f.writelines(p.text + "\n" for p in short_prompts(LM_SHORT_PROMPTS, LM_SHORT_PROMPT_SEED, exclude=held_out)
+                         if p.text not in other_held_out)
+        return build_ngram_lm(str(text), str(model_dir / "lm.binary"), order=3, prune="0 0 1", memory="2G")
 
 
 def _main_corpus(args: argparse.Namespace) -> int:
@@ -803,7 +815,8 @@ LICENCE_SECTION = (
     "databases (`mbrola-*`, and festival's us1/us2/us3/en1, which use them) are free for non-commercial, "
     "non-military use only: check their licence before any commercial use of a model trained on their output.",
     "- Text used for prompts and the LM: Debian's fortunes, wordnet-base (WordNet licence) and dict-devil (public "
-    "domain).",
+    "domain); the Brown corpus (redistribution permitted by its copyright holder); the State of the Union addresses "
+    "(US government works, CC0) and SpamAssassin's ham mails (PDDL / CC0) from the @stdlib datasets.",
 )
 
 
@@ -867,8 +880,9 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
            "is in the main corpus's training split, which was made before such siblings were withheld; the "
            "per-voice figures below show each unseen voice on its own."] if leaked else []),
         "- Prompts: sentences from Debian's fortunes, wordnet-base and dict-devil; the LM is built from the same "
-        "sources and WordNet's definitions, with every dev and test sentence (and the definitions of their WordNet "
-        "synsets) removed.",
+        "sources, WordNet's definitions, general English (the Brown corpus, State of the Union addresses, informal "
+        "mail; `speech.prompts.load_lm_text`) and 40,000 short prompts, with every dev and test sentence (and the "
+        "definitions of their WordNet synsets) removed.",
         "", "## Training",
         *[f"- Stage {i + 1} (`{st['command']}`): {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''}, "
           f"{st['seconds'] / 60:.0f} minutes on a 2-core CPU (shared with other jobs); {_dev_figures(st)}."
@@ -881,8 +895,9 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         "starting point for fine-tuning on a real corpus (`python -m speech train --init-from default ...`), "
         "not a production model.",
         "- Lower-case letters, space and apostrophe only: no punctuation, no casing; numbers come out as words.",
-        "- English only. The LM's text is literary and proverbial (fortunes, dictionary examples and definitions); it "
-        "helps on such text and less on other domains (`--lm none` turns it off).",
+        "- English only. The LM's text is edited written English (proverbs, dictionary examples and definitions, "
+        "news and fiction of 1961, speeches) with some informal mail; it helps less on conversation and technical "
+        "domains (`--lm none` turns it off).",
         "", *LICENCE_SECTION,
         "", "## Rebuild", "", "```bash", "bash scripts/build_default_model.sh", "```", "",
     ]

@@ -43,8 +43,9 @@ def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(
     beam_width, lm, weights = decoding_settings(None)
     assert beam_width > 1 and lm == str(DEFAULT_MODEL_DIR / "lm.binary")
     # The decoding search over feature variants is not the bundled default: on real speech it did not pay for its
-    # twelve decodes (docs/experiments.md); it stays a flag away (--hops).
-    assert set(weights) == {"alpha", "beta"}
+    # twelve decodes (docs/experiments.md); it stays a flag away (--hops). A blank penalty gives back the letters a
+    # synthetic-trained model under-emits on real voices.
+    assert set(weights) == {"alpha", "beta", "blank_penalty"} and weights["blank_penalty"] > 0
     decoders = {}
     for flags in ([], ["--beam", "1"]):
         assert cli_main(["evaluate", "--manifest", str(SAMPLES / "samples.jsonl"), *flags]) == 0
@@ -178,6 +179,21 @@ def test_the_lm_text_holds_no_dev_or_test_sentence(tmp_path, monkeypatch):
         '00000002 02 r 01 somewhat 0 000 | to a certain degree; "it is somewhat better"\n'
         '00000003 02 r 01 well 0 000 | in a good or proper way; "the baby can walk well now"\n')
     monkeypatch.setattr(prompts, "WORDNET_DIR", str(wordnet))
+    sotu = tmp_path / "lm-text" / "sotu" / "data"
+    sotu.mkdir(parents=True)
+    (sotu / "1790_george_washington_n.txt").write_text("Some say the baby can walk well now. We go on from here.\n")
+    monkeypatch.setattr(prompts, "LM_TEXT_DIR", tmp_path / "lm-text")
+    monkeypatch.setattr(prompts, "is_eval_sentence", lambda text: False)
+    # Short prompts: the test's own list, then what build_default_lm keeps of it.
+    asked = {}
+
+    def fake_short_prompts(count, seed, exclude=()):
+        asked.update(count=count, exclude=set(exclude))
+        return [prompts.Prompt(t, t, "fake") for t in ("seven", "open the door", "zebra crossing")]
+
+    monkeypatch.setattr(prompts, "short_prompts", fake_short_prompts)
+    other = tmp_path / "other_dev.jsonl"
+    other.write_text(json.dumps({"audio_filepath": "y.wav", "duration": 1.0, "text": "zebra crossing"}) + "\n")
     corpus, model = tmp_path / "corpus", tmp_path / "model"
     corpus.mkdir()
     model.mkdir()
@@ -192,10 +208,13 @@ def test_the_lm_text_holds_no_dev_or_test_sentence(tmp_path, monkeypatch):
         return Path(output)
 
     monkeypatch.setattr(speech.lm, "build_ngram_lm", fake_build)
-    build_default_lm(corpus, model)
-    # the test sentence's synset gives no definition, the dev transcript's own definition is dropped, and the
-    # corpus sentence holding the test sentence goes too
-    assert seen["lines"] == ["a sentence for the lm", "to a great degree or extent"]
+    build_default_lm(corpus, model, held_out_manifests=[other])
+    # the test sentence's synset gives no definition, the dev transcript's own definition is dropped, the corpus
+    # sentence and the general-English sentence holding the test sentence go too, and no short prompt is another
+    # corpus's dev transcript
+    assert seen["lines"] == ["a sentence for the lm", "to a great degree or extent", "we go on from here", "seven",
+                             "open the door"]
+    assert asked["exclude"] == {"to a certain degree", "the baby can walk well now"}
     assert sorted(p.name for p in model.iterdir()) == []  # the text file was temporary
 
 
