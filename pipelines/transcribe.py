@@ -204,7 +204,9 @@ def _transcribe(args: argparse.Namespace) -> int:
                                   fmaxes=[] if args.no_search else None, batch_size=args.batch_size)
     except ValueError as e:  # decoding options that do not fit together (e.g. hotwords with greedy)
         raise SpeechError(str(e)) from None
-    bar = tqdm(total=len(todo), unit="file", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    # disable=None: tqdm turns itself off when stderr is not a terminal (a log file, CI).
+    bar = tqdm(total=len(todo), unit="file", disable=True if args.no_progress else None, file=sys.stderr,
+               dynamic_ncols=True)
     started, audio_seconds, ok = time.perf_counter(), 0.0, 0
     warned: list[tuple[str, str]] = []
     if out_dir is None:  # on stdout every input gets its object, a failed one too (as failures.jsonl has it)

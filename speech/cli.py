@@ -26,11 +26,25 @@ VERBS = {
 }
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+# Libraries whose INFO lines are noise to a user (pyctcdecode's "Alphabet determined ...", Beam's start-up notes);
+# -v lets them through.
+QUIET_LOGGERS = ("pyctcdecode", "absl", "h5py", "numba", "apache_beam")
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Logging to stderr: INFO (``verbose``: DEBUG with the libraries' own lines; ``quiet``: warnings and errors
+    only). The first call wins (``speech -v VERB`` configures before the verb's own call)."""
+    # TensorFlow's C++ start-up chatter (oneDNN and CPU-feature notes, and "E0000" lines about AVX-512 kernels it
+    # does not have) comes before any Python logging: only -v shows it. Set before TensorFlow is imported.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "numba"))
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
+                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    if not verbose:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_job(job: Callable[[], int]) -> int:
@@ -47,14 +61,20 @@ def run_job(job: Callable[[], int]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # -v/--verbose and -q/--quiet go with every verb, before or after it.
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    quiet = any(a in ("-q", "--quiet") for a in argv)
+    argv = [a for a in argv if a not in ("-v", "--verbose", "-q", "--quiet")]
+    if verbose or quiet:
+        setup_logging(verbose=verbose, quiet=quiet and not verbose)
     if argv[:1] == ["--version"]:
         from speech import __version__
 
         print(f"speech {__version__}")
         return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
-        lines = ["usage: speech <verb> [options]   (speech <verb> --help for each; also python -m speech)", "",
-                 "verbs:"]
+        lines = ["usage: speech [-v | -q] <verb> [options]   (speech <verb> --help for each; also python -m speech)",
+                 "", "-v: debug logging and the libraries' own messages; -q: warnings and errors only", "", "verbs:"]
         lines += [f"  {verb:<13} {help_}" for verb, (_, help_) in VERBS.items()]
         print("\n".join(lines), file=sys.stdout if argv[:1] in (["-h"], ["--help"]) else sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2

@@ -260,7 +260,7 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True)
+        bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True, disable=None)
     results: list[ExtractResult] = []
     # Worker start-up (importing librosa, numba) costs a few seconds, more than one process needs for a
     # thousand short clips (scripts/bench.py measures both): small jobs stay in this process.

@@ -79,7 +79,7 @@ def write_shards(examples: Sequence[Example], output_dir: str | os.PathLike, num
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(examples), desc="shards", unit="utt", dynamic_ncols=True)
+        bar = tqdm(total=len(examples), desc="shards", unit="utt", dynamic_ncols=True, disable=None)
     shards = []
     for s in range(count):
         name = shard_name(s, count)

@@ -280,7 +280,7 @@ class Trainer:
             start_step = int(self.step_in_epoch.numpy())
             batches = self._epoch_batches(train, epoch, skip=start_step)
             bar = tqdm(total=steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{c.epochs}",
-                       unit="batch", disable=not progress, dynamic_ncols=True, leave=False)
+                       unit="batch", disable=None if progress else True, dynamic_ncols=True, leave=False)
             audio_seconds, started = 0.0, time.perf_counter()
             for features, lengths, labels, label_lengths, _ in batches:
                 loss, applied = self._train_step(features, lengths, labels, label_lengths)
