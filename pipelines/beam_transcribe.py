@@ -352,12 +352,9 @@ def merge_file(item: tuple[str, Iterable[SegmentResult]], sample_rate: int) -> I
         yield beam.pvalue.TaggedOutput(DecodeAudio.FAILURES, {"audio_filepath": path, "error": reason})
         return
     # speech.transcribe.merge_segments: words shifted by their segment's offset, mean confidence.
-    # Clipped to the file's end, as speech.transcribe.Transcript clips them.
-    duration = parts[0].num_samples / sample_rate
-    words = [{"word": w["word"], "start": round(min(w["start"] + r.offset, duration), 3),
-              "end": round(min(w["end"] + r.offset, duration), 3),
+    words = [{"word": w["word"], "start": round(w["start"] + r.offset, 3), "end": round(w["end"] + r.offset, 3),
               "confidence": round(float(w["confidence"]), 4)} for r in parts for w in r.words]
-    record = {"audio_filepath": path, "duration": round(duration, 3),
+    record = {"audio_filepath": path, "duration": round(parts[0].num_samples / sample_rate, 3),
               "text": " ".join(r.text for r in parts if r.text),
               "confidence": round(float(np.mean([r.confidence for r in parts])), 4), "words": words}
     if parts[0].warning:

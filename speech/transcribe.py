@@ -47,12 +47,6 @@ class Transcript:
     error: str | None = None
     warning: str | None = None  # transcribed, but the user should know (e.g. the file was cut short)
 
-    def __post_init__(self) -> None:
-        # The last output frame covers whole hops and may reach past the end of the file: no word ends after it.
-        if self.duration > 0 and any(w.end > self.duration for w in self.words):
-            self.words = [w if w.end <= self.duration else Word(w.word, min(w.start, self.duration), self.duration,
-                                                                  w.confidence) for w in self.words]
-
     def to_json(self) -> dict:
         record = {"audio_filepath": self.audio_filepath, "duration": round(self.duration, 3), "text": self.text,
                   "confidence": round(float(self.confidence), 4),
