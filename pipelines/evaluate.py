@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from speech.cli import run_job, setup_logging
-from speech.errors import SpeechError
-from speech.transcribe import parse_hop_lengths
+from speech.pipelines.transcribe import add_decoding_arguments, transcriber_from_args
 
 # A benchmark condition: its name, and what it does to utterance ``index``'s audio (float32 at the model's rate).
 Perturbation = Callable[[int, np.ndarray], np.ndarray]
@@ -32,22 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--manifest", required=True, action="append", help="manifest to score (repeatable)")
     p.add_argument("--report", help="per-utterance JSON lines report")
-    p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
-                   "for the bundled model is a beam search with its language model)")
-    p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
-    p.add_argument("--alpha", type=float, help="LM weight of the beam search (default: the model's tuned weight)")
-    p.add_argument("--beta", type=float, help="word insertion bonus of the beam search (default: the model's)")
-    p.add_argument("--blank-penalty", type=float, help="taken off the CTC blank's log-probability in each frame "
-                   "before the beam search: more letters, fewer dropped words (default: the model's)")
-    p.add_argument("--hotwords", type=lambda text: [w.strip() for w in text.split(",") if w.strip()], default=[],
-                   help="comma-separated words or phrases the beam search favours (names, jargon), e.g. "
-                   "'kubernetes,anna karenina'")
-    p.add_argument("--hotword-weight", type=float, help="score added per hotword matched (default 10)")
-    p.add_argument("--hops", type=parse_hop_lengths,
-                   help="feature hops (samples) the beam search decodes at, its best-scoring result kept: the "
-                   "speaking-rate search (default: the model's own decoding's)")
-    p.add_argument("--no-search", action="store_true", help="decode the model's own features only, with no search "
-                   "over hops or mel filterbank edges (several times faster)")
+    add_decoding_arguments(p)
     p.add_argument("--jobs", type=int)
     return p
 
@@ -140,15 +124,8 @@ def speech_utterances(manifest: str, limit: int | None = None) -> list:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from speech.manifest import read_manifest
-    from speech.transcribe import Transcriber
 
-    try:
-        transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                                  blank_penalty=args.blank_penalty, hotwords=args.hotwords,
-                                  hotword_weight=args.hotword_weight, hop_lengths=[] if args.no_search else args.hops,
-                                  fmaxes=[] if args.no_search else None)
-    except ValueError as e:  # decoding options that do not fit together (e.g. hotwords with greedy)
-        raise SpeechError(str(e)) from None
+    transcriber = transcriber_from_args(args)
     utterances = [u for m in args.manifest for u in read_manifest(m)]
     metrics = evaluate(transcriber, utterances, args.report)
     metrics["decoder"] = type(transcriber.decoder).__name__

@@ -36,15 +36,9 @@ EXAMPLES = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speech transcribe", description=__doc__, epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests")
-    p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
-    p.add_argument("--output-dir", help="write one file per input and format here")
-    p.add_argument("--format", help="with --output-dir: any of txt,jsonl,srt,vtt, comma-separated, or all "
-                   "(default: txt,jsonl)")
-    p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
+def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
+    """The decoding options every job that transcribes takes (transcribe, evaluate); :func:`transcriber_from_args`
+    reads them."""
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
                    "for the bundled model is a beam search with its language model)")
     p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
@@ -61,6 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
                    "speaking-rate search (default: the model's own decoding's)")
     p.add_argument("--no-search", action="store_true", help="decode the model's own features only, with no search "
                    "over hops or mel filterbank edges (several times faster)")
+
+
+def transcriber_from_args(args: argparse.Namespace, **options):
+    """The :class:`speech.transcribe.Transcriber` that :func:`add_decoding_arguments`'s options ask for (``options``:
+    its other arguments); decoding options that do not fit together (e.g. hotwords with greedy) are a SpeechError."""
+    from speech.transcribe import Transcriber
+
+    try:
+        return Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
+                           blank_penalty=args.blank_penalty, hotwords=args.hotwords, hotword_weight=args.hotword_weight,
+                           hop_lengths=[] if args.no_search else args.hops, fmaxes=[] if args.no_search else None,
+                           **options)
+    except ValueError as e:
+        raise SpeechError(str(e)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speech transcribe", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests")
+    p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
+    p.add_argument("--output-dir", help="write one file per input and format here")
+    p.add_argument("--format", help="with --output-dir: any of txt,jsonl,srt,vtt, comma-separated, or all "
+                   "(default: txt,jsonl)")
+    p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
+    add_decoding_arguments(p)
     p.add_argument("--jobs", type=int, help="audio decoding processes (default: all cores)")
     p.add_argument("--batch-size", type=int, default=16, help="utterances per network call (default 16)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -171,7 +191,6 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     from speech.manifest import atomic_write, remove_stale_temp_files
     from speech.outputs import FORMATS, json_line, render
-    from speech.transcribe import Transcriber
 
     if args.resume and not args.output_dir:
         raise SpeechError("--resume needs --output-dir (it skips inputs whose output files exist)")
@@ -197,13 +216,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if not todo and not done and not failures:
         raise SpeechError("no audio input found")
 
-    try:
-        transcriber = Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                                  blank_penalty=args.blank_penalty, hotwords=args.hotwords,
-                                  hotword_weight=args.hotword_weight, hop_lengths=[] if args.no_search else args.hops,
-                                  fmaxes=[] if args.no_search else None, batch_size=args.batch_size)
-    except ValueError as e:  # decoding options that do not fit together (e.g. hotwords with greedy)
-        raise SpeechError(str(e)) from None
+    transcriber = transcriber_from_args(args, batch_size=args.batch_size)
     # disable=None: tqdm turns itself off when stderr is not a terminal (a log file, CI).
     bar = tqdm(total=len(todo), unit="file", disable=True if args.no_progress else None, file=sys.stderr,
                dynamic_ncols=True)
