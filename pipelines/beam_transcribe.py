@@ -31,7 +31,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -39,6 +39,8 @@ import numpy as np
 from apache_beam.io import fileio
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from speech.decoding import Word
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +142,7 @@ class DecodeAudio(beam.DoFn):
 @dataclass
 class LoadedModel:  # not a tuple: Beam's Shared keeps a weak reference to it
     saved_model: Any
-    decoder: Any  # a speech.decoding decoder, or None for the graph's greedy decoding
-    features: Any  # the model's FeatureConfig (with a decoder)
-    variants: list = field(default_factory=list)  # the decoding search's feature configs (with a decoder)
-    letter_bonus: float = 0.0  # the search's per-letter bonus (speech.decoding.best_hypothesis)
+    decoding: Any = None  # the CLI's speech.transcribe.Decoding, or None for the graph's greedy decoding
 
 
 def _local_copy(path: str) -> str:
@@ -221,39 +220,33 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         rate = self.sample_rate / float(probe["duration"].numpy()[0])
         if abs(rate - self.sample_rate) > 0.5:
             raise ModelError(f"the model expects {rate:.0f} Hz audio, not {self.sample_rate} (--sample-rate)", path)
-        decoder, features, variants, letter_bonus = self._decoder(path)
-        log.info("loaded SavedModel %s; decoding: %s", path, type(decoder).__name__ if decoder else "in-graph greedy")
-        return LoadedModel(model, decoder, features, variants, letter_bonus)
+        decoding = self._decoding(path)
+        log.info("loaded SavedModel %s; decoding: %s", path,
+                 type(decoding.decoder).__name__ if decoding else "in-graph greedy")
+        return LoadedModel(model, decoding)
 
-    def _decoder(self, path: str) -> tuple[Any, Any, list, float]:
-        """The CLI's decoder (:mod:`speech.decoding`) when the decoding asked for, or the model's own (its
-        ``assets.extra/config.json``, as ``speech export`` writes it), is a beam search; None: in-graph greedy.
-        With it, the features, the feature variants the CLI's decoding search reads and its letter bonus."""
+    def _decoding(self, path: str) -> Any:
+        """The CLI's :class:`speech.transcribe.Decoding` when the decoding asked for, or the model's own (its
+        ``assets.extra/config.json``, as ``speech export`` writes it), is a beam search; None: in-graph greedy."""
         import tensorflow as tf
 
-        from speech.decoding import make_decoder
         from speech.export import EXTRA_DIR
         from speech.model import CONFIG_FILE, ModelSpec
-        from speech.transcribe import LM_FILE, resolve_decoding, search_variants
+        from speech.transcribe import LM_FILE, Decoding, resolve_decoding
 
         extra = f"{path.rstrip('/')}/{EXTRA_DIR}"
         if self.beam_width == 1 or not tf.io.gfile.exists(f"{extra}/{CONFIG_FILE}"):
-            return None, None, [], 0.0  # greedy: the graph's own decoder gives the same result
+            return None  # greedy: the graph's own decoder gives the same result
         with tf.io.gfile.GFile(f"{extra}/{CONFIG_FILE}") as f:
             config = json.load(f)
         lm_file = _local_copy(f"{extra}/{LM_FILE}") if tf.io.gfile.exists(f"{extra}/{LM_FILE}") else None
         lm_path = _local_copy(self.lm_path) if self.lm_path and self.lm_path.lower() != "none" else self.lm_path
-        beam_width, lm, weights = resolve_decoding(config.get("decoder", {}), lm_file, self.beam_width, lm_path)
-        if beam_width <= 1 and lm is None:
-            return None, None, [], 0.0
-        spec = ModelSpec.from_json(config)
-        hops, fmaxes, letter_bonus = (weights.pop(k, None) for k in ("hop_lengths", "fmaxes", "letter_bonus"))
-        decoder = make_decoder(spec.vocab, spec.frame_seconds, beam_width=beam_width, lm_path=lm, **weights)
-        return decoder, spec.features, search_variants(spec.features, hops, fmaxes, decoder), float(letter_bonus or 0)
+        options = resolve_decoding(config.get("decoder", {}), lm_file, self.beam_width, lm_path)
+        return None if options.greedy else Decoding(ModelSpec.from_json(config), options)
 
     def run_inference(self, batch: Sequence[Segment], model: Any,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
-        if model.decoder is not None:
+        if model.decoding is not None:
             return self._run_with_decoder(batch, model)
         model = model.saved_model
         results: list[PredictionResult | None] = [None] * len(batch)
@@ -275,47 +268,43 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
         return results  # type: ignore[return-value]
 
     def _run_with_decoder(self, batch: Sequence[Segment], model: LoadedModel) -> list[PredictionResult]:
-        """The CLI's path: librosa features, the model's ``logits`` signature, the :mod:`speech.decoding` decoder."""
+        """The CLI's path (:class:`speech.transcribe.Decoding`): librosa features, the model's ``logits``
+        signature, the :mod:`speech.decoding` decoder and the decoding search."""
         from speech.errors import SpeechError
-        from speech.features import speech_feature_variants
-        from speech.transcribe import search_choice
+        from speech.transcribe import batched_log_probs
 
-        signature, config, variants = model.saved_model.signatures["logits"], model.features, model.variants
-        results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
-        for rows in self._sub_batches(batch):
-            feats: dict[int, list[np.ndarray]] = {}  # one array per feature variant of the search
-            starts: dict[int, float] = {}  # seconds of edge silence cut: word times shift by them
-            for i in rows:
-                s = batch[i]
-                try:  # as the graph does, a bad segment becomes an error record, never a failed bundle
-                    if not np.all(np.isfinite(s.wave)):
-                        raise SpeechError("audio contains NaN or infinite samples")
-                    start, feats[i] = speech_feature_variants(s.wave, variants)
-                    starts[i] = start / config.sample_rate
-                except SpeechError as e:
-                    results[i] = PredictionResult((s.path, s.index), SegmentResult(
-                        s.path, s.index, s.count, s.offset, s.num_samples, "", 0.0, [], e.reason, s.warning))
-            if not feats:
-                continue
-            good = list(feats)
-            decodes: dict[int, list] = {i: [] for i in good}
-            for j in range(len(variants)):
-                lengths = np.array([len(feats[i][j]) for i in good], np.int32)
-                padded = np.zeros((len(good), lengths.max(), config.n_mfcc), np.float32)
-                for row, i in enumerate(good):
-                    padded[row, :lengths[row]] = feats[i][j]
+        signature, decoding = model.saved_model.signatures["logits"], model.decoding
+        rate = decoding.features.sample_rate
+
+        def log_probs(features: list[np.ndarray]) -> list[np.ndarray]:
+            def predict(padded, lengths):
                 out = signature(features=padded, lengths=lengths)
-                log_probs, out_lengths = out["log_probs"].numpy(), out["lengths"].numpy()
-                for row, i in enumerate(good):
-                    decodes[i].append(model.decoder.decode(log_probs[row, :out_lengths[row]]))
-            for i in good:
-                s = batch[i]
-                hyp = search_choice(decodes[i], variants, config, model.letter_bonus)
-                words = [{"word": w.word, "start": round(w.start + starts[i], 3), "end": round(w.end + starts[i], 3),
-                          "confidence": round(float(w.confidence), 4)} for w in hyp.words]
+                return out["log_probs"].numpy(), out["lengths"].numpy()
+
+            return batched_log_probs(predict, features, self.batch_size,
+                                     max(1, self.max_batch_samples // decoding.features.hop_length))
+
+        results: list[PredictionResult] = [None] * len(batch)  # type: ignore[list-item]
+        good, candidates, starts = [], [], []
+        for i, s in enumerate(batch):
+            try:  # as the graph does, a bad segment becomes an error record, never a failed bundle
+                if not np.all(np.isfinite(s.wave)):
+                    raise SpeechError("audio contains NaN or infinite samples")
+                start, features = decoding.featurize(s.wave)  # edge silence cut: word times shift by it
+            except SpeechError as e:
                 results[i] = PredictionResult((s.path, s.index), SegmentResult(
-                    s.path, s.index, s.count, s.offset, s.num_samples, hyp.text, float(hyp.confidence), words, "",
-                    s.warning))
+                    s.path, s.index, s.count, s.offset, s.num_samples, "", 0.0, [], e.reason, s.warning))
+                continue
+            good.append(i)
+            candidates.append(features)
+            starts.append(start / rate)
+        hyps = decoding.decode(candidates, log_probs) if candidates else []
+        for i, start, hyp in zip(good, starts, hyps):
+            s = batch[i]
+            words = [w.shifted(start, len(s.wave) / rate).to_json() for w in hyp.words]
+            results[i] = PredictionResult((s.path, s.index), SegmentResult(
+                s.path, s.index, s.count, s.offset, s.num_samples, hyp.text, float(hyp.confidence), words, "",
+                s.warning))
         return results
 
     def _sub_batches(self, batch: Sequence[Segment]) -> Iterator[list[int]]:
@@ -351,9 +340,9 @@ def merge_file(item: tuple[str, Iterable[SegmentResult]], sample_rate: int) -> I
         reason = errors[0] if errors else f"{len(parts)} of {parts[0].count} segments transcribed"
         yield beam.pvalue.TaggedOutput(DecodeAudio.FAILURES, {"audio_filepath": path, "error": reason})
         return
-    # speech.transcribe.merge_segments: words shifted by their segment's offset, mean confidence.
-    words = [{"word": w["word"], "start": round(w["start"] + r.offset, 3), "end": round(w["end"] + r.offset, 3),
-              "confidence": round(float(w["confidence"]), 4)} for r in parts for w in r.words]
+    # speech.transcribe.merge_segments: words shifted by their segment's offset (each already ends by its
+    # segment's end), mean confidence.
+    words = [Word(**w).shifted(r.offset).to_json() for r in parts for w in r.words]
     record = {"audio_filepath": path, "duration": round(parts[0].num_samples / sample_rate, 3),
               "text": " ".join(r.text for r in parts if r.text),
               "confidence": round(float(np.mean([r.confidence for r in parts])), 4), "words": words}

@@ -29,9 +29,9 @@ from typing import NamedTuple
 
 from speech.augment import AugmentConfig
 from speech.cli import run_job, setup_logging
+from speech.corpus_plan import CorpusConfig, same_speaker
 from speech.decoding import DEFAULT_BEAM_WIDTH
 from speech.features import FeatureConfig
-from speech.pipelines.synth_corpus import CorpusConfig, same_speaker
 
 log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,9 +293,8 @@ def _log_probs(transcriber, manifest: Path, limit: int | None = None, seed: int 
                features: FeatureConfig | None = None) -> dict:
     """The network's log-probabilities over ``manifest`` (a sample of ``limit`` utterances), from the model's own
     features or ``features`` (a :class:`speech.features.FeatureConfig`)."""
-    from speech.features import FeatureCache
+    from speech.features import FeatureCache, default_cache_dir
     from speech.manifest import read_manifest
-    from speech.pipelines.train import default_cache_dir
 
     utts = read_manifest(manifest)
     if limit and len(utts) > limit:
@@ -351,11 +350,11 @@ def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace
     import dataclasses
 
     from speech.metrics import error_rates
-    from speech.transcribe import Transcriber
+    from speech.transcribe import Transcriber, model_decoding
 
     saved = json.loads((model_dir / "config.json").read_text()).get("decoder", {})
-    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"),
-                       alpha=saved.get("alpha"), beta=saved.get("beta"))
+    beam = Transcriber(str(model_dir), model_decoding(str(model_dir), args.beam, str(model_dir / "lm.binary"),
+                                                      alpha=saved.get("alpha"), beta=saved.get("beta")))
     rates, devs = {}, {}
     for hop in HOP_LENGTHS:  # the config is written once, at the end: a killed job leaves it as it was
         devs[hop] = _log_probs(beam, corpus / "dev.jsonl", args.tune_utterances,
@@ -376,17 +375,18 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
 
     from speech.decoding import tune_lm_weights
     from speech.metrics import error_rates
-    from speech.transcribe import Transcriber
+    from speech.transcribe import Transcriber, model_decoding
 
     if trained_hop_length is None:
         trained_hop_length = json.loads((model_dir / "config.json").read_text())["features"]["hop_length"]
     hop_length, dev_by_hop, devs = _tune_hop_length(model_dir, corpus, args)
     dev = devs[hop_length]
     log.info("decoding at hop %d (trained at %d)", hop_length, trained_hop_length)
-    greedy = Transcriber(str(model_dir), beam_width=1)
+    greedy = Transcriber(str(model_dir), model_decoding(str(model_dir), beam_width=1))
     test = _log_probs(greedy, corpus / "test.jsonl")
-    beam = Transcriber(str(model_dir), beam_width=args.beam, lm_path=str(model_dir / "lm.binary"),
-                       hop_lengths=(hop_length, *SEARCH_HOP_LENGTHS), fmaxes=SEARCH_FMAXES, letter_bonus=0.0)
+    beam = Transcriber(str(model_dir), model_decoding(
+        str(model_dir), args.beam, str(model_dir / "lm.binary"), hop_lengths=(hop_length, *SEARCH_HOP_LENGTHS),
+        fmaxes=SEARCH_FMAXES, letter_bonus=0.0))
     alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
                                            alphas=(0.3, 0.5, 0.7, 0.9, 1.2),
                                            betas=(-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0))

@@ -21,7 +21,7 @@ log = logging.getLogger("speech.featurize")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from speech.pipelines.train import default_cache_dir
+    from speech.features import default_cache_dir
 
     p = argparse.ArgumentParser(prog="python -m speech featurize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

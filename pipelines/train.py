@@ -10,20 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
+from speech.features import default_cache_dir
 
 log = logging.getLogger("speech.train")
 RUN_FILE = "run.json"
-
-
-def default_cache_dir() -> str:
-    return os.environ.get("SPEECH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "speech", "features"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,23 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
     p.add_argument("--no-progress", action="store_true")
     return p
-
-
-def make_strategy(name: str, cpu_replicas: int = 0):
-    """A tf.distribute strategy. ``cpu_replicas`` > 1 splits the CPU into that many logical devices
-    (for trying the distributed path on a machine without GPUs; it must run before TensorFlow starts)."""
-    import tensorflow as tf
-
-    if cpu_replicas > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = None if gpus or cpu_replicas < 2 else [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices)
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()  # hosts and ranks come from TF_CONFIG
-    return tf.distribute.get_strategy()
 
 
 def configured_settings(preset_name: str, config_path: str | None):
@@ -141,6 +120,7 @@ def resolve_settings(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from speech.dataset import prepare_examples, summarize_skipped
     from speech.manifest import atomic_write, read_manifest
+    from speech.training import make_strategy
 
     # Strategies (logical devices, collective ops) must be set up before TensorFlow runs anything.
     strategy = make_strategy(args.strategy, args.cpu_replicas)

@@ -16,7 +16,9 @@ import glob
 import hashlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,16 +26,28 @@ from pathlib import Path
 from speech.audio import scan_folder
 from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
-from speech.transcribe import parse_hop_lengths
 
 log = logging.getLogger("speech.transcribe")
+STDIN, STDIN_NAME = "-", "stdin"  # the input that reads audio piped to stdin, and the file it is kept in
 
 EXAMPLES = """examples:
   speech transcribe recording.wav                      one JSON line on stdout
   speech transcribe talks/ --output-dir out/ --format all --resume
   speech transcribe corpus.jsonl --output-dir hyp/     keeps each line's reference "text", adds "pred_text"
   speech transcribe talks/ --beam 1                    greedy: fastest
+  ffmpeg -i talk.mp4 -f wav - | speech transcribe -     audio piped to stdin
 """
+
+
+def parse_hop_lengths(text: str) -> list[int]:
+    """``--hops 132,140,148``: the feature hops (samples) of the decoding search; one value searches no rate."""
+    try:
+        hops = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated hop lengths in samples, got {text!r}") from None
+    if not hops or any(h <= 0 for h in hops):
+        raise argparse.ArgumentTypeError(f"hop lengths must be positive integers, got {text!r}")
+    return hops
 
 
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,16 +71,33 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
                    "over hops or mel filterbank edges (several times faster)")
 
 
+def decoding_from_args(args: argparse.Namespace):
+    """The :class:`speech.decoding.DecodingOptions` that :func:`add_decoding_arguments`'s options ask for, on top of
+    the model folder's own; options that do not fit together are a SpeechError."""
+    from speech.text import normalize_text
+    from speech.transcribe import model_decoding
+
+    # Hotwords typed as people write them ("Anna Karenina", "R2D2") are spelled as transcripts are.
+    hotwords = tuple(normalize_text(h) for h in args.hotwords) or None
+    try:
+        options = model_decoding(args.model, args.beam, args.lm, hotwords=hotwords)
+        if not options.greedy:  # greedy decoding takes none of these
+            options = options.updated(alpha=args.alpha, beta=args.beta, blank_penalty=args.blank_penalty,
+                                      hotword_weight=args.hotword_weight)
+        return options.updated(hop_lengths=() if args.no_search else args.hops,
+                               fmaxes=() if args.no_search else None)
+    except ValueError as e:
+        raise SpeechError(str(e)) from None
+
+
 def transcriber_from_args(args: argparse.Namespace, **options):
     """The :class:`speech.transcribe.Transcriber` that :func:`add_decoding_arguments`'s options ask for (``options``:
     its other arguments); decoding options that do not fit together (e.g. hotwords with greedy) are a SpeechError."""
     from speech.transcribe import Transcriber
 
+    decoding = decoding_from_args(args)
     try:
-        return Transcriber(args.model, beam_width=args.beam, lm_path=args.lm, alpha=args.alpha, beta=args.beta,
-                           blank_penalty=args.blank_penalty, hotwords=args.hotwords, hotword_weight=args.hotword_weight,
-                           hop_lengths=[] if args.no_search else args.hops, fmaxes=[] if args.no_search else None,
-                           **options)
+        return Transcriber(args.model, decoding, **options)
     except ValueError as e:
         raise SpeechError(str(e)) from None
 
@@ -74,7 +105,8 @@ def transcriber_from_args(args: argparse.Namespace, **options):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speech transcribe", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests")
+    p.add_argument("inputs", nargs="+", help="audio files, folders, glob patterns, list files or manifests; '-': "
+                   "audio piped to stdin")
     p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--output-dir", help="write one file per input and format here")
     p.add_argument("--format", help="with --output-dir: any of txt,jsonl,srt,vtt, comma-separated, or all "
@@ -187,10 +219,7 @@ def output_stems(items: list[tuple[str, str]], output_dir: Path) -> dict[str, Pa
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from speech.manifest import atomic_write, remove_stale_temp_files
-    from speech.outputs import FORMATS, json_line, render
+    from speech.outputs import FORMATS
 
     if args.resume and not args.output_dir:
         raise SpeechError("--resume needs --output-dir (it skips inputs whose output files exist)")
@@ -201,8 +230,31 @@ def _transcribe(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise SpeechError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)} or all")
+    with tempfile.TemporaryDirectory(prefix="speech-stdin-") as tmp:
+        stdin_path = _read_stdin(Path(tmp)) if STDIN in args.inputs else None
+        inputs = [stdin_path if item == STDIN else item for item in args.inputs]
+        return _transcribe_inputs(args, inputs, formats, stdin_path)
+
+
+def _read_stdin(folder: Path) -> str:
+    """Audio piped to stdin (``-``), in a file of ``folder`` named ``stdin`` (any format the decoders sniff)."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SpeechError("'-' reads audio from stdin, but nothing is piped to it (e.g. cat a.wav | speech "
+                          "transcribe -)")
+    path = folder / STDIN_NAME
+    with open(path, "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f)
+    return str(path)
+
+
+def _transcribe_inputs(args: argparse.Namespace, inputs: list[str], formats: list[str], stdin_path: str | None) -> int:
+    from tqdm import tqdm
+
+    from speech.manifest import atomic_write, remove_stale_temp_files
+    from speech.outputs import json_line, render
+
     references: dict[str, str] = {}
-    items, failures = expand_inputs(args.inputs, references)
+    items, failures = expand_inputs(inputs, references)
     out_dir = Path(args.output_dir) if args.output_dir else None
     stems = output_stems(items, out_dir) if out_dir else {}
     done = 0
@@ -228,11 +280,13 @@ def _transcribe(args: argparse.Namespace) -> int:
     for t in transcriber.transcribe_files(todo, jobs=args.jobs):
         bar.update()
         if t.error:
-            failures.append((t.audio_filepath, t.error))
+            failures.append((STDIN if t.audio_filepath == stdin_path else t.audio_filepath, t.error))
             if out_dir is None:
-                print(json_line(_failure(t.audio_filepath, t.error)), flush=True)
+                print(json_line(_failure(*failures[-1])), flush=True)
             continue
         record = t.to_json()
+        if t.audio_filepath == stdin_path:
+            record["audio_filepath"] = STDIN
         if t.audio_filepath in references:  # a manifest line: its reference stays, the hypothesis goes beside it
             record = {"audio_filepath": record["audio_filepath"], "duration": record["duration"],
                       "text": references[t.audio_filepath], "pred_text": record["text"],
@@ -245,7 +299,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                     with atomic_write(f"{stems[t.audio_filepath]}.{fmt}") as f:
                         f.write(render(record, t.words, fmt))
         except (OSError, ValueError) as e:  # e.g. an output path the file system refuses: this file fails
-            failures.append((t.audio_filepath, f"cannot write its output ({type(e).__name__}: {e})"))
+            failures.append((record["audio_filepath"], f"cannot write its output ({type(e).__name__}: {e})"))
             continue
         ok += 1
         if t.warning:

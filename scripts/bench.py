@@ -451,11 +451,12 @@ def bench_transcribe(clips: Sequence[Clip], model_dir: Path, model_name: str) ->
     """``Transcriber.transcribe_files`` over the clips with the model's own decoding (the bundled model: LM beam
     search with its decoding search), the same with no search (``one_hop_``: the model's own features only), and greedy:
     audio-seconds per CPU-second (process + workers) and per wall-second."""
-    from speech.transcribe import Transcriber
+    from speech.transcribe import Transcriber, model_decoding
 
     figures: dict = {"model": model_name, "files": len(clips)}
-    for prefix, beam_width, search in (("", None, None), ("one_hop_", None, []), ("greedy_", 1, None)):
-        transcriber = Transcriber(str(model_dir), beam_width=beam_width, hop_lengths=search, fmaxes=search)
+    for prefix, beam_width, search in (("", None, None), ("one_hop_", None, ()), ("greedy_", 1, None)):
+        options = model_decoding(str(model_dir), beam_width, hop_lengths=search, fmaxes=search)
+        transcriber = Transcriber(str(model_dir), options)
         transcriber.transcribe_waveform(speechlike("warm up"))  # traces the predict function
         cpu0, start = cpu_seconds(), time.perf_counter()
         transcripts = list(transcriber.transcribe_files([c.path for c in clips]))

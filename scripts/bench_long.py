@@ -81,15 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--segments: expected positive seconds, got {args.segments!r}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from speech.pipelines.evaluate import evaluate, speech_utterances
-    from speech.transcribe import Transcriber
+    from speech.evaluation import evaluate, speech_utterances
+    from speech.transcribe import Transcriber, model_decoding
 
     utterances = speech_utterances(args.manifest)
     groups = group_by_voice(utterances, args.join)
     if not groups:
         print(f"{args.manifest}: no two utterances of one voice to join", file=sys.stderr)
         return 2
-    transcriber = Transcriber(args.model, beam_width=args.beam)
+    transcriber = Transcriber(args.model, model_decoding(args.model, args.beam))
     rows = [{"condition": "one by one", **evaluate(transcriber, [u for g in groups for u in g])}]
     with tempfile.TemporaryDirectory(prefix="speech-bench-long-") as tmp:
         long = joined_recordings(groups, Path(tmp), args.gap, transcriber.spec.features.sample_rate)

@@ -6,7 +6,7 @@
 
 Each utterance gets noise of ``--kind`` (``speech.augment.add_noise``: white, pink, brown or babble) at each SNR
 (whole-utterance power ratio), with a fixed seed per utterance and SNR, written to a temporary folder and
-transcribed as the clean files are (``speech.pipelines.evaluate.evaluate``, the model's own decoding unless ``--beam``).
+transcribed as the clean files are (``speech.evaluation.evaluate``, the model's own decoding unless ``--beam``).
 Prints one line per condition (WER, CER) and, with ``--json``, saves them. Clips without speech are left out.
 """
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def noisy_copies(utterances: list, folder: Path, snr_db: float, kind: str, seed: int, sample_rate: int) -> list:
     """``utterances`` with their audio replaced by noisy copies in ``folder`` (16-bit WAV at ``sample_rate``)."""
-    from speech.pipelines.evaluate import perturbed_copies
+    from speech.evaluation import perturbed_copies
 
     return perturbed_copies(utterances, folder, _noise(snr_db, kind, seed), sample_rate)
 
@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     snrs = [float(x) for x in args.snr.split(",") if x.strip()]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from speech.pipelines.evaluate import evaluate_conditions, speech_utterances
-    from speech.transcribe import Transcriber
+    from speech.evaluation import evaluate_conditions, speech_utterances
+    from speech.transcribe import Transcriber, model_decoding
 
     utterances = speech_utterances(args.manifest, args.limit)
-    transcriber = Transcriber(args.model, beam_width=args.beam)
+    transcriber = Transcriber(args.model, model_decoding(args.model, args.beam))
     rows = evaluate_conditions(transcriber, utterances, "clean",
                                [(f"{args.kind} {snr:g} dB", _noise(snr, args.kind, args.seed)) for snr in snrs])
     print(f"{len(utterances)} utterances, decoder {type(transcriber.decoder).__name__}")

@@ -43,11 +43,11 @@ def _cpu() -> float:
 # ---------------------------------------------------------------------------------------------- workers
 
 def _ours(system: str, model: str | None, utterances: list, report: str) -> dict:
-    from speech.pipelines.evaluate import evaluate
-    from speech.transcribe import Transcriber
+    from speech.evaluation import evaluate
+    from speech.transcribe import Transcriber, model_decoding
 
-    options = {"default": {}, "no-search": {"hop_lengths": [], "fmaxes": []}, "greedy": {"beam_width": 1}}[system]
-    transcriber = Transcriber(model, **options)
+    options = {"default": {}, "no-search": {"hop_lengths": (), "fmaxes": ()}, "greedy": {"beam_width": 1}}[system]
+    transcriber = Transcriber(model, model_decoding(model, **options))
     start = _cpu()
     evaluate(transcriber, utterances, report)
     return {"decode_cpu": _cpu() - start}

@@ -6,7 +6,7 @@
 Each condition moves every utterance's F0 and formants by fixed factors through the WORLD vocoder
 (``speech.augment.convert_voice``): lower and deeper, higher and brighter, and the two crossings that no resampling
 reaches (a high voice with a long vocal tract, a low one with a short tract). The converted files are written to a
-temporary folder and transcribed as the originals are (``speech.pipelines.evaluate.evaluate``, the model's own decoding
+temporary folder and transcribed as the originals are (``speech.evaluation.evaluate``, the model's own decoding
 unless ``--beam``). Prints one line per condition (WER, CER) and their mean; ``--json`` saves them. Clips without
 speech are left out. Conversions are deterministic, so figures compare across models.
 """
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def converted_copies(utterances: list, folder: Path, f0_scale: float, formant_scale: float,
                      sample_rate: int) -> list:
     """``utterances`` with their audio replaced by converted copies in ``folder`` (16-bit WAV at ``sample_rate``)."""
-    from speech.pipelines.evaluate import perturbed_copies
+    from speech.evaluation import perturbed_copies
 
     return perturbed_copies(utterances, folder, _conversion(f0_scale, formant_scale, sample_rate), sample_rate)
 
@@ -53,11 +53,11 @@ def _conversion(f0_scale: float, formant_scale: float, sample_rate: int):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from speech.pipelines.evaluate import evaluate_conditions, speech_utterances
-    from speech.transcribe import Transcriber
+    from speech.evaluation import evaluate_conditions, speech_utterances
+    from speech.transcribe import Transcriber, model_decoding
 
     utterances = speech_utterances(args.manifest, args.limit)
-    transcriber = Transcriber(args.model, beam_width=args.beam)
+    transcriber = Transcriber(args.model, model_decoding(args.model, args.beam))
     rate = transcriber.spec.features.sample_rate
     rows = evaluate_conditions(transcriber, utterances, "as recorded",
                                [(f"{name} (F0 x{f0:g}, formants x{formants:g})", _conversion(f0, formants, rate))

@@ -17,7 +17,8 @@ from speech.audio import audio_duration, find_audio_files
 from speech.errors import SpeechError
 from speech.manifest import Utterance
 
-csv.field_size_limit(1 << 24)
+# Transcripts of long recordings run past csv's default 128 KiB field limit (set where a corpus is read, not on import).
+CSV_FIELD_LIMIT = 1 << 24
 
 
 @dataclass
@@ -71,6 +72,7 @@ def _read_lines(path: Path, failures: list[Failure]) -> list[str]:
 def prepare_deepspeech(src: Path) -> tuple[list[Utterance], list[Failure]]:
     """DeepSpeech CSV: ``wav_filename,wav_filesize,transcript``; paths relative to the CSV's folder."""
     failures: list[Failure] = []
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     rows = list(csv.DictReader(_read_lines(src, failures)))
     if rows and not {"wav_filename", "transcript"} <= set(rows[0]):
         raise SpeechError("not a DeepSpeech CSV (needs wav_filename and transcript columns)", str(src))
@@ -119,6 +121,7 @@ def prepare_commonvoice(src: Path) -> tuple[list[Utterance], list[Failure]]:
             raise SpeechError("no train.tsv or validated.tsv in this Common Voice folder", str(src))
     else:
         tsv = src
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     rows = list(csv.DictReader(_read_lines(tsv, failures), delimiter="\t", quoting=csv.QUOTE_NONE))
     if rows and not {"path", "sentence"} <= set(rows[0]):
         raise SpeechError("not a Common Voice TSV (needs path and sentence columns)", str(tsv))

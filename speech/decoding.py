@@ -48,7 +48,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -67,6 +67,62 @@ DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's own default
 UNIGRAMS_SUFFIX = ".unigrams.txt"  # sidecar written by speech.lm.build_ngram_lm next to the LM
 
 
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How a model's log-probabilities become text; a model folder keeps its own as the ``decoder`` section of
+    its ``config.json`` (:meth:`to_config`), its LM as ``lm.binary`` beside it.
+
+    ``beam_width`` 1 with no ``lm_path`` is greedy decoding (the SavedModel's in-graph twin), which takes none of
+    the other settings. Otherwise a beam search (``beam_width`` 1 with an LM: :data:`DEFAULT_BEAM_WIDTH`) with
+    shallow LM fusion (``alpha``, ``beta``), a ``blank_penalty`` (:func:`penalize_blank`) and ``hotwords``. The
+    decoding search (:func:`speech.transcribe.search_variants`) reads the audio under each feature hop of
+    ``hop_lengths`` (speaking rate) and mel filterbank top edge of ``fmaxes`` (vocal tract; None: Nyquist) and keeps
+    the best-scoring decode, ``letter_bonus`` added per letter; empty: the model's own features only.
+    """
+
+    beam_width: int = 1
+    lm_path: str | None = None
+    alpha: float = 0.5
+    beta: float = 1.0
+    blank_penalty: float = 0.0
+    hotwords: tuple[str, ...] = ()
+    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT
+    hop_lengths: tuple[int, ...] = ()
+    fmaxes: tuple[float | None, ...] = ()
+    letter_bonus: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Lists from JSON or a caller become tuples: options are hashable and compare by value.
+        for name in ("hotwords", "hop_lengths", "fmaxes"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        if self.lm_path is not None:
+            object.__setattr__(self, "lm_path", str(self.lm_path))
+        if self.beam_width < 1:
+            raise ValueError(f"beam_width must be >= 1, got {self.beam_width}")
+        if not (math.isfinite(self.blank_penalty) and self.blank_penalty >= 0):
+            raise ValueError(f"blank_penalty must be a finite number >= 0, got {self.blank_penalty}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.beam_width <= 1 and self.lm_path is None
+
+    def updated(self, **changes) -> DecodingOptions:
+        """A copy with the given fields changed; ``None`` values leave a field as it is (unset CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_config(self) -> dict:
+        """The ``decoder`` section of a model's ``config.json``: every setting but the LM's path."""
+        config = asdict(self)
+        del config["lm_path"]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+    @classmethod
+    def from_config(cls, section: dict, lm_path: str | None = None) -> DecodingOptions:
+        """Options from a ``decoder`` config section (other keys, such as tuning figures, are ignored)."""
+        names = {f.name for f in fields(cls)} - {"lm_path"}
+        return cls(lm_path=lm_path, **{k: v for k, v in section.items() if k in names and v is not None})
+
+
 class DecoderUnavailableError(ImportError):
     """Beam search or LM fusion was asked for but its optional dependencies are not installed."""
 
@@ -77,6 +133,16 @@ class Word:
     start: float  # seconds
     end: float  # seconds
     confidence: float  # 0..1
+
+    def shifted(self, seconds: float, limit: float = math.inf) -> Word:
+        """The word ``seconds`` later (a segment's offset, the edge silence cut), its times at most ``limit``: the
+        end of the audio it was heard in (its last output frame may reach past it)."""
+        return Word(self.word, min(self.start + seconds, limit), min(self.end + seconds, limit), self.confidence)
+
+    def to_json(self) -> dict:
+        """As the CLI, the Beam job and the SavedModel write a word: seconds to 3 decimals, confidence to 4."""
+        return {"word": self.word, "start": round(self.start, 3), "end": round(self.end, 3),
+                "confidence": round(float(self.confidence), 4)}
 
 
 @dataclass
@@ -421,33 +487,27 @@ class BeamSearchDecoder:
             pass
 
 
-def make_decoder(
-    vocab: Vocabulary,
-    frame_duration: float,
-    beam_width: int = 1,
-    lm_path: str | None = None,
-    alpha: float = 0.5,
-    beta: float = 1.0,
-    unigrams: list[str] | None = None,
-    blank_penalty: float = 0.0,
-    hotwords: Sequence[str] = (),
-    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
-) -> Decoder:
-    """Greedy when ``beam_width <= 1`` and no LM; otherwise beam search (``blank_penalty``: beam search only, see
-    :func:`penalize_blank`; greedy decoding stays the plain best path that the SavedModel's graph mirrors).
+def make_decoder(vocab: Vocabulary, frame_duration: float, options: DecodingOptions | None = None,
+                 unigrams: list[str] | None = None) -> Decoder:
+    """The decoder of ``options`` (default: greedy): :class:`GreedyDecoder` for greedy options, else
+    :class:`BeamSearchDecoder` (``blank_penalty``: beam search only; greedy decoding stays the plain best path that
+    the SavedModel's graph mirrors). The decoding search's settings are the caller's (:mod:`speech.transcribe`).
 
-    An LM with ``beam_width <= 1`` uses a beam of ``DEFAULT_BEAM_WIDTH``: a one-wide beam would make the LM
+    An LM with ``beam_width`` 1 uses a beam of ``DEFAULT_BEAM_WIDTH``: a one-wide beam would make the LM
     almost useless, and ``--lm`` alone should just work.
     """
-    if lm_path is None and beam_width <= 1:
-        if hotwords:
+    options = options or DecodingOptions()
+    if options.greedy:
+        if options.hotwords:
             raise ValueError("hotwords need the beam search: greedy decoding has no search to steer")
         return GreedyDecoder(vocab, frame_duration)
+    beam_width = options.beam_width
     if beam_width <= 1:
         log.info("language model given with beam_width=%s: using beam_width=%s", beam_width, DEFAULT_BEAM_WIDTH)
         beam_width = DEFAULT_BEAM_WIDTH
-    return BeamSearchDecoder(vocab, frame_duration, beam_width, lm_path, alpha, beta, unigrams,
-                             blank_penalty=blank_penalty, hotwords=hotwords, hotword_weight=hotword_weight)
+    return BeamSearchDecoder(vocab, frame_duration, beam_width, options.lm_path, options.alpha, options.beta,
+                             unigrams, blank_penalty=options.blank_penalty, hotwords=options.hotwords,
+                             hotword_weight=options.hotword_weight)
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:

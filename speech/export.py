@@ -240,9 +240,11 @@ def _json_number(x: tf.Tensor, decimals: int) -> tf.Tensor:
 
 
 def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space: int, frame_duration: float,
-                      offset: tf.Tensor | float = 0.0) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                      offset: tf.Tensor | float = 0.0, limit: tf.Tensor | float = float("inf")
+                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``(text, confidence float64, words JSON)`` of one utterance's ``log_probs [T, C]`` (valid frames only);
-    word times are ``offset`` seconds plus their frames'."""
+    word times are ``offset`` seconds plus their frames', at most ``limit`` (the audio's end, as
+    :meth:`speech.decoding.Word.shifted`)."""
     num_frames = tf.shape(log_probs)[0]
     best = tf.argmax(log_probs, axis=1, output_type=tf.int32)  # ties -> lowest index, as numpy
     best_lp = tf.reduce_max(log_probs, axis=1)
@@ -277,31 +279,36 @@ def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space:
     text = tf.strings.reduce_join(words, separator=" ")
     escaped = tf.strings.regex_replace(words, r'(["\\])', r"\\\1")
     seconds = tf.constant(frame_duration, tf.float64)
-    offset = tf.cast(offset, tf.float64)
+    offset, limit = tf.cast(offset, tf.float64), tf.cast(limit, tf.float64)
     items = tf.strings.join([
         '{"word": "', escaped,
-        '", "start": ', _json_number(tf.cast(start, tf.float64) * seconds + offset, 3),
-        ', "end": ', _json_number(tf.cast(end, tf.float64) * seconds + offset, 3),
+        '", "start": ', _json_number(tf.minimum(tf.cast(start, tf.float64) * seconds + offset, limit), 3),
+        ', "end": ', _json_number(tf.minimum(tf.cast(end, tf.float64) * seconds + offset, limit), 3),
         ', "confidence": ', _json_number(word_conf, 4), "}"])
     words_json = tf.strings.join(["[", tf.strings.reduce_join(items, separator=", "), "]"])
     return text, confidence, words_json
 
 
 def greedy_decode(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, frame_duration: float,
-                  offsets: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                  offsets: tf.Tensor | None = None, limits: tf.Tensor | None = None
+                  ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``log_probs [B, T, C]`` and ``lengths [B]`` -> text, confidence (float32), words JSON, each ``[B]``;
-    ``offsets [B]`` (seconds, default 0) are added to each row's word times."""
+    ``offsets [B]`` (seconds, default 0) are added to each row's word times, which end by ``limits [B]`` (seconds,
+    default none)."""
     chars = tf.constant(list(vocab.chars))
     space = vocab.chars.index(" ")
     lengths = tf.cast(lengths, tf.int32)
     offsets = tf.zeros(tf.shape(lengths), tf.float64) if offsets is None else tf.cast(offsets, tf.float64)
+    limits = tf.fill(tf.shape(lengths), tf.constant(float("inf"), tf.float64)) if limits is None else tf.cast(
+        limits, tf.float64)
 
     def one(args):
-        lp, n, offset = args
-        text, confidence, words = greedy_decode_one(lp[:n], chars, vocab.blank, space, frame_duration, offset)
+        lp, n, offset, limit = args
+        text, confidence, words = greedy_decode_one(lp[:n], chars, vocab.blank, space, frame_duration, offset, limit)
         return text, tf.cast(confidence, tf.float32), words
 
-    return tf.map_fn(one, (log_probs, lengths, offsets), fn_output_signature=(tf.string, tf.float32, tf.string))
+    return tf.map_fn(one, (log_probs, lengths, offsets, limits),
+                     fn_output_signature=(tf.string, tf.float32, tf.string))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -329,7 +336,8 @@ class SpeechServingModule(tf.Module):
             features, n_frames, first = tf_speech_features(waveform, tf.maximum(lengths, 0), config, constants)
             log_probs, out_lengths = log_probs_of(features, n_frames)
             text, confidence, words = greedy_decode(log_probs, out_lengths, spec.vocab, spec.frame_seconds,
-                                                    tf.cast(first, tf.float64) / config.sample_rate)
+                                                    tf.cast(first, tf.float64) / config.sample_rate,
+                                                    tf.cast(tf.maximum(lengths, 0), tf.float64) / config.sample_rate)
             ok = tf.equal(errors, "")
             return {"transcript": tf.where(ok, text, ""), "confidence": tf.where(ok, confidence, 0.0),
                     "words": tf.where(ok, words, "[]"), "error": errors,

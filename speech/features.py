@@ -182,6 +182,12 @@ def _source_key(path: str, config: FeatureConfig) -> str:
     return hashlib.sha1(ident.encode()).hexdigest()
 
 
+def default_cache_dir() -> str:
+    """Where cached features live unless a job is told otherwise: ``$SPEECH_CACHE``, else
+    ``~/.cache/speech/features``."""
+    return os.environ.get("SPEECH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "speech", "features"))
+
+
 class FeatureCache:
     """Features on disk, keyed by the audio (real path, size, mtime) and the feature config.
 

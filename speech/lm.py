@@ -11,13 +11,11 @@ Usage: ``python -m speech lm --text sentences.txt --output lm.binary --order 3``
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from speech.decoding import UNIGRAMS_SUFFIX
@@ -125,28 +123,3 @@ def build_ngram_lm(
         os.replace(result, out)
         os.replace(unigrams, str(out) + UNIGRAMS_SUFFIX)
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="speech lm", description="Build a KenLM n-gram LM.")
-    parser.add_argument("--text", required=True, help="training text, one sentence a line")
-    parser.add_argument("--output", required=True, help="LM file to write (.binary, or .arpa with --arpa)")
-    parser.add_argument("--order", type=int, default=3)
-    parser.add_argument("--prune", default=None, help='lmplz --prune thresholds, e.g. "0 0 1"')
-    parser.add_argument("--arpa", action="store_true", help="write ARPA text instead of KenLM binary")
-    parser.add_argument("--raw", action="store_true", help="do not normalise the text with the vocabulary")
-    parser.add_argument("--vocab", default=None, help="vocabulary JSON (default: the standard alphabet)")
-    parser.add_argument("--memory", default="20%", help="lmplz -S sort memory (default 20%%)")
-    args = parser.parse_args(argv)
-    vocab = None if args.raw else (Vocabulary.load(args.vocab) if args.vocab else Vocabulary())
-    try:
-        path = build_ngram_lm(args.text, args.output, args.order, args.prune, not args.arpa, vocab, args.memory)
-    except (KenLMNotFoundError, RuntimeError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {path} ({path.stat().st_size} bytes) and {path}{UNIGRAMS_SUFFIX}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -321,6 +321,15 @@ def available_voices(engines: tuple[str, ...] | list[str] | None = None) -> list
 
 # --------------------------------------------------------------------------------------------- synthesis
 
+_engine_threads = 0  # threads of an in-process neural engine; 0: the library's default (all cores)
+
+
+def set_engine_threads(threads: int) -> None:
+    """Threads each in-process neural engine may use (a worker of a pool of processes: its share of the cores)."""
+    global _engine_threads
+    _engine_threads = max(0, int(threads))
+
+
 def _read_wav(path: str) -> np.ndarray:
     if not os.path.isfile(path) or os.path.getsize(path) <= 44:
         raise SynthesisError("engine wrote no audio")
@@ -497,8 +506,7 @@ def _piper_model(model: str, config: str, threads: int):
 def _piper(voice: Voice, text: str, rate: float, pitch: float, variation: float) -> np.ndarray:
     from piper import SynthesisConfig
 
-    threads = int(os.environ.get("SPEECH_SYNTH_THREADS", "0"))
-    model = _piper_model(voice.settings["model"], voice.settings["config"], threads)
+    model = _piper_model(voice.settings["model"], voice.settings["config"], _engine_threads)
     # length_scale > 1 is slower. Piper has no pitch control; its noise scales vary the prosody instead,
     # so ``pitch`` (distance from 1) widens the phoneme-duration noise a little.
     config = SynthesisConfig(length_scale=1.0 / rate, noise_scale=0.667 * variation,

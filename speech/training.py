@@ -102,15 +102,22 @@ class Trainer:
 
         self.spec, self.config, self.output_dir = spec, config, Path(output_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
-        if config.mixed_precision and tf.config.list_physical_devices("GPU"):
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        mixed = config.mixed_precision and bool(tf.config.list_physical_devices("GPU"))
+        # The run's seed drives Python's, numpy's and TensorFlow's generators: the same run gives the same weights.
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.model = spec.build()
+            # Layers take Keras's global dtype policy when they are built: float16 compute for this model only,
+            # the policy put back for whatever the process builds next.
+            previous = keras.mixed_precision.global_policy()
+            keras.mixed_precision.set_global_policy("mixed_float16" if mixed else previous)
+            try:
+                self.model = spec.build()
+            finally:
+                keras.mixed_precision.set_global_policy(previous)
             self.schedule_total = tf.Variable(1, dtype=tf.int64, trainable=False, name="schedule_total")
             self.optimizer = keras.optimizers.Adam(learning_rate=self._learning_rate,
                                                    global_clipnorm=config.clip_norm)
-            if keras.mixed_precision.global_policy().name == "mixed_float16":
+            if mixed:
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
             # Progress lives in the checkpoint itself, so weights and position can never disagree.
@@ -372,3 +379,20 @@ class Trainer:
             return
         save_model(self.output_dir, self.model, self.spec,
                    extra={"train": self.config.to_json(), "trained": {k: v for k, v in record.items()}})
+
+
+def make_strategy(name: str, cpu_replicas: int = 0):
+    """A tf.distribute strategy. ``cpu_replicas`` > 1 splits the CPU into that many logical devices
+    (for trying the distributed path on a machine without GPUs; it must run before TensorFlow starts)."""
+    import tensorflow as tf
+
+    if cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = None if gpus or cpu_replicas < 2 else [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # hosts and ranks come from TF_CONFIG
+    return tf.distribute.get_strategy()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from speech.audio import iter_audio_blocks
-from speech.decoding import BeamSearchDecoder, Hypothesis, Word, best_hypothesis, make_decoder
+from speech.decoding import BeamSearchDecoder, DecodingOptions, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, speech_feature_variants
 from speech.workers import init_worker
@@ -50,8 +50,7 @@ class Transcript:
     def to_json(self) -> dict:
         record = {"audio_filepath": self.audio_filepath, "duration": round(self.duration, 3), "text": self.text,
                   "confidence": round(float(self.confidence), 4),
-                  "words": [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
-                             "confidence": round(float(w.confidence), 4)} for w in self.words]}
+                  "words": [w.to_json() for w in self.words]}
         if self.error:
             record["error"] = self.error
         if self.warning:
@@ -123,8 +122,9 @@ def segment_features(path: str, config: FeatureConfig, max_segment_seconds: floa
 
 def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
                    variants: Sequence[FeatureConfig] | None = None, max_seconds: float | None = None
-                   ) -> tuple[str, float, list[tuple[float, list[np.ndarray]]] | None, str | None]:
-    """Decode and featurize one file: ``(path, duration, [(offset, [features under each variant])], warning)``, the
+                   ) -> tuple[str, float, list[tuple[float, list[np.ndarray], float]] | None, str | None]:
+    """Decode and featurize one file: ``(path, duration, [(offset, [features under each variant], end)], warning)``
+    (``end``: the segment's end, seconds; its words end by then), the
     variants of ``config`` the decoding search reads (default: ``config`` alone). A file longer than ``max_seconds``
     gives ``None`` for its segments instead: the caller streams it (:meth:`Transcriber.transcribe_long`), so that
     memory does not grow with a recording's length. Raises SpeechError."""
@@ -132,7 +132,7 @@ def featurize_file(path: str, config: FeatureConfig, max_segment_seconds: float 
     for offset, features, duration in segment_features(path, config, max_segment_seconds, variants, notes):
         if max_seconds is not None and duration > max_seconds:
             return path, duration, None, None
-        segments.append((offset, features))
+        segments.append((offset, features, duration))
     return path, duration, segments, notes[0] if notes else None
 
 
@@ -156,20 +156,22 @@ def failure_reason(error: Exception) -> str:
     return f"cannot decode audio ({type(error).__name__}: {error})"
 
 
-def merge_segments(parts: Sequence[tuple[float, Hypothesis]]) -> tuple[str, float, list[Word]]:
-    """Join segment hypotheses: words shifted by their offsets, confidence weighted by word count."""
-    words = [Word(w.word, w.start + offset, w.end + offset, w.confidence) for offset, hyp in parts for w in hyp.words]
-    text = " ".join(hyp.text for _, hyp in parts if hyp.text)
-    confidence = float(np.mean([hyp.confidence for _, hyp in parts])) if parts else 0.0
+def merge_segments(parts: Sequence[tuple[float, Hypothesis, float]]) -> tuple[str, float, list[Word]]:
+    """Join segment hypotheses ``(offset, hypothesis, end)``: words shifted by their offsets and ending by their
+    segment's end (a word's last output frame may reach past the audio), mean confidence."""
+    words = [w.shifted(offset, end) for offset, hyp, end in parts for w in hyp.words]
+    text = " ".join(hyp.text for _, hyp, _ in parts if hyp.text)
+    confidence = float(np.mean([hyp.confidence for _, hyp, _ in parts])) if parts else 0.0
     return text, confidence, words
 
 
 LM_FILE = "lm.binary"
 
 
-def decoding_settings(model_dir: str | None, beam_width: int | None = None,
-                      lm_path: str | None = None) -> tuple[int, str | None, dict]:
-    """``(beam width, LM path, settings)`` to decode a model folder's output with: see :func:`resolve_decoding`."""
+def model_decoding(model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
+                   **changes) -> DecodingOptions:
+    """The :class:`DecodingOptions` to decode a model folder's output with (:func:`resolve_decoding`), with
+    ``changes`` (alpha, beta, blank_penalty, hotwords, ..., ``None``: the model's own) applied."""
     import json
 
     from speech.model import CONFIG_FILE, resolve_model_dir
@@ -177,47 +179,30 @@ def decoding_settings(model_dir: str | None, beam_width: int | None = None,
     folder = resolve_model_dir(model_dir)
     saved = json.loads((folder / CONFIG_FILE).read_text()).get("decoder", {})
     lm_file = str(folder / LM_FILE) if (folder / LM_FILE).is_file() else None
-    return resolve_decoding(saved, lm_file, beam_width, lm_path)
+    return resolve_decoding(saved, lm_file, beam_width, lm_path).updated(**changes)
 
 
 def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = None,
-                     lm_path: str | None = None) -> tuple[int, str | None, dict]:
-    """``(beam width, LM path, settings)`` from a model's ``decoder`` config section and its LM file: settings are
-    the LM weights, the blank penalty and the decoding search's ``hop_lengths``, ``fmaxes`` and ``letter_bonus``, all
-    tuned with that LM.
+                     lm_path: str | None = None) -> DecodingOptions:
+    """Options from a model's ``decoder`` config section and its LM file: the saved settings (LM weights, blank
+    penalty, decoding search) were all tuned with that LM.
 
     ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships a KenLM with
     weights tuned on dev, and a beam width) when ``lm_file`` exists, else greedy. A beam search asked for
-    explicitly uses the model's LM and tuned weights too, unless ``lm_path`` names another LM (``"none"``: no LM).
+    explicitly uses the model's LM and tuned settings too, unless ``lm_path`` names another LM (``"none"``: no LM)
+    with default settings.
     """
-    weights = {k: saved[k] for k in ("alpha", "beta", "blank_penalty", *SEARCH_SETTINGS) if k in saved}
     if beam_width is None:
         beam_width = int(saved.get("beam_width", 1)) if lm_file and lm_path is None else 1
         if beam_width > 1 and not lm_support():
             log.warning("the model's LM decoding needs kenlm and pyctcdecode (scripts/setup.sh installs them): "
                         "decoding greedily")
-            return 1, None, {}
+            return DecodingOptions()
     if lm_path is not None:
-        return (beam_width, None, {}) if lm_path.lower() == "none" else (beam_width, lm_path, {})
+        return DecodingOptions(beam_width, None if lm_path.lower() == "none" else lm_path)
     if beam_width <= 1 or not lm_file:
-        return beam_width, None, {}
-    return beam_width, lm_file, weights
-
-
-SEARCH_SETTINGS = ("hop_lengths", "fmaxes", "letter_bonus")  # a model's decoder config: the decoding search
-
-
-def parse_hop_lengths(text: str) -> list[int]:
-    """``--hops 132,140,148``: the feature hops (samples) of the decoding search; one value searches no rate."""
-    import argparse
-
-    try:
-        hops = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated hop lengths in samples, got {text!r}") from None
-    if not hops or any(h <= 0 for h in hops):
-        raise argparse.ArgumentTypeError(f"hop lengths must be positive integers, got {text!r}")
-    return hops
+        return DecodingOptions(beam_width)
+    return DecodingOptions.from_config({**saved, "beam_width": beam_width}, lm_file)
 
 
 def search_hop_lengths(hop_length: int, hop_lengths: Sequence[int] | None, decoder) -> tuple[int, ...]:
@@ -265,42 +250,89 @@ def lm_support() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("kenlm", "pyctcdecode"))
 
 
-class Transcriber:
-    """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio."""
+Predict = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-    def __init__(self, model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
-                 alpha: float | None = None, beta: float | None = None, blank_penalty: float | None = None,
-                 hotwords: Sequence[str] = (), hotword_weight: float | None = None, batch_size: int = 16,
+
+def batched_log_probs(predict: Predict, features: Sequence[np.ndarray], batch_size: int,
+                      max_batch_frames: int) -> list[np.ndarray]:
+    """Per-utterance log-probabilities ``[T', C]`` (valid frames only) of ``features`` (each ``[T, n_mfcc]``), run
+    through ``predict(padded [B, T, n_mfcc], lengths [B]) -> (log_probs [B, T', C], lengths [B])`` in length-sorted
+    batches of at most ``batch_size`` utterances and ``max_batch_frames`` padded frames. ``predict`` is the Keras
+    model (:class:`Transcriber`) or a SavedModel's ``logits`` signature (the Beam job)."""
+    out: list[np.ndarray | None] = [None] * len(features)
+    order = sorted(range(len(features)), key=lambda i: len(features[i]))
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) >= batch_size or len(features[i]) * (len(batch) + 1) > max_batch_frames:
+            batches.append([i])
+        else:
+            batch.append(i)
+    for batch in batches:
+        lengths = np.array([len(features[i]) for i in batch], np.int32)
+        padded = np.zeros((len(batch), lengths.max(), features[batch[0]].shape[1]), np.float32)
+        for row, i in enumerate(batch):
+            padded[row, :lengths[row]] = features[i]
+        log_probs, out_lengths = predict(padded, lengths)
+        for row, i in enumerate(batch):
+            out[i] = np.asarray(log_probs[row, :out_lengths[row]])
+    return out  # type: ignore[return-value]
+
+
+class Decoding:
+    """:class:`DecodingOptions` made ready for one model: its decoder and the feature variants of its decoding
+    search. The one path from features to hypotheses, shared by the :class:`Transcriber` (and so the CLI and
+    evaluation) and the Beam job, whatever runs the network."""
+
+    def __init__(self, spec, options: DecodingOptions):
+        self.options, self.features = options, spec.features
+        self.decoder = make_decoder(spec.vocab, spec.frame_seconds, options)
+        # The decoding search: the beam search under each of these feature variants (speaking rate x vocal tract),
+        # its best-scoring result kept.
+        self.variants = search_variants(spec.features, options.hop_lengths, options.fmaxes, self.decoder)
+        if len(options.hop_lengths) > 1 and len(self.variants) == 1:
+            log.warning("greedy decoding has no score to choose a hop by: decoding at the model's own hop, %d",
+                        spec.features.hop_length)
+
+    def featurize(self, wave: np.ndarray) -> tuple[int, list[np.ndarray]]:
+        """``(samples of edge silence cut, [features under each variant])`` of one segment's wave."""
+        return speech_feature_variants(wave, self.variants)
+
+    def decode(self, candidates: Sequence[Sequence[np.ndarray]],
+               log_probs: Callable[[list[np.ndarray]], list[np.ndarray]]) -> list[Hypothesis]:
+        """One hypothesis per utterance from its features under each of :attr:`variants` (in that order), the
+        network run by ``log_probs`` (features in, log-probabilities out): the decode the beam search scores
+        highest (with the letter bonus), its word times in seconds at its hop.
+
+        Why: an output frame spans 3 feature hops, and a voice faster than any in training runs its letters
+        together (deletions are most of the unseen voices' character errors). Decoding at a shorter hop reads the
+        same audio as if spoken slower; the search's own objective picks the rate for each utterance."""
+        flat = [f for feats in candidates for f in feats]
+        hyps = [self.decoder.decode(lp) for lp in log_probs(flat)]
+        out, k = [], 0
+        for feats in candidates:
+            out.append(search_choice(hyps[k:k + len(feats)], self.variants, self.features,
+                                     self.options.letter_bonus))
+            k += len(feats)
+        return out
+
+
+class Transcriber:
+    """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio, decoding as
+    ``options`` say (default: the folder's own decoding, :func:`model_decoding`)."""
+
+    def __init__(self, model_dir: str | None = None, options: DecodingOptions | None = None, batch_size: int = 16,
                  max_batch_frames: int = 48000, max_segment_seconds: float = MAX_SEGMENT_SECONDS,
-                 hop_lengths: Sequence[int] | None = None, fmaxes: Sequence[float | None] | None = None,
-                 letter_bonus: float | None = None, long_file_seconds: float = LONG_FILE_SECONDS):
+                 long_file_seconds: float = LONG_FILE_SECONDS):
         import tensorflow as tf
 
         from speech.model import load_model
 
         self.model, self.spec = load_model(model_dir)
-        # beam_width None: the model folder's own decoding (LM beam search for the bundled model).
-        beam_width, lm_path, settings = decoding_settings(model_dir, beam_width, lm_path)
-        overrides = {"alpha": alpha, "beta": beta, "blank_penalty": blank_penalty, "hotword_weight": hotword_weight}
-        if beam_width > 1:  # greedy decoding takes none of these
-            settings.update({k: v for k, v in overrides.items() if v is not None})
-        if hotwords:  # typed as people write them ("Anna Karenina", "R2D2"): spelled as transcripts are
-            from speech.text import normalize_text
-
-            settings["hotwords"] = [normalize_text(h) for h in hotwords]
-        saved = {k: settings.pop(k) for k in SEARCH_SETTINGS if k in settings}
-        self.decoder = make_decoder(self.spec.vocab, self.spec.frame_seconds, beam_width=beam_width,
-                                    lm_path=lm_path, **settings)
-        # The decoding search: the beam search under each of these feature variants (speaking rate x vocal tract),
-        # its best-scoring result kept.
-        self.variants = search_variants(self.spec.features,
-                                        saved.get("hop_lengths") if hop_lengths is None else hop_lengths,
-                                        saved.get("fmaxes") if fmaxes is None else fmaxes, self.decoder)
+        self.options = model_decoding(model_dir) if options is None else options
+        self.decoding = Decoding(self.spec, self.options)
+        self.decoder, self.variants = self.decoding.decoder, self.decoding.variants
         self.hop_lengths = tuple(dict.fromkeys(v.hop_length for v in self.variants))
-        self.letter_bonus = float(saved.get("letter_bonus", 0.0) if letter_bonus is None else letter_bonus)
-        if hop_lengths and len(self.variants) == 1 and tuple(hop_lengths) != self.hop_lengths:
-            log.warning("greedy decoding has no score to choose a hop by: decoding at the model's own hop, %d",
-                        self.hop_lengths[0])
         self.batch_size, self.max_batch_frames = batch_size, max_batch_frames
         self.max_segment_seconds = max_segment_seconds
         self.long_file_seconds = long_file_seconds
@@ -318,29 +350,11 @@ class Transcriber:
     # -- features in, hypotheses out ------------------------------------------------------------------------
     def log_probs(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Per-utterance log-probabilities ``[T', C]`` (valid frames only), computed in length-sorted batches."""
-        out: list[np.ndarray | None] = [None] * len(features)
-        for batch in self._batches(features):
-            lengths = np.array([len(features[i]) for i in batch], np.int32)
-            padded = np.zeros((len(batch), lengths.max(), self.spec.features.n_mfcc), np.float32)
-            for row, i in enumerate(batch):
-                padded[row, :lengths[row]] = features[i]
+        def predict(padded, lengths):
             log_probs, out_lengths = self._predict(padded, lengths)
-            log_probs, out_lengths = log_probs.numpy(), out_lengths.numpy()
-            for row, i in enumerate(batch):
-                out[i] = log_probs[row, :out_lengths[row]]
-        return out  # type: ignore[return-value]
+            return log_probs.numpy(), out_lengths.numpy()
 
-    def _batches(self, features: Sequence[np.ndarray]) -> Iterator[list[int]]:
-        order = sorted(range(len(features)), key=lambda i: len(features[i]))
-        batch: list[int] = []
-        for i in order:
-            longest = len(features[i])
-            if batch and (len(batch) >= self.batch_size or longest * (len(batch) + 1) > self.max_batch_frames):
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
+        return batched_log_probs(predict, features, self.batch_size, self.max_batch_frames)
 
     def decode(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
         return [self.decoder.decode(lp) for lp in log_probs]
@@ -350,26 +364,15 @@ class Transcriber:
         return self.decode(self.log_probs(features))
 
     def transcribe_candidates(self, candidates: Sequence[Sequence[np.ndarray]]) -> list[Hypothesis]:
-        """One hypothesis per utterance from its features under each of :attr:`variants` (in that order): the
-        decode the beam search scores highest (with :attr:`letter_bonus`), its word times in seconds at its hop.
-
-        Why: an output frame spans 3 feature hops, and a voice faster than any in training runs its letters
-        together (deletions are most of the unseen voices' character errors). Decoding at a shorter hop reads the
-        same audio as if spoken slower; the search's own objective picks the rate for each utterance."""
-        flat = [f for feats in candidates for f in feats]
-        hyps = self.decode(self.log_probs(flat))
-        out, k = [], 0
-        for feats in candidates:
-            out.append(search_choice(hyps[k:k + len(feats)], self.variants, self.spec.features, self.letter_bonus))
-            k += len(feats)
-        return out
+        """One hypothesis per utterance from its features under each of :attr:`variants` (:meth:`Decoding.decode`)."""
+        return self.decoding.decode(candidates, self.log_probs)
 
     def transcribe_waveform(self, wave: np.ndarray) -> Hypothesis:
         """One mono waveform at the model's sample rate (no segmentation); word times from the wave's start."""
-        start, features = speech_feature_variants(wave, self.variants)
+        start, features = self.decoding.featurize(wave)
         hyp = self.transcribe_candidates([features])[0]
-        shift = start / self.spec.features.sample_rate
-        hyp.words = [Word(w.word, w.start + shift, w.end + shift, w.confidence) for w in hyp.words]
+        rate = self.spec.features.sample_rate
+        hyp.words = [w.shifted(start / rate, len(wave) / rate) for w in hyp.words]
         return hyp
 
     # -- files in, transcripts out ---------------------------------------------------------------------------
@@ -419,20 +422,20 @@ class Transcriber:
         """One recording of any length, featurized and decoded ``seconds_per_batch`` of audio at a time: memory
         holds one such batch of segments (under every feature variant) and the words so far, whatever the
         length. The same segments, features and decodes as :meth:`transcribe_files` gives a shorter file."""
-        parts: list[tuple[float, Hypothesis]] = []
-        pending: list[tuple[float, list[np.ndarray]]] = []
+        parts: list[tuple[float, Hypothesis, float]] = []
+        pending: list[tuple[float, list[np.ndarray], float]] = []
         notes: list[str] = []
         duration = flushed = 0.0  # seconds read in all, and when the last batch was decoded
 
         def flush() -> None:
-            hyps = self.transcribe_candidates([features for _, features in pending])
-            parts.extend((offset, hyp) for (offset, _), hyp in zip(pending, hyps))
+            hyps = self.transcribe_candidates([features for _, features, _ in pending])
+            parts.extend((offset, hyp, end) for (offset, _, end), hyp in zip(pending, hyps))
             pending.clear()
 
         try:
             for offset, features, end in segment_features(path, self.spec.features, self.max_segment_seconds,
                                                           self.variants, notes):
-                pending.append((offset, features))
+                pending.append((offset, features, end))
                 duration = end
                 if duration - flushed >= seconds_per_batch:
                     flush()
@@ -445,12 +448,12 @@ class Transcriber:
         return Transcript(path, duration, text, confidence, words, warning=notes[0] if notes else None)
 
     def _transcribe_chunk(self, chunk: list) -> Iterator[Transcript]:
-        flat = [(i, offset, feats) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)
-                for offset, feats in segs]
-        hyps = self.transcribe_candidates([f for _, _, f in flat])
-        per_file: dict[int, list[tuple[float, Hypothesis]]] = {}
-        for (i, offset, _), hyp in zip(flat, hyps):
-            per_file.setdefault(i, []).append((offset, hyp))
+        flat = [(i, offset, feats, end) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)
+                for offset, feats, end in segs]
+        hyps = self.transcribe_candidates([f for _, _, f, _ in flat])
+        per_file: dict[int, list[tuple[float, Hypothesis, float]]] = {}
+        for (i, offset, _, end), hyp in zip(flat, hyps):
+            per_file.setdefault(i, []).append((offset, hyp, end))
         for i, (path, duration, segs, warning) in enumerate(chunk):
             if isinstance(segs, str):
                 yield Transcript(path, error=segs)

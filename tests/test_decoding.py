@@ -13,6 +13,7 @@ from speech.decoding import (
     BeamSearchDecoder,
     Decoder,
     DecoderUnavailableError,
+    DecodingOptions,
     GreedyDecoder,
     Hypothesis,
     Word,
@@ -125,7 +126,7 @@ def test_bad_shapes_raise():
 
 def test_make_decoder_picks_greedy_for_width_one():
     assert isinstance(make_decoder(VOCAB, FD), GreedyDecoder)
-    assert isinstance(make_decoder(VOCAB, FD, beam_width=1), Decoder)
+    assert isinstance(make_decoder(VOCAB, FD, DecodingOptions(beam_width=1)), Decoder)
 
 
 # --- optional stack missing: clear errors ---------------------------------------------------------------
@@ -134,7 +135,7 @@ def test_make_decoder_picks_greedy_for_width_one():
 def test_missing_pyctcdecode_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyctcdecode", None)  # makes `import pyctcdecode` raise ImportError
     with pytest.raises(DecoderUnavailableError, match=r"pyctcdecode.*scripts/install_kenlm\.sh"):
-        make_decoder(VOCAB, FD, beam_width=8)
+        make_decoder(VOCAB, FD, DecodingOptions(beam_width=8))
     assert greedy("_a_").text == "a"  # greedy never needs it
 
 
@@ -164,7 +165,7 @@ def test_beam_without_lm_agrees_with_greedy(peak):
     pytest.importorskip("pyctcdecode", reason="pyctcdecode not installed: run scripts/install_kenlm.sh")
     rng = np.random.default_rng(0)
     greedy_decoder = GreedyDecoder(VOCAB, FD)
-    beam = make_decoder(VOCAB, FD, beam_width=16)
+    beam = make_decoder(VOCAB, FD, DecodingOptions(beam_width=16))
     assert isinstance(beam, BeamSearchDecoder)
     for _ in range(8):
         log_probs = _random_peaked(rng, 60, peak)
@@ -243,8 +244,8 @@ def tiny_lm(tmp_path_factory) -> Path:
 def test_lm_fused_beam_fixes_ambiguous_example(tiny_lm):
     greedy_hyp = GreedyDecoder(VOCAB, FD).decode(NOISY)
     assert greedy_hyp.text == "the cot sat on the mat"
-    assert make_decoder(VOCAB, FD, beam_width=16).decode(NOISY).text == "the cot sat on the mat"
-    fused = make_decoder(VOCAB, FD, beam_width=16, lm_path=str(tiny_lm), alpha=0.5, beta=1.0)
+    assert make_decoder(VOCAB, FD, DecodingOptions(beam_width=16)).decode(NOISY).text == "the cot sat on the mat"
+    fused = make_decoder(VOCAB, FD, DecodingOptions(beam_width=16, lm_path=str(tiny_lm), alpha=0.5, beta=1.0))
     hyp = fused.decode(NOISY)
     assert hyp.text == "the cat sat on the mat"
     assert fused.decode(NOISY2).text == "the dog sat on the log"
@@ -397,8 +398,9 @@ def test_blank_penalty_gives_back_a_letter_the_blank_narrowly_outranked():
     assert penalised.decode(frames("______")).text == ""
     with pytest.raises(ValueError, match="blank_penalty"):
         BeamSearchDecoder(VOCAB, FD, beam_width=8, blank_penalty=-1.0)
-    assert isinstance(make_decoder(VOCAB, FD, beam_width=1, blank_penalty=1.0), GreedyDecoder)  # greedy: the plain path
-    assert make_decoder(VOCAB, FD, beam_width=8, blank_penalty=1.0).blank_penalty == 1.0
+    # greedy: the plain path
+    assert isinstance(make_decoder(VOCAB, FD, DecodingOptions(beam_width=1, blank_penalty=1.0)), GreedyDecoder)
+    assert make_decoder(VOCAB, FD, DecodingOptions(beam_width=8, blank_penalty=1.0)).blank_penalty == 1.0
 
 
 # --- hotwords ---------------------------------------------------------------------------------------------
@@ -415,6 +417,6 @@ def test_hotwords_tip_an_ambiguous_word_and_never_fill_silence():
     assert BeamSearchDecoder(VOCAB, FD, beam_width=16, hotwords=["cat"], hotword_weight=0.0).decode(
         ambiguous).text == "kat"
     with pytest.raises(ValueError, match="beam search"):
-        make_decoder(VOCAB, FD, beam_width=1, hotwords=["cat"])
+        make_decoder(VOCAB, FD, DecodingOptions(beam_width=1, hotwords=["cat"]))
     with pytest.raises(ValueError, match="characters"):
         BeamSearchDecoder(VOCAB, FD, beam_width=4, hotwords=["Cat!"])

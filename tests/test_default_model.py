@@ -38,14 +38,14 @@ def test_transcribe_the_samples_with_the_default_model(capsys):
 def test_the_bundled_model_decodes_with_its_lm_by_default_and_greedy_on_request(capsys):
     pytest.importorskip("kenlm")
     pytest.importorskip("pyctcdecode")
-    from speech.transcribe import decoding_settings
+    from speech.transcribe import model_decoding
 
-    beam_width, lm, weights = decoding_settings(None)
-    assert beam_width > 1 and lm == str(DEFAULT_MODEL_DIR / "lm.binary")
+    options = model_decoding(None)
+    assert options.beam_width > 1 and options.lm_path == str(DEFAULT_MODEL_DIR / "lm.binary")
     # The decoding search over feature variants is not the bundled default: on real speech it did not pay for its
     # twelve decodes (docs/experiments.md); it stays a flag away (--hops). A blank penalty gives back the letters a
     # synthetic-trained model under-emits on real voices.
-    assert set(weights) == {"alpha", "beta", "blank_penalty"} and weights["blank_penalty"] > 0
+    assert options.blank_penalty > 0 and not options.hop_lengths and not options.fmaxes
     decoders = {}
     for flags in ([], ["--beam", "1"]):
         assert cli_main(["evaluate", "--manifest", str(SAMPLES / "samples.jsonl"), *flags]) == 0

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from speech import lm
-from speech.lm import KenLMNotFoundError, build_ngram_lm, find_kenlm_binary, main, unigrams_from_text
+from speech.lm import KenLMNotFoundError, build_ngram_lm, find_kenlm_binary, unigrams_from_text
+from speech.pipelines.lm import main
 
 TEXT = "The cat sat on the mat.\nThe DOG sat on 2 logs!\n\n  a cat and a dog  \n"
 

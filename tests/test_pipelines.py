@@ -442,6 +442,27 @@ def test_transcribe_conventions_format_all_references_kept_and_format_needs_a_fo
     assert [r["text"] for r in lines] == ["yes", "left"] and all("pred_text" in r for r in lines)
 
 
+def test_transcribe_reads_audio_piped_to_stdin(tiny_model, tmp_path):
+    model_dir, _ = tiny_model
+    src = _write_tone_files(tmp_path / "in", [("one.wav", "yes")])
+    cmd = [sys.executable, "-m", "speech", "transcribe", "--model", str(model_dir), "--jobs", "1", "-"]
+
+    def run(stdin_file, *extra):
+        with open(stdin_file, "rb") as f:
+            return subprocess.run([*cmd, *extra], stdin=f, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+    piped = run(src / "one.wav")
+    assert piped.returncode == 0, piped.stderr
+    record = json.loads(piped.stdout)
+    assert record["audio_filepath"] == "-" and record["text"] == "yes" and record["duration"] > 0
+    written = run(src / "one.wav", "--output-dir", str(tmp_path / "out"))
+    assert written.returncode == 0 and (tmp_path / "out" / "stdin.txt").read_text() == "yes\n"
+    (tmp_path / "empty").write_bytes(b"")
+    empty = run(tmp_path / "empty")
+    assert empty.returncode == 1
+    assert json.loads(empty.stdout) == {"audio_filepath": "-", "error": "empty file (0 bytes)"}
+
+
 def test_hotwords_reach_the_beam_search_from_the_cli_and_need_one(tiny_model, tmp_path, capsys, monkeypatch):
     from speech import transcribe
 
@@ -450,14 +471,15 @@ def test_hotwords_reach_the_beam_search_from_the_cli_and_need_one(tiny_model, tm
     built = {}
     real = transcribe.make_decoder
 
-    def spy(*args, **kwargs):
-        built.update(kwargs)
-        return real(*args, **kwargs)
+    def spy(vocab, frame_duration, options=None, *args):
+        built["options"] = options
+        return real(vocab, frame_duration, options, *args)
 
     monkeypatch.setattr(transcribe, "make_decoder", spy)
     base = ["transcribe", "--model", str(model_dir), str(src / "one.wav"), "--no-progress", "--jobs", "1"]
     assert cli_main([*base, "--beam", "4", "--hotwords", "Anna Karenina, R2D2", "--hotword-weight", "5"]) == 0
-    assert built["hotwords"] == ["anna karenina", "r two d two"] and built["hotword_weight"] == 5.0  # normalised
+    options = built["options"]
+    assert options.hotwords == ("anna karenina", "r two d two") and options.hotword_weight == 5.0  # normalised
     capsys.readouterr()
     assert cli_main([*base, "--beam", "1", "--hotwords", "anna"]) == 2
     assert "hotwords need the beam search" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech import synth
+from speech import corpus_plan, synth
 from speech.manifest import read_manifest
 from speech.mbrola_english import replace_lines
 from speech.pipelines import synth_corpus
@@ -247,30 +247,30 @@ FAKE_PROMPTS = [Prompt(f"sentence number {i} here", f"Sentence number {i} here."
 
 
 def test_a_held_out_speaker_is_withheld_from_training_under_every_engine():
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=600, seed=0, holdout=("mbrola:us2", "flite:kal16"))
-    jobs, holdout = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=600, seed=0, holdout=("mbrola:us2", "flite:kal16"))
+    jobs, holdout = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     assert {v.id for v in holdout} == {"mbrola:us2", "flite:kal16"}
     trained = {v for j in jobs if j.split != "test" for v in j.voices}
     # festival's kal_diphone is the same recorded speaker as flite's kal16
     assert "festival:kal_diphone" not in trained and not trained & {"mbrola:us2", "flite:kal16"}
     assert "mbrola:us1" in trained
     for seed in range(20):  # automatic choice never takes the speaker of a voice that must stay in training
-        auto = synth_corpus.choose_holdout(FAKE_VOICES, 2, np.random.default_rng(seed))
+        auto = corpus_plan.choose_holdout(FAKE_VOICES, 2, np.random.default_rng(seed))
         assert "flite:slt" not in {v.id for v in auto}
 
 
 def test_a_held_out_kokoro_voice_keeps_its_blends_out_of_training():
     voices = [Voice("kokoro", n) for n in ("af_a", "af_b", "af_c")]
     voices += [Voice("kokoro-blend", f"{a}+{b}") for a, b in (("af_a", "af_b"), ("af_a", "af_c"), ("af_b", "af_c"))]
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=300, seed=0, holdout=("kokoro:af_a",))
-    jobs, _ = synth_corpus.plan_corpus(cfg, voices, FAKE_PROMPTS)
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=300, seed=0, holdout=("kokoro:af_a",))
+    jobs, _ = corpus_plan.plan_corpus(cfg, voices, FAKE_PROMPTS)
     trained = {v for j in jobs if j.split != "test" for v in j.voices}
     assert trained == {"kokoro:af_b", "kokoro:af_c", "kokoro-blend:af_b+af_c"}
 
 
 def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=3, test_voices=2)
-    jobs, holdout = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=3, test_voices=2)
+    jobs, holdout = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     assert len(jobs) == 2000 and len(holdout) == 2
     assert len({v.engine for v in holdout}) == 2 and "piper:en_US-joe-medium" not in {v.id for v in holdout}
     texts = {s: {j.text for j in jobs if j.split == s} for s in ("train", "dev", "test")}
@@ -285,9 +285,9 @@ def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
     n = sum(engines.values())
     assert 0.08 < engines["espeak"] / n < 0.18 and engines["piper"] > engines["espeak"]
     # same plan for the same seed, a different one for another seed
-    again, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    again, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     assert [j.uid for j in again] == [j.uid for j in jobs]
-    other, _ = synth_corpus.plan_corpus(synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=4),
+    other, _ = corpus_plan.plan_corpus(corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=2000, seed=4),
                                         FAKE_VOICES, FAKE_PROMPTS)
     assert [j.uid for j in other] != [j.uid for j in jobs]
     rates = [j.rate for j in jobs]
@@ -298,10 +298,10 @@ def test_plan_splits_disjoint_holdout_only_in_test_and_mix_weighted():
 
 def test_engine_weights_change_the_mix_and_accented_voices_are_opt_in():
     voices = [*FAKE_VOICES, *(Voice("mbrola-accented", n) for n in ("de4", "fr1", "sw2"))]
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=3000, seed=1, holdout=("mbrola:us2", "flite:awb"))
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=3000, seed=1, holdout=("mbrola:us2", "flite:awb"))
 
-    def accented_share(config: synth_corpus.CorpusConfig) -> float:
-        jobs, _ = synth_corpus.plan_corpus(config, voices, FAKE_PROMPTS)
+    def accented_share(config: corpus_plan.CorpusConfig) -> float:
+        jobs, _ = corpus_plan.plan_corpus(config, voices, FAKE_PROMPTS)
         train = [j.voices[0].split(":")[0] for j in jobs if j.split == "train"]
         return train.count("mbrola-accented") / len(train)
 
@@ -311,7 +311,7 @@ def test_engine_weights_change_the_mix_and_accented_voices_are_opt_in():
     assert 0.40 < accented_share(cfg) < 0.49
     cfg.engine_weights = {e: 0.0 for e in ENGINES}
     with pytest.raises(ValueError, match="all zero"):
-        synth_corpus.plan_corpus(cfg, voices, FAKE_PROMPTS)
+        corpus_plan.plan_corpus(cfg, voices, FAKE_PROMPTS)
     # the defaults leave the new engine out, so a corpus made with them stays what it was
     args = synth_corpus.build_parser().parse_args(["--output", "x", "--hours", "1"])
     assert args.engines == DEFAULT_ENGINES and "mbrola-accented" not in DEFAULT_ENGINES
@@ -326,8 +326,8 @@ def test_a_bad_engine_weight_is_refused_with_a_clear_message(value, tmp_path, ca
 
 
 def test_hours_estimate_and_repeated_train_sentences():
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", hours=0.5, seed=0)
-    jobs, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS[:200])
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", hours=0.5, seed=0)
+    jobs, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS[:200])
     assert 400 < len(jobs) < 1200  # ~1.6 s per 4-word prompt
     dev_test = {j.text for j in jobs if j.split != "train"}
     assert not dev_test & {j.text for j in jobs if j.split == "train"}
@@ -427,10 +427,10 @@ def test_rate_pitch_and_resampling_ranges_reach_every_utterance_and_the_corpus_r
 
 
 def test_voice_conversion_changes_the_ids_of_the_utterances_it_reaches_and_no_others():
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=400, seed=2)
-    before, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
-    cfg.augment = synth_corpus.AugmentConfig(voice_prob=0.6)
-    after, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=400, seed=2)
+    before, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg.augment = corpus_plan.AugmentConfig(voice_prob=0.6)
+    after, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     assert len(before) == len(after)
     for old, new in zip(before, after):
         assert (old.uid != new.uid) == old.augment  # a re-run never takes an unconverted file for a converted one
@@ -445,10 +445,10 @@ def test_probabilities_outside_zero_to_one_are_refused(tmp_path, capsys):
 
 
 def test_non_speech_clips_come_after_the_speech_and_leave_its_plan_unchanged():
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=400, seed=2)
-    speech_only, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=400, seed=2)
+    speech_only, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     cfg.non_speech_fraction = 0.1
-    jobs, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    jobs, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     assert jobs[:len(speech_only)] == speech_only
     added = jobs[len(speech_only):]
     assert len(added) == round(0.1 * sum(j.split == "train" for j in speech_only))
@@ -458,10 +458,10 @@ def test_non_speech_clips_come_after_the_speech_and_leave_its_plan_unchanged():
 
 
 def test_multi_sentence_utterances_read_train_sentences_in_one_go_and_leave_the_rest_of_the_plan():
-    cfg = synth_corpus.CorpusConfig(output="/tmp/x", num_prompts=600, seed=2)
-    single, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    cfg = corpus_plan.CorpusConfig(output="/tmp/x", num_prompts=600, seed=2)
+    single, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     cfg.multi_sentence_prob, cfg.max_sentences = 0.5, 3
-    jobs, _ = synth_corpus.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
+    jobs, _ = corpus_plan.plan_corpus(cfg, FAKE_VOICES, FAKE_PROMPTS)
     assert len(jobs) == len(single)
     # Voices, rates, pitches and augmentation draws are those of the single-sentence plan; dev and test too.
     same = ("split", "voices", "rate", "pitch", "variation", "augment", "seed")
@@ -480,7 +480,7 @@ def test_multi_sentence_utterances_read_train_sentences_in_one_go_and_leave_the_
             assert job == old
     assert len({j.uid for j in jobs}) == len(jobs)
     # --hours plans fewer, longer utterances for the same audio
-    by_hours = [synth_corpus.plan_corpus(synth_corpus.CorpusConfig(output="/tmp/x", hours=0.5, seed=0,
+    by_hours = [corpus_plan.plan_corpus(corpus_plan.CorpusConfig(output="/tmp/x", hours=0.5, seed=0,
                                                                    multi_sentence_prob=p), FAKE_VOICES,
                                          FAKE_PROMPTS)[0] for p in (0.0, 1.0)]
     assert len(by_hours[1]) < 0.6 * len(by_hours[0])

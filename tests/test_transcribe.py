@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speech.decoding import DecodingOptions
 from speech.manifest import read_manifest
 from speech.transcribe import Transcriber, iter_segments
 from tests.conftest import tone_speech
@@ -65,8 +66,12 @@ def test_quiet_edges_do_not_change_the_words_and_shift_their_times(transcriber, 
     assert start == int(1.35 * 16000) and end == len(padded_wave) - 16000 + 2400
     cut = transcriber.transcribe_waveform(padded_wave[start:end])  # nothing more to cut: times from its start
     shifted = [(w.word, w.start + 1.35, w.end + 1.35) for w in cut.words]
+    cut_end = 1.35 + (end - start) / 16000
     for got, want in zip(padded.words, shifted, strict=True):
-        assert (got.word, got.start, got.end) == pytest.approx(want, abs=1e-6)
+        if want[2] < cut_end - 1e-6:
+            assert (got.word, got.start, got.end) == pytest.approx(want, abs=1e-6)
+        else:  # the cut audio's last word ends with it; in the file, with its last output frame
+            assert (got.word, got.start) == pytest.approx(want[:2], abs=1e-6) and got.end >= want[2] - 1e-6
     alone = transcriber.transcribe_waveform(padded_wave)
     assert [(w.word, w.start, w.end) for w in alone.words] == [(w.word, w.start, w.end) for w in padded.words]
 
@@ -147,8 +152,9 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     import shutil
 
     from speech import transcribe
+    from speech.decoding import DecodingOptions as Options
 
-    assert transcribe.decoding_settings(str(tiny_model[0])) == (1, None, {})  # no LM shipped: greedy
+    assert transcribe.model_decoding(str(tiny_model[0])) == Options()  # no LM shipped: greedy
     folder = tmp_path / "with_lm"
     shutil.copytree(tiny_model[0], folder, ignore=shutil.ignore_patterns("checkpoints", "logs"))
     config = json.loads((folder / "config.json").read_text())
@@ -157,20 +163,23 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     (folder / transcribe.LM_FILE).write_bytes(b"lm")
     lm = str(folder / transcribe.LM_FILE)
     monkeypatch.setattr(transcribe, "lm_support", lambda: True)
-    assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2})
-    assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})
-    assert transcribe.decoding_settings(str(folder), beam_width=4) == (4, lm, {"alpha": 0.7, "beta": 1.2})
-    assert transcribe.decoding_settings(str(folder), lm_path="none") == (1, None, {})
+    assert transcribe.model_decoding(str(folder)) == Options(8, lm, alpha=0.7, beta=1.2)
+    assert transcribe.model_decoding(str(folder), beam_width=1) == Options()
+    assert transcribe.model_decoding(str(folder), beam_width=4) == Options(4, lm, alpha=0.7, beta=1.2)
+    assert transcribe.model_decoding(str(folder), lm_path="none") == Options()
     search = {"hop_lengths": [148, 160], "fmaxes": [None, 7600], "letter_bonus": 1.0,  # tuned with the model's LM
               "blank_penalty": 0.5}
     config["decoder"].update(search)
     (folder / "config.json").write_text(json.dumps(config))
-    assert transcribe.decoding_settings(str(folder)) == (8, lm, {"alpha": 0.7, "beta": 1.2, **search})
-    assert transcribe.decoding_settings(str(folder), beam_width=4, lm_path="other.bin") == (4, "other.bin", {})
-    assert transcribe.decoding_settings(str(folder), beam_width=1) == (1, None, {})  # greedy: no blank penalty
+    assert transcribe.model_decoding(str(folder)) == Options(8, lm, alpha=0.7, beta=1.2, **search)
+    assert transcribe.model_decoding(str(folder), beam_width=4, lm_path="other.bin") == Options(4, "other.bin")
+    assert transcribe.model_decoding(str(folder), beam_width=1) == Options()  # greedy: no blank penalty
+    # The options round-trip through the config section they were read from.
+    assert Options.from_config(transcribe.model_decoding(str(folder)).to_config(), lm) == transcribe.model_decoding(
+        str(folder))
     # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
     monkeypatch.setattr(transcribe, "lm_support", lambda: False)
-    assert transcribe.decoding_settings(str(folder)) == (1, None, {})
+    assert transcribe.model_decoding(str(folder)) == Options()
 
 
 def test_segment_limits_must_leave_room_for_a_cut():
@@ -218,7 +227,7 @@ def test_rate_search_keeps_the_best_scoring_hop_with_its_timings(tiny_model):
     from speech.features import speech_feature_variants
 
     hops = (120, 208, 184)  # the model's own hop (160) left out, so that every choice rescales the timings
-    searching = Transcriber(str(tiny_model[0]), beam_width=4, hop_lengths=hops)
+    searching = Transcriber(str(tiny_model[0]), DecodingOptions(4, hop_lengths=hops))
     assert searching.hop_lengths == hops
     utts = read_manifest(tiny_model[1])[:6]
     results = list(searching.transcribe_files([u.audio_filepath for u in utts], jobs=1))
@@ -230,10 +239,10 @@ def test_rate_search_keeps_the_best_scoring_hop_with_its_timings(tiny_model):
         assert result.text == singles[best].text
         scale, shift = hops[best] / 160, start / 16000
         assert [t for w in result.words for t in (w.start, w.end)] == pytest.approx(
-            [t * scale + shift for w in singles[best].words for t in (w.start, w.end)])
+            [min(t * scale + shift, len(wave) / 16000) for w in singles[best].words for t in (w.start, w.end)])
     assert searching.transcribe_waveform(wave).text == result.text
     # Greedy decoding has no score to choose by: it reads the model's own hop only.
-    assert Transcriber(str(tiny_model[0]), beam_width=1, hop_lengths=hops).hop_lengths == (160,)
+    assert Transcriber(str(tiny_model[0]), DecodingOptions(1, hop_lengths=hops)).hop_lengths == (160,)
 
 
 def test_long_recordings_stream_in_batches_and_read_as_a_short_one_would(tiny_model, tmp_path, monkeypatch):
@@ -255,3 +264,20 @@ def test_long_recordings_stream_in_batches_and_read_as_a_short_one_would(tiny_mo
     got = [t.to_json() for t in streamed.transcribe_files(files, jobs=1, seconds_per_batch=12.0)]
     assert got == expected and expected[1]["text"] and "error" in expected[2]
     assert len(batches) >= 4 and max(batches) <= 3  # 32 s of 6 s segments, 12 s at a time (+ the short files)
+
+
+def test_word_times_never_pass_the_end_of_the_audio(transcriber, tmp_path):
+    # A word's last output frame covers 3 feature hops and may reach past the last sample: a word must still end
+    # by the end of the file (subtitle players and aligners reject cues past the media's end).
+    wave = tone_speech("three four", seed=11)
+    cut = wave[: len(wave) - 600]  # the last word runs to the file's last sample
+    sf.write(tmp_path / "cut.wav", cut, 16000, subtype="FLOAT")
+    [result] = transcriber.transcribe_files([str(tmp_path / "cut.wav")], jobs=1)
+    assert result.text == "three four"
+    start, features = transcriber.decoding.featurize(cut)
+    [raw] = transcriber.transcribe_candidates([features])
+    assert raw.words[-1].end + start / 16000 > result.duration  # unclipped, the last word would end too late
+    assert result.words[-1].end == pytest.approx(result.duration, abs=1e-3)
+    assert all(w.start <= w.end <= result.duration for w in result.words)
+    served = transcriber.transcribe_waveform(cut)
+    assert [(w.start, w.end) for w in served.words] == [(w.start, w.end) for w in result.words]
