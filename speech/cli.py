@@ -26,6 +26,9 @@ VERBS = {
 }
 
 
+# The verbs that run TensorFlow (the rest start without importing it).
+TENSORFLOW_VERBS = ("featurize", "train", "evaluate", "transcribe", "export", "beam", "build-default")
+
 # Libraries whose INFO lines are noise to a user (pyctcdecode's "Alphabet determined ...", Beam's start-up notes);
 # -v lets them through.
 QUIET_LOGGERS = ("pyctcdecode", "absl", "h5py", "numba", "apache_beam")
@@ -45,6 +48,24 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     if not verbose:
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr (fd 2) shut: its C++ start-up lines (absl's "All log messages
+    before absl::InitializeLog()" and oneDNN's note) are written at import, before TF_CPP_MIN_LOG_LEVEL or any
+    Python logging applies. An import error is raised as usual, with stderr back."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def run_job(job: Callable[[], int]) -> int:
@@ -78,5 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines += [f"  {verb:<13} {help_}" for verb, (_, help_) in VERBS.items()]
         print("\n".join(lines), file=sys.stdout if argv[:1] in (["-h"], ["--help"]) else sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    if argv[0] in TENSORFLOW_VERBS and not verbose and not {"-h", "--help"} & set(argv):
+        setup_logging(quiet=quiet)
+        import_tensorflow_quietly()
     module = importlib.import_module(VERBS[argv[0]][0])
     return module.main(argv[1:])

@@ -155,6 +155,7 @@ def _assert_same(served: dict, expected, time_tolerance: float = 0.0, confidence
         assert got["confidence"] == pytest.approx(want["confidence"], abs=confidence_tolerance)
     assert served["confidence"] == pytest.approx(expected.confidence, abs=confidence_tolerance)
     assert served["duration"] == pytest.approx(expected.duration, abs=1e-3)
+    assert all(w["end"] <= served["duration"] + 5e-4 for w in words)  # no word ends after the audio
 
 
 def test_savedmodel_loads_without_project_code(client_run) -> None:
