@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tqdm import tqdm
 
 from speech.augment import AugmentConfig, augment_with_log
 from speech.corpus_plan import (
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--telephone-prob", type=float, default=AugmentConfig.telephone_prob,
                    help="chance that an augmented utterance goes through a telephone band (default %(default)s)")
     p.add_argument("--list-voices", action="store_true", help="print the voices found and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (without a terminal, a "
+                   "line every 200 utterances on stdout instead)")
     return p
 
 
@@ -296,7 +299,7 @@ def _load_log(path: str) -> dict[str, dict]:
     return records
 
 
-def run(cfg: CorpusConfig) -> int:
+def run(cfg: CorpusConfig, progress: bool = True) -> int:
     t0 = time.time()
     voices = available_voices(cfg.engines)
     _report_voices(voices, cfg.engines)
@@ -358,8 +361,12 @@ def run(cfg: CorpusConfig) -> int:
         failures: list[dict] = []
         synth_audio = 0.0
         t_synth = time.time()
-        with open(log_path, "a", encoding="utf-8") as log:
+        # disable=None: a bar on stderr only when it is a terminal; a log file gets a line every 200 utterances.
+        bar = tqdm(total=len(todo), unit="utt", file=sys.stderr, disable=None if progress else True,
+                   dynamic_ncols=True)
+        with open(log_path, "a", encoding="utf-8") as log, bar:
             for i, res in enumerate(pool.imap_unordered(_work, todo, chunksize=2), 1):
+                bar.update()
                 failures.extend(res["failures"])
                 if res["voice"] is None:
                     continue
@@ -367,8 +374,9 @@ def run(cfg: CorpusConfig) -> int:
                 synth_audio += res["duration"]
                 log.write(json.dumps({k: res[k] for k in ("uid", "voice", "duration", "augment")}) + "\n")
                 log.flush()
-                if i % 200 == 0 or i == len(todo):
-                    rate = synth_audio / max(time.time() - t_synth, 1e-9)
+                rate = synth_audio / max(time.time() - t_synth, 1e-9)
+                bar.set_postfix_str(f"{synth_audio / 3600:.2f} h audio, {rate:.1f}x real time", refresh=False)
+                if bar.disable and (i % 200 == 0 or i == len(todo)):
                     print(f"  {i}/{len(todo)} done, {synth_audio / 3600:.2f} h audio, {rate:.0f}x real time",
                           flush=True)
         synth_wall = time.time() - t_synth
@@ -494,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
                  "voice_prob", "multi_sentence_prob"):
         if not 0 <= getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1]")
-    return run(_config_from_args(args))
+    return run(_config_from_args(args), progress=not args.no_progress)
 
 
 if __name__ == "__main__":

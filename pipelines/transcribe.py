@@ -277,7 +277,15 @@ def _transcribe_inputs(args: argparse.Namespace, inputs: list[str], formats: lis
     if out_dir is None:  # on stdout every input gets its object, a failed one too (as failures.jsonl has it)
         for path, reason in failures:
             print(json_line(_failure(path, reason)), flush=True)
-    for t in transcriber.transcribe_files(todo, jobs=args.jobs):
+    decoded = 0.0  # audio seconds decoded, long files' parts too: the bar moves within a long recording
+
+    def on_audio(seconds: float) -> None:
+        nonlocal decoded
+        decoded += seconds
+        elapsed = time.perf_counter() - started
+        bar.set_postfix_str(f"{decoded / 3600:.2f} h audio, {decoded / max(elapsed, 1e-9):.0f}x real time")
+
+    for t in transcriber.transcribe_files(todo, jobs=args.jobs, on_audio=on_audio):
         bar.update()
         if t.error:
             failures.append((STDIN if t.audio_filepath == stdin_path else t.audio_filepath, t.error))
@@ -305,8 +313,6 @@ def _transcribe_inputs(args: argparse.Namespace, inputs: list[str], formats: lis
         if t.warning:
             warned.append((t.audio_filepath, t.warning))
         audio_seconds += t.duration
-        elapsed = time.perf_counter() - started
-        bar.set_postfix_str(f"{audio_seconds / 3600:.2f} h audio, {audio_seconds / max(elapsed, 1e-9):.0f}x real time")
     bar.close()
     if out_dir:
         with atomic_write(out_dir / FAILURES_FILE) as f:

@@ -34,6 +34,7 @@ CHUNK_AUDIO_SECONDS = 300.0
 # A file longer than this is featurized and decoded as it streams (Transcriber.transcribe_long) rather than whole in
 # a worker, so that memory stays flat with a recording's length.
 LONG_FILE_SECONDS = 600.0
+PROGRESS_SECONDS = 60.0  # audio decoded between two progress reports (Transcriber.transcribe_files' on_audio)
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
 
@@ -377,19 +378,22 @@ class Transcriber:
 
     # -- files in, transcripts out ---------------------------------------------------------------------------
     def transcribe_files(self, paths: Iterable[str], jobs: int | None = None, files_per_batch: int = 64,
-                         seconds_per_batch: float = CHUNK_AUDIO_SECONDS) -> Iterator[Transcript]:
+                         seconds_per_batch: float = CHUNK_AUDIO_SECONDS,
+                         on_audio: Callable[[float], None] | None = None) -> Iterator[Transcript]:
         """Transcripts in input order. Bad files yield a Transcript with ``error`` set, never raise.
 
         Files are decoded together in chunks of up to ``files_per_batch`` files or ``seconds_per_batch`` of audio,
         whichever comes first: a chunk's transcripts come out (and a batch job writes them) when it is done, so a
-        killed job loses at most one chunk of work, however long its recordings."""
+        killed job loses at most one chunk of work, however long its recordings. ``on_audio(seconds)`` is called as
+        each :data:`PROGRESS_SECONDS` or so of audio is decoded (a progress bar that moves within a long file)."""
         paths = list(paths)
         # Worker start-up costs a few seconds: a handful of files is faster in this process.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
         tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.variants, self.long_file_seconds)
                  for p in paths)
         if jobs == 1:
-            yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch)
+            yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch,
+                                               on_audio)
             return
         import multiprocessing as mp
 
@@ -397,28 +401,30 @@ class Transcriber:
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=init_worker,
                                  initargs=(os.getpid(),)) as pool:
             yield from self._transcribe_chunks(pool.map(_featurize_worker, tasks, chunksize=4), files_per_batch,
-                                               seconds_per_batch)
+                                               seconds_per_batch, on_audio)
 
     def _transcribe_chunks(self, featurized: Iterable, files_per_batch: int,
-                           seconds_per_batch: float = CHUNK_AUDIO_SECONDS) -> Iterator[Transcript]:
+                           seconds_per_batch: float = CHUNK_AUDIO_SECONDS,
+                           on_audio: Callable[[float], None] | None = None) -> Iterator[Transcript]:
         chunk: list = []
         seconds = 0.0
         for item in featurized:
             if item[2] is None:  # a long recording: streamed here, in order, with bounded memory
                 if chunk:
-                    yield from self._transcribe_chunk(chunk)
+                    yield from self._transcribe_chunk(chunk, on_audio)
                     chunk, seconds = [], 0.0
-                yield self.transcribe_long(item[0], seconds_per_batch)
+                yield self.transcribe_long(item[0], seconds_per_batch, on_audio)
                 continue
             chunk.append(item)
             seconds += item[1]  # the file's duration (0 for a failure)
             if len(chunk) >= files_per_batch or seconds >= seconds_per_batch:
-                yield from self._transcribe_chunk(chunk)
+                yield from self._transcribe_chunk(chunk, on_audio)
                 chunk, seconds = [], 0.0
         if chunk:
-            yield from self._transcribe_chunk(chunk)
+            yield from self._transcribe_chunk(chunk, on_audio)
 
-    def transcribe_long(self, path: str, seconds_per_batch: float = CHUNK_AUDIO_SECONDS) -> Transcript:
+    def transcribe_long(self, path: str, seconds_per_batch: float = CHUNK_AUDIO_SECONDS,
+                        on_audio: Callable[[float], None] | None = None) -> Transcript:
         """One recording of any length, featurized and decoded ``seconds_per_batch`` of audio at a time: memory
         holds one such batch of segments (under every feature variant) and the words so far, whatever the
         length. The same segments, features and decodes as :meth:`transcribe_files` gives a shorter file."""
@@ -428,8 +434,7 @@ class Transcriber:
         duration = flushed = 0.0  # seconds read in all, and when the last batch was decoded
 
         def flush() -> None:
-            hyps = self.transcribe_candidates([features for _, features, _ in pending])
-            parts.extend((offset, hyp, end) for (offset, _, end), hyp in zip(pending, hyps))
+            parts.extend(self._decode_segments(pending, on_audio))
             pending.clear()
 
         try:
@@ -447,13 +452,33 @@ class Transcriber:
         text, confidence, words = merge_segments(parts)
         return Transcript(path, duration, text, confidence, words, warning=notes[0] if notes else None)
 
-    def _transcribe_chunk(self, chunk: list) -> Iterator[Transcript]:
-        flat = [(i, offset, feats, end) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)
-                for offset, feats, end in segs]
-        hyps = self.transcribe_candidates([f for _, _, f, _ in flat])
+    def _decode_segments(self, segments: Sequence[tuple[float, list[np.ndarray], float]],
+                         on_audio: Callable[[float], None] | None) -> list[tuple[float, Hypothesis, float]]:
+        """``(offset, hypothesis, end)`` of each ``(offset, features, end)`` segment, decoded about
+        :data:`PROGRESS_SECONDS` of audio at a time, ``on_audio`` told of each such step."""
+        out: list[tuple[float, Hypothesis, float]] = []
+        start = 0
+        while start < len(segments):
+            stop, seconds = start, 0.0
+            while stop < len(segments) and seconds < PROGRESS_SECONDS:
+                seconds += segments[stop][2] - segments[stop][0]
+                stop += 1
+            group = segments[start:stop]
+            hyps = self.transcribe_candidates([features for _, features, _ in group])
+            out.extend((offset, hyp, end) for (offset, _, end), hyp in zip(group, hyps))
+            if on_audio is not None:
+                on_audio(seconds)
+            start = stop
+        return out
+
+    def _transcribe_chunk(self, chunk: list, on_audio: Callable[[float], None] | None = None
+                          ) -> Iterator[Transcript]:
+        flat = [(i, segment) for i, (_, _, segs, _) in enumerate(chunk) if not isinstance(segs, str)
+                for segment in segs]
+        decoded = self._decode_segments([segment for _, segment in flat], on_audio)
         per_file: dict[int, list[tuple[float, Hypothesis, float]]] = {}
-        for (i, offset, _, end), hyp in zip(flat, hyps):
-            per_file.setdefault(i, []).append((offset, hyp, end))
+        for (i, _), part in zip(flat, decoded):
+            per_file.setdefault(i, []).append(part)
         for i, (path, duration, segs, warning) in enumerate(chunk):
             if isinstance(segs, str):
                 yield Transcript(path, error=segs)

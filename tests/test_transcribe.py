@@ -104,8 +104,8 @@ def test_transcripts_come_out_chunk_by_chunk_capped_by_audio_seconds(transcriber
         paths.append(str(tmp_path / f"{i}.wav"))
     sizes = []
     decode_chunk = transcriber._transcribe_chunk
-    monkeypatch.setattr(transcriber, "_transcribe_chunk", lambda chunk: sizes.append(len(chunk)) or
-                        decode_chunk(chunk))
+    monkeypatch.setattr(transcriber, "_transcribe_chunk", lambda chunk, on_audio=None: sizes.append(len(chunk)) or
+                        decode_chunk(chunk, on_audio))
     out = list(transcriber.transcribe_files(paths, jobs=1, seconds_per_batch=2.0))
     assert [t.audio_filepath for t in out] == paths and sizes == [2, 1, 2]
     sizes.clear()
@@ -264,6 +264,25 @@ def test_long_recordings_stream_in_batches_and_read_as_a_short_one_would(tiny_mo
     got = [t.to_json() for t in streamed.transcribe_files(files, jobs=1, seconds_per_batch=12.0)]
     assert got == expected and expected[1]["text"] and "error" in expected[2]
     assert len(batches) >= 4 and max(batches) <= 3  # 32 s of 6 s segments, 12 s at a time (+ the short files)
+
+
+def test_progress_moves_within_a_recording(tiny_model, tmp_path, monkeypatch):
+    # A progress bar must not sit still for the whole of a long file: the transcriber reports the audio it has
+    # decoded every PROGRESS_SECONDS or so, before the file's transcript is out, on both the whole-file path and
+    # the streamed one.
+    from speech import transcribe
+
+    monkeypatch.setattr(transcribe, "PROGRESS_SECONDS", 10.0)
+    clip = tone_speech("left")
+    period = np.zeros(int(0.8 * 16000), np.float32)
+    period[:len(clip)] = clip
+    sf.write(tmp_path / "long.wav", np.tile(period, 40), 16000)  # 32 s
+    for long_file_seconds in (transcribe.LONG_FILE_SECONDS, 10.0):
+        transcriber = Transcriber(str(tiny_model[0]), max_segment_seconds=6.0, long_file_seconds=long_file_seconds)
+        reports: list[float] = []
+        [result] = transcriber.transcribe_files([str(tmp_path / "long.wav")], jobs=1, on_audio=reports.append)
+        assert len(reports) >= 3 and all(r >= 10.0 or r is reports[-1] for r in reports)
+        assert 0.8 * result.duration < sum(reports) <= result.duration  # speech decoded, edge silence cut
 
 
 def test_word_times_never_pass_the_end_of_the_audio(transcriber, tmp_path):
