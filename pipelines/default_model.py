@@ -1,14 +1,15 @@
 """Rebuild the bundled default model end to end: ``bash scripts/build_default_model.sh``.
 
-Steps (each skipped when its output exists, so a re-run resumes): synthesise the built-in corpus (train/dev/test),
-train the ``small`` preset on it, synthesise a second, train-only corpus (other sentences, none of them a dev or
-test sentence, and without the test-only speakers), fine-tune the model on both corpora with a fresh learning-rate
-schedule, go on for more epochs at half that learning rate, then one epoch on each of two fresh train-only corpora
-(new sentence, voice and augmentation draws), then rounds over all the train-only corpora together, each with one
-long learning-rate schedule (``CONSOLIDATION_ROUNDS``; a round may add a new corpus first), build a 3-gram KenLM
-from the corpus text and WordNet's definitions (dev/test sentences and their synsets excluded), tune the LM
-weights on the dev split only, score greedy and LM decoding on the unseen-voice test split, and copy the shipped
-files (config, weights, LM, metrics, the stage records ``stages.json`` and the model card) into ``models/default``.
+The build plan is data: ``default_model.json`` beside this file (another with ``--recipe``), loaded by
+:func:`load_recipe`. This job runs it. Each step is skipped when its output exists, so a re-run resumes: synthesise
+the main corpus (train/dev/test, the recipe's unseen voices held out of training), train stage 1 on it, then each
+later stage (the recipe's ``stages``, then the first ``--consolidation-rounds`` of its ``rounds``; by default its
+``shipped_rounds``) from the stage before, on the train-only corpora the recipe names (synthesised beside
+``--corpus`` when missing, with none of the main corpus's dev or test sentences and without its test-only speakers);
+then build a 3-gram KenLM from the corpus text and WordNet's definitions (dev/test sentences and their synsets
+excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the unseen-voice test split,
+and copy the shipped files (config, weights, LM, metrics, the stage records ``stages.json`` and the model card) into
+``models/default``.
 
 ``--continue`` goes on from the model in ``--output`` instead: its ``stages.json`` says which stages of the plan it
 has been through, and only the later ones run (a new machine needs no earlier run, only the corpora those
@@ -24,204 +25,260 @@ import random
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NoReturn
 
 from speech.augment import AugmentConfig
 from speech.cli import run_job, setup_logging
 from speech.corpus_plan import CorpusConfig, same_speaker
 from speech.decoding import DEFAULT_BEAM_WIDTH
+from speech.errors import SpeechError
 from speech.features import FeatureConfig
 
 log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def stage_config(learning_rate: float, warmup_steps: int, batch_size: int = 16, checkpoint_every_steps: int = 100,
-                 max_batch_frames: int | None = None, dropout: float | None = None) -> dict:
-    """A stage's ``--config``: every epoch run; peak rate, warm-up, batch size and checkpoint interval vary, and a
-    stage may train with another dropout than the model it starts from (``None``: keep it)."""
-    train = {"batch_size": batch_size, "learning_rate": learning_rate, "warmup_steps": warmup_steps,
-             "checkpoint_every_steps": checkpoint_every_steps, "early_stopping_patience": 0}
-    if max_batch_frames:
-        train["max_batch_frames"] = max_batch_frames
-    return {"train": train, **({"model": {"dropout": dropout}} if dropout is not None else {})}
-
-
-TRAIN_CONFIG = stage_config(0.0015, 300)
-FINETUNE_CONFIG = stage_config(0.001, 200)
-# Stage 3 goes on from stage 2 on the same data at half the peak learning rate: stage 2's dev error was still
-# falling when its cosine schedule ran out.
-CONTINUE_CONFIG = stage_config(0.0005, 100)
-# Stages 4, 5, ... each see only new audio (one epoch on a fresh train-only corpus, another seed): new draws of
-# sentence, voice, rate, pitch and augmentation are worth more to unseen voices than more passes over the
-# same clips (measured: docs/experiments.md).
-FRESH_CONFIG = stage_config(0.0004, 100)
-# The last stages go over all the train-only corpora together, each round with one long cosine schedule: the
-# model still underfits (its training loss on new clips is no higher than on seen ones), and each short stage above
-# spent part of its steps warming up and the rest decaying again. Each round's figures: docs/experiments.md.
-LARGE_BATCH = {"batch_size": 128, "checkpoint_every_steps": 25, "max_batch_frames": 96000}
-
-
-class NewCorpus(NamedTuple):
-    """A train-only corpus that a round adds (synthesised beside ``--corpus`` if missing); later rounds keep it."""
-
-    name: str
-    seed: int
-    hours: float
-    synth_args: tuple[str, ...] = ()  # extra ``speech synth`` options
-
-
-# Wider speaking-rate and pitch draws, and more and wider resampling (which shifts formants as a shorter or longer
-# vocal tract would): new audio that spreads the training voices further, as more passes over the same clips had
-# left unseen-voice CER flat (docs/experiments.md).
-WIDE_DRAWS = ("--rate-range", "0.8,1.25", "--pitch-range", "0.8,1.25", "--speed-range", "0.85,1.15",
-              "--speed-prob", "0.6", "--augment-prob", "0.6")
-# Round 8 spreads them further still.
-WIDEST_DRAWS = ("--rate-range", "0.75,1.35", "--pitch-range", "0.75,1.35", "--speed-range", "0.8,1.2",
-                "--speed-prob", "0.7", "--augment-prob", "0.6")
-# Rounds 9 and 10 bring new speakers rather than new draws of the old ones: 16 MBROLA voices reading English with
-# other languages' diphones (accented English; 7 women), 44% of their utterances.
-ACCENTED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented",
-                   "--engine-weights", "mbrola-accented=0.8")
-# Round 11 brings 23 more speakers: MBROLA databases espeak-ng has no English voice for (6 women), 36% of its
-# utterances, beside 18% of the accented ones.
-FOREIGN_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign",
-                  "--engine-weights", "mbrola-accented=0.4,mbrola-foreign=0.8")
-# Round 15: every engine, the 11 mbrola-mapped speakers among them (MBROLA databases that read English once the
-# phonemes they lack are swapped for their nearest; speech.mbrola_english), the base six at 69% of the utterances
-# (mapped 14%, foreign 10%, accented 7%).
-BALANCED_VOICES = ("--engines", "espeak,mbrola,flite,festival,pico,piper,mbrola-accented,mbrola-foreign,mbrola-mapped",
-                   "--engine-weights", "mbrola-accented=0.1,mbrola-foreign=0.15,mbrola-mapped=0.2")
-# Round 16: noise in 64% of the training utterances (the defaults: 30%).
-NOISIER = ("--augment-prob", "0.8", "--noise-prob", "0.8")
-# Clips with no speech in them (speech.nonspeech: tones, music, noise, hum, ...; empty transcripts), 0.1 per speech
-# utterance (the trial rounds 12 and 14 had 0.15), so that the model learns to say nothing over them.
-NON_SPEECH_CLIPS = ("--non-speech-fraction", "0.1")
-# Round 19: half the utterances read 2-3 sentences in one go (synth17: 6.5 s on average, up to 30 s, against 2.7 s
-# for one sentence), as real read speech runs long; the model reads long recordings worse than their parts
-# (scripts/bench_long.py).
-MULTI_SENTENCE = ("--multi-sentence-prob", "0.5", "--max-sentences", "3")
-# Round 23: 60% of the augmented utterances (48% of them all) turned into another voice, F0 and formants moved each
-# on its own through the WORLD vocoder (speech.augment.convert_voice): resampling moves both together, and the
-# unseen voices had stopped following dev (docs/experiments.md).
-VOICE_CONVERSION = ("--voice-prob", "0.6")
-# Round 26: 90% of the augmented utterances (72% of them all) in a converted voice.
-MORE_VOICE_CONVERSION = ("--voice-prob", "0.9")
-
-
-class Round(NamedTuple):
-    """One consolidation round: it starts from the round before and trains on every train-only corpus so far, after
-    adding ``new`` (if any); with ``new_only`` it trains on ``new`` alone."""
-
-    epochs: int
-    config: dict
-    new: NewCorpus | None = None
-    new_only: bool = False
-
-
-# The rounds of the bundled model's lineage, in order.
-CONSOLIDATION_ROUNDS: tuple[Round, ...] = (
-    Round(1, stage_config(0.0005, 100)),
-    Round(1, stage_config(0.0003, 100)),
-    # Batch 128 (up to 16 minutes of audio a batch): with the sparse-label CTC loss a step of 64 clips costs about
-    # as much as two of 16, not four (``scripts/bench.py``, "ctc" section), so a round trains on more than twice the
-    # audio a second. Peak rates a little above round 2's (not tuned).
-    Round(2, stage_config(0.0004, 40, **LARGE_BATCH)),
-    Round(2, stage_config(0.0003, 40, **LARGE_BATCH)),
-    Round(2, stage_config(0.0003, 40, **LARGE_BATCH), NewCorpus("synth5", 4, 10.0, WIDE_DRAWS)),
-    Round(1, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth6", 5, 10.0, WIDE_DRAWS)),
-    Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth7", 6, 10.0, WIDE_DRAWS)),
-    Round(1, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth8", 7, 10.0, WIDEST_DRAWS)),
-    Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth9", 8, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
-    Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth10", 9, 10.0, WIDEST_DRAWS + ACCENTED_VOICES)),
-    Round(2, stage_config(0.0002, 40, **LARGE_BATCH), NewCorpus("synth11", 10, 10.0, WIDEST_DRAWS + FOREIGN_VOICES)),
-    # Trial rounds 12-14 (not shipped) went on from round 11. Round 15 goes on from it on one fresh corpus alone,
-    # drawn as round 11's corpora were, with clips without speech. Each round's results: docs/experiments.md.
-    Round(2, stage_config(0.0002, 40, **LARGE_BATCH),
-          NewCorpus("synth14", 13, 40.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS),
-          new_only=True),
-    # Trial round 16 (not shipped) trained 2 epochs on synth15 alone. Round 17 adds synth15 to every corpus before
-    # it instead: one epoch over about 150 hours, as rounds 9-11 (each of which gained dev accuracy).
-    Round(1, stage_config(0.0002, 40, **LARGE_BATCH),
-          NewCorpus("synth15", 14, 30.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER)),
-    # Round 18 adds synth16 to every corpus before it, at dropout 0.05 rather than 0.15: the model underfits (it
-    # reads clips it trained on worse than dev).
-    Round(1, stage_config(0.0002, 40, **LARGE_BATCH, dropout=0.05),
-          NewCorpus("synth16", 15, 30.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER)),
-    # Round 19: one fresh corpus alone, half its utterances 2-3 sentences long, at a peak of 1e-4 (lower than rounds
-    # 14-16, which drifted toward their corpora's voices).
-    Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
-          NewCorpus("synth17", 16, 30.0,
-                    WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE),
-          new_only=True),
-    # Round 20: one epoch over every train-only corpus so far (a consolidation round, as rounds 17 and 18).
-    Round(1, stage_config(0.0002, 40, **LARGE_BATCH)),
-    # Round 21: one fresh corpus alone (drawn as synth17) at a peak of 1e-4, as round 19.
-    Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
-          NewCorpus("synth18", 17, 20.0,
-                    WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE),
-          new_only=True),
-    # Trial rounds 22 and 23 (not shipped; their recipes are in the plans of commits 844110b and 4eefc65) are out of
-    # this tuple so that round 24 goes on from round 21. Round 24 adds synth20 (converted voices) to every corpus.
-    Round(1, stage_config(0.0002, 40, **LARGE_BATCH),
-          NewCorpus("synth20", 19, 16.0,
-                    WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE + VOICE_CONVERSION)),
-    # Round 25: one fresh corpus alone drawn as synth20, at a peak of 1e-4, as round 21 after round 20.
-    Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
-          NewCorpus("synth21", 20, 16.0,
-                    WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE + VOICE_CONVERSION),
-          new_only=True),
-    # Round 26: one fresh corpus alone with more of its clips in converted voices, at a peak of 1e-4.
-    Round(1, stage_config(0.0001, 40, **LARGE_BATCH),
-          NewCorpus("synth22", 21, 16.0, WIDEST_DRAWS + BALANCED_VOICES + NON_SPEECH_CLIPS + NOISIER + MULTI_SENTENCE
-                    + MORE_VOICE_CONVERSION),
-          new_only=True),
-)
-# The first SHIPPED_ROUNDS rounds make the bundled model; later ones are trials. Which rounds shipped, and the
-# shipping rule that decided: docs/experiments.md.
-SHIPPED_ROUNDS = 20
-
-
-class Stage(NamedTuple):
-    """A training stage after the first: it starts from the previous stage's weights."""
-
-    suffix: str  # of the run folder
-    epochs: int
-    config: dict
-    corpus: Path  # its train-only corpus, synthesised with ``seed`` and ``hours`` if missing
-    seed: int
-    hours: float
-    with_main: bool  # trained on the main corpus's train split too
-    also: tuple[Path, ...] = ()  # earlier train-only corpora it trains on too
-    synth_args: tuple[str, ...] = ()  # extra ``speech synth`` options of ``corpus``
-
-
-# The test-only voices of the main corpus, pinned: the voices the shipped model was scored on (the automatic pick
-# moved to flite:kal16 when same-speaker siblings began to be withheld, and kal16's siblings are in training).
-UNSEEN_VOICES = ("flite:awb", "mbrola:us2")
+RECIPE_FILE = Path(__file__).resolve().with_name("default_model.json")
 STAGES_FILE = "stages.json"  # the stage records the model card is made from
 SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
 
 
+class RecipeError(SpeechError):
+    """A build recipe that cannot be run; the message names the file and the entry at fault."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """A stage's optimiser settings; ``dropout`` None keeps the dropout of the model the stage starts from."""
+
+    batch_size: int
+    learning_rate: float  # the peak of the stage's warm-up and cosine decay
+    warmup_steps: int
+    checkpoint_every_steps: int
+    max_batch_frames: int | None = None
+    dropout: float | None = None
+
+    def config(self) -> dict:
+        """The stage's ``speech train --config``."""
+        # Every epoch runs (no early stopping): a stage is the recipe's epochs, so a rebuild repeats it exactly.
+        train = {"batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                 "warmup_steps": self.warmup_steps, "checkpoint_every_steps": self.checkpoint_every_steps,
+                 "early_stopping_patience": 0}
+        if self.max_batch_frames:
+            train["max_batch_frames"] = self.max_batch_frames
+        return {"train": train, **({"model": {"dropout": self.dropout}} if self.dropout is not None else {})}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A train-only corpus, synthesised beside the main corpus (``--corpus``) if missing; ``synth_args``: its extra
+    ``speech synth`` options."""
+
+    name: str
+    seed: int
+    hours: float
+    synth_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A training stage after the first: it starts from the previous stage's weights."""
+
+    name: str
+    suffix: str  # of its run folder
+    epochs: int
+    train: TrainSettings
+    corpora: tuple[Corpus, ...]  # the train-only corpora it trains on; the first is its own (its record's)
+    with_main: bool  # trained on the main corpus's train split too
+
+
+@dataclass(frozen=True)
+class MainStage:
+    """Stage 1: the main corpus (train/dev/test) and the preset trained on it from nothing."""
+
+    hours: float
+    seed: int
+    preset: str
+    epochs: int
+    train: TrainSettings
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A build plan, as :func:`load_recipe` reads it."""
+
+    main: MainStage
+    unseen_voices: tuple[str, ...]  # the main corpus's test-only voices
+    stages: tuple[Stage, ...]  # always trained
+    rounds: tuple[Stage, ...]  # trained after them, as many as asked for
+    shipped_rounds: int  # the rounds of the bundled model; later ones are trials
+
+    def plan(self, rounds: int | None = None) -> tuple[Stage, ...]:
+        """The training stages after the first, in order: every stage, then the first ``rounds`` rounds (default:
+        those of the bundled model)."""
+        return self.stages + self.rounds[:self.shipped_rounds if rounds is None else rounds]
+
+
+# What a stage trains on: its own corpus; that and the main corpus's train split; or that (if it has one) and every
+# train-only corpus of the stages before it, in the order they came.
+TRAINS_ON = ("corpus", "corpus_and_main", "all_corpora")
+STAGE_KEYS, TRAIN_KEYS = ("suffix", "epochs", "train", "trains_on"), ("batch", "learning_rate", "warmup_steps")
+
+
+class _Entry:
+    """One JSON object of a recipe, read with its types checked; every error names the file and the entry
+    (``rounds[3].train.learning_rate``)."""
+
+    def __init__(self, data: object, where: str, path: Path, required: Sequence[str] = (),
+                 optional: Sequence[str] | None = ()):
+        """``optional`` None: any other key is allowed (a table of named entries)."""
+        self.data, self.where, self.path = data, where, path
+        if not isinstance(data, dict):
+            self.fail(f"expected an object, got {json.dumps(data)[:60]}")
+        unknown = [] if optional is None else sorted(set(data) - {*required, *optional})
+        if unknown:
+            self.fail(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+        missing = [k for k in required if k not in data]
+        if missing:
+            self.fail(f"missing {', '.join(map(repr, missing))}")
+
+    def _at(self, key: str | None) -> str:
+        return ".".join(p for p in (self.where, key) if p)
+
+    def fail(self, reason: str, key: str | None = None) -> NoReturn:
+        raise RecipeError(f"{self._at(key)}: {reason}" if self._at(key) else reason, str(self.path))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def entry(self, key: str, required: Sequence[str] = (), optional: Sequence[str] | None = ()) -> _Entry:
+        return _Entry(self.data[key], self._at(key), self.path, required, optional)
+
+    def whole(self, key: str, minimum: int = 0) -> int:
+        value = self.data[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.fail(f"expected a whole number of at least {minimum}, got {json.dumps(value)}", key)
+        return value
+
+    def number(self, key: str, minimum: float = 0.0, below: float | None = None, *, positive: bool = True) -> float:
+        value = self.data[key]
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or value < minimum
+                or (positive and value == minimum) or (below is not None and value >= below)):
+            self.fail(f"expected a number {'above' if positive else 'of at least'} {minimum:g}"
+                      + (f" and below {below:g}" if below is not None else "") + f", got {json.dumps(value)}", key)
+        return float(value)
+
+    def text(self, key: str, choices: Sequence[str] = ()) -> str:
+        value = self.data[key]
+        if not isinstance(value, str) or not value or (choices and value not in choices):
+            self.fail(f"expected {'one of ' + ', '.join(map(repr, choices)) if choices else 'a non-empty string'}, "
+                      f"got {json.dumps(value)}", key)
+        return value
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        value = self.data[key]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            self.fail(f"expected a non-empty list of strings, got {json.dumps(value)[:60]}", key)
+        return tuple(value)
+
+
+def _train_settings(e: _Entry, batches: dict[str, dict]) -> TrainSettings:
+    """A ``train`` entry: a named batch setting (the recipe's ``batch_settings``), the peak learning rate, the
+    warm-up and, optionally, another dropout."""
+    return TrainSettings(**batches[e.text("batch", tuple(batches))], learning_rate=e.number("learning_rate"),
+                         warmup_steps=e.whole("warmup_steps"),
+                         dropout=e.number("dropout", 0.0, 1.0, positive=False) if "dropout" in e else None)
+
+
+def load_recipe(path: Path | str = RECIPE_FILE) -> Recipe:
+    """Read and check a build recipe (``default_model.json`` is the bundled model's); a :class:`RecipeError` says
+    what is wrong and where."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RecipeError(f"cannot read it ({e.strerror})", str(path)) from e
+    except json.JSONDecodeError as e:
+        raise RecipeError(f"not valid JSON ({e})", str(path)) from e
+    top = _Entry(data, "", path, ("main", "unseen_voices", "shipped_rounds", "batch_settings", "synth_options",
+                                  "stages", "rounds"), ("about",))
+    table = top.entry("batch_settings", optional=None)
+    batches = {}
+    for name in table.data:
+        b = table.entry(name, ("batch_size", "checkpoint_every_steps"), ("max_batch_frames",))
+        batches[name] = {"batch_size": b.whole("batch_size", 1),
+                         "checkpoint_every_steps": b.whole("checkpoint_every_steps", 1),
+                         "max_batch_frames": b.whole("max_batch_frames", 1) if "max_batch_frames" in b else None}
+    table = top.entry("synth_options", optional=None)
+    synth_options = {name: table.texts(name) for name in table.data}
+    m = top.entry("main", ("hours", "seed", "preset", "epochs", "train"))
+    main = MainStage(hours=m.number("hours"), seed=m.whole("seed"), preset=m.text("preset"),
+                     epochs=m.whole("epochs", 1), train=_train_settings(m.entry("train", TRAIN_KEYS, ("dropout",)),
+                                                                        batches))
+    corpora: dict[str, Corpus] = {}  # every train-only corpus so far, in the order the stages bring them
+    seeds = {main.seed: "the main corpus"}
+    suffixes: set[str] = set()
+
+    def new_corpus(c: _Entry) -> Corpus:
+        name, seed = c.text("name"), c.whole("seed")
+        if name in corpora:
+            c.fail(f"{name!r} is an earlier stage's corpus: name it as a string to train on it again", "name")
+        if "/" in name or name.startswith("."):
+            c.fail(f"{name!r} is not a folder name", "name")
+        if seed in seeds:
+            c.fail(f"seed {seed} is {seeds[seed]}'s too: a new corpus needs new draws", "seed")
+        groups = c.texts("synth") if "synth" in c else ()
+        unknown = [g for g in groups if g not in synth_options]
+        if unknown:
+            c.fail(f"no synth_options named {', '.join(map(repr, unknown))}", "synth")
+        seeds[seed] = name
+        corpora[name] = Corpus(name, seed, c.number("hours"), tuple(a for g in groups for a in synth_options[g]))
+        return corpora[name]
+
+    def stage(e: _Entry) -> Stage:
+        trains_on, suffix = e.text("trains_on", TRAINS_ON), e.text("suffix")
+        if suffix in suffixes:
+            e.fail(f"{suffix!r} is an earlier stage's: each stage needs a run folder of its own", "suffix")
+        suffixes.add(suffix)
+        own = None
+        if "corpus" in e and isinstance(e.data["corpus"], str):
+            if e.data["corpus"] not in corpora:
+                e.fail(f"no earlier stage brings a corpus {e.data['corpus']!r}", "corpus")
+            own = corpora[e.data["corpus"]]
+        elif "corpus" in e:
+            own = new_corpus(e.entry("corpus", ("name", "seed", "hours"), ("synth",)))
+        elif trains_on != "all_corpora" or not corpora:
+            e.fail(f"a stage that trains on {trains_on!r} needs a corpus (an object, or an earlier one's name)")
+        trained = (*([own] if own else []), *(c for c in corpora.values() if c != own)) \
+            if trains_on == "all_corpora" else (own,)
+        return Stage(name=e.text("name") if "name" in e else suffix, suffix=suffix, epochs=e.whole("epochs", 1),
+                     train=_train_settings(e.entry("train", TRAIN_KEYS, ("dropout",)), batches), corpora=trained,
+                     with_main=trains_on == "corpus_and_main")
+
+    def stages(key: str) -> tuple[Stage, ...]:
+        if not isinstance(top.data[key], list):
+            top.fail("expected a list of stages", key)
+        return tuple(stage(_Entry(e, f"{key}[{k}]", path, STAGE_KEYS, ("name", "corpus")))
+                     for k, e in enumerate(top.data[key]))
+
+    unseen, fixed, rounds, shipped = top.texts("unseen_voices"), stages("stages"), stages("rounds"), \
+        top.whole("shipped_rounds")
+    if shipped > len(rounds):
+        top.fail(f"{shipped}, but the recipe has {len(rounds)} rounds", "shipped_rounds")
+    return Recipe(main=main, unseen_voices=unseen, stages=fixed, rounds=rounds, shipped_rounds=shipped)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="speech build-default", description=__doc__)
-    p.add_argument("--corpus", default=str(ROOT / "data" / "synth"))
-    p.add_argument("--hours", type=float, default=4.0)
-    p.add_argument("--extra-corpus", default=str(ROOT / "data" / "synth2"), help="train-only second corpus")
-    p.add_argument("--extra-hours", type=float, default=6.0)
-    p.add_argument("--fresh-hours", type=float, default=8.0, help="hours of each fresh corpus")
-    p.add_argument("--run", default=str(ROOT / "runs" / "default"), help="training folder (checkpoints, logs)")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--finetune-epochs", type=int, default=4)
-    p.add_argument("--continue-epochs", type=int, default=3, help="stage 3: more epochs on both corpora")
-    p.add_argument("--fresh-corpora", type=int, default=2,
-                   help="stages 4, 5, ...: one epoch each on a fresh train-only corpus (synth3, synth4, ... beside "
-                        "--corpus)")
-    p.add_argument("--consolidation-rounds", type=int, default=SHIPPED_ROUNDS,
-                   choices=range(len(CONSOLIDATION_ROUNDS) + 1),
-                   help="last stages: rounds over all the train-only corpora together (CONSOLIDATION_ROUNDS; "
-                        f"default {SHIPPED_ROUNDS}, those of the bundled model; later ones are trials)")
+    p.add_argument("--recipe", default=str(RECIPE_FILE),
+                   help="the build plan: corpora, stages, epochs, learning rates (default: %(default)s)")
+    p.add_argument("--corpus", default=str(ROOT / "data" / "synth"),
+                   help="the main corpus; the train-only corpora go beside it")
+    p.add_argument("--run", default=str(ROOT / "runs" / "default"),
+                   help="stage 1's training folder (checkpoints, logs); each later stage's is beside it")
+    p.add_argument("--consolidation-rounds", type=int, metavar="N",
+                   help="train the first N of the recipe's rounds after its stages (default: its shipped_rounds, "
+                        "those of the bundled model; later ones are trials)")
     p.add_argument("--output", default=str(ROOT / "models" / "default"))
     p.add_argument("--tune-utterances", type=int,
                    help="dev utterances used to tune the LM weights (default: all; decoding 251 of them over the "
@@ -481,14 +538,14 @@ def build_default_lm(corpus: Path, model_dir: Path, held_out_manifests: Sequence
         return build_ngram_lm(str(text), str(model_dir / "lm.binary"), order=3, prune="0 0 1", memory="2G")
 
 
-def _main_corpus(args: argparse.Namespace) -> int:
+def _main_corpus(args: argparse.Namespace, recipe: Recipe) -> int:
     """Synthesise the main corpus (train/dev/test) unless it is there; an exit code."""
     from speech.pipelines.synth_corpus import main as synth_main
 
     if (Path(args.corpus) / "test.jsonl").is_file():
         return 0
-    return synth_main(["--output", args.corpus, "--hours", str(args.hours), "--seed", "0", "--holdout",
-                       ",".join(UNSEEN_VOICES), *(["--jobs", str(args.jobs)] if args.jobs else [])])
+    return synth_main(["--output", args.corpus, "--hours", str(recipe.main.hours), "--seed", str(recipe.main.seed),
+                       "--holdout", ",".join(recipe.unseen_voices), *(["--jobs", str(args.jobs)] if args.jobs else [])])
 
 
 def _rescore(args: argparse.Namespace) -> int:
@@ -496,7 +553,7 @@ def _rescore(args: argparse.Namespace) -> int:
     again as :func:`build_default_lm` makes it now: new ``lm.binary``, ``metrics.json``, tuned LM weights and the model
     card; the acoustic weights are untouched."""
     out, corpus = Path(args.output), Path(args.corpus)
-    code = _main_corpus(args)
+    code = _main_corpus(args, load_recipe(args.recipe))
     if code:
         return code
     corpus_info = json.loads((corpus / "corpus.json").read_text())
@@ -521,43 +578,33 @@ def _rescore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace, corpus: Path) -> list[Stage]:
-    """The training stages after the first, in order."""
-    extra = Path(args.extra_corpus)
-    fresh = [corpus.with_name(f"{corpus.name}{k + 3}") for k in range(args.fresh_corpora)]
-    plan = [Stage("-finetuned", args.finetune_epochs, FINETUNE_CONFIG, extra, 1, args.extra_hours, True),
-            Stage("-continued", args.continue_epochs, CONTINUE_CONFIG, extra, 1, args.extra_hours, True),
-            *(Stage(f"-fresh{k + 1}", 1, FRESH_CONFIG, path, k + 2, args.fresh_hours, False)
-              for k, path in enumerate(fresh))]
-    added: list[Path] = []  # corpora added by earlier rounds
-    for k, (epochs, config, new, new_only) in enumerate(CONSOLIDATION_ROUNDS[:args.consolidation_rounds]):
-        suffix = "-consolidated" + (str(k + 1) if k else "")
-        if new is None:
-            plan.append(Stage(suffix, epochs, config, extra, 1, args.extra_hours, False, (*fresh, *added)))
-        else:
-            path = corpus.with_name(new.name)
-            plan.append(Stage(suffix, epochs, config, path, new.seed, new.hours, False,
-                              () if new_only else (extra, *fresh, *added), new.synth_args))
-            added.append(path)
-    return [stage for stage in plan if stage.epochs > 0]
+def _plan(args: argparse.Namespace, recipe: Recipe) -> tuple[Stage, ...]:
+    """The training stages after the first, in order: the recipe's stages, then ``--consolidation-rounds`` of its
+    rounds."""
+    rounds = args.consolidation_rounds
+    if rounds is not None and not 0 <= rounds <= len(recipe.rounds):
+        raise SpeechError(f"--consolidation-rounds {rounds}: {args.recipe} has {len(recipe.rounds)} rounds")
+    return recipe.plan(rounds)
 
 
-def _commands(args: argparse.Namespace, plan: list[Stage]) -> list[str]:
+def _commands(recipe: Recipe, plan: Sequence[Stage]) -> list[str]:
     """What the card says each stage ran (stage 1 first)."""
-    commands = [f"speech synth --hours {args.hours:g} --seed 0 --holdout {','.join(UNSEEN_VOICES)}; "
-                "speech train --preset small"]
+    main = recipe.main
+    commands = [f"speech synth --hours {main.hours:g} --seed {main.seed} --holdout {','.join(recipe.unseen_voices)}; "
+                f"speech train --preset {main.preset}"]
     synthesised = set()
     for i, stage in enumerate(plan):
-        data = " + ".join([*(["main"] if stage.with_main else []), *(c.name for c in (stage.corpus, *stage.also))])
-        if stage.corpus in synthesised:
+        data = " + ".join([*(["main"] if stage.with_main else []), *(c.name for c in stage.corpora)])
+        own = stage.corpora[0]
+        if own in synthesised:
             how = f"same data ({data}); "
         else:
-            synthesised.add(stage.corpus)
-            how = (f"speech synth --hours {stage.hours:g} --seed {stage.seed} --prompts sentences.txt "
-                   + "".join(a + " " for a in stage.synth_args) + f"(train only; trained on {data}); ")
-        dropout = stage.config.get("model", {}).get("dropout")
-        commands.append(how + f"speech train --init-from STAGE{i + 1} (batch {stage.config['train']['batch_size']}, "
-                              f"peak learning rate {stage.config['train']['learning_rate']:g}"
+            synthesised.add(own)
+            how = (f"speech synth --hours {own.hours:g} --seed {own.seed} --prompts sentences.txt "
+                   + "".join(a + " " for a in own.synth_args) + f"(train only; trained on {data}); ")
+        dropout = stage.train.dropout
+        commands.append(how + f"speech train --init-from STAGE{i + 1} (batch {stage.train.batch_size}, "
+                              f"peak learning rate {stage.train.learning_rate:g}"
                               + (f", dropout {dropout:g}" if dropout is not None else "") + ")")
     return commands
 
@@ -583,13 +630,16 @@ def _build(args: argparse.Namespace) -> int:
     from speech.pipelines.synth_corpus import main as synth_main
     from speech.pipelines.train import main as train_main
 
+    recipe = load_recipe(args.recipe)
     corpus, stage1, out = Path(args.corpus), Path(args.run), Path(args.output)
-    code = _main_corpus(args)
+    plan = _plan(args, recipe)
+    if corpus.name in {c.name for stage in plan for c in stage.corpora}:
+        raise SpeechError(f"--corpus {corpus}: the recipe has a train-only corpus of that name beside it")
+    code = _main_corpus(args, recipe)
     if code:
         return code
     corpus_info = json.loads((corpus / "corpus.json").read_text())
-    plan = _plan(args, corpus)
-    commands = _commands(args, plan)
+    commands = _commands(recipe, plan)
     done: list[dict] = []  # records of the stages the model in --output has been through (--continue)
     if args.resume_from_output:
         done = json.loads((out / STAGES_FILE).read_text())
@@ -603,30 +653,27 @@ def _build(args: argparse.Namespace) -> int:
         log.info("going on from %s after its %d stages", out, len(done))
     if not done:
         history = stage1 / "history.json"
-        if not history.is_file() or len(json.loads(history.read_text())) < args.epochs:
+        if not history.is_file() or len(json.loads(history.read_text())) < recipe.main.epochs:
             stage1.mkdir(parents=True, exist_ok=True)
-            (stage1 / "train-config.json").write_text(json.dumps(TRAIN_CONFIG))
+            (stage1 / "train-config.json").write_text(json.dumps(recipe.main.train.config()))
             code = train_main(["--train", str(corpus / "train.jsonl"), "--dev", str(corpus / "dev.jsonl"),
-                               "--output", str(stage1), "--preset", "small", "--epochs", str(args.epochs),
-                               "--config", str(stage1 / "train-config.json"), "--resume", "--no-progress"])
+                               "--output", str(stage1), "--preset", recipe.main.preset, "--epochs",
+                               str(recipe.main.epochs), "--config", str(stage1 / "train-config.json"), "--resume",
+                               "--no-progress"])
             if code:
                 return code
         done = [stage_record(commands[0], json.loads(history.read_text()), corpus_info)]
     voices = corpus_info.get("voices", {})
     withheld = voices.get("test_only", []) + voices.get("withheld_same_speaker", [])
-    introduced = {}  # each train-only corpus -> the stage that synthesises it
-    for stage in plan:
-        introduced.setdefault(stage.corpus, stage)
     records, run = list(done), out if args.resume_from_output else stage1
     for i, stage in enumerate(plan, start=1):
         if i < len(done):
             continue
-        for path in (stage.corpus, *stage.also):  # a continued build may not have synthesised earlier ones yet
-            if not (path / "train.jsonl").is_file():
-                origin = introduced[path]
-                code = synth_main(["--output", str(path), "--hours", str(origin.hours), "--seed", str(origin.seed),
-                                   "--prompts", str(corpus / "sentences.txt"), "--holdout", ",".join(withheld),
-                                   "--dev-fraction", "0", "--test-fraction", "0", *origin.synth_args,
+        for c in stage.corpora:  # a continued build may not have synthesised earlier ones yet
+            if not (corpus.with_name(c.name) / "train.jsonl").is_file():
+                code = synth_main(["--output", str(corpus.with_name(c.name)), "--hours", str(c.hours), "--seed",
+                                   str(c.seed), "--prompts", str(corpus / "sentences.txt"), "--holdout",
+                                   ",".join(withheld), "--dev-fraction", "0", "--test-fraction", "0", *c.synth_args,
                                    *(["--jobs", str(args.jobs)] if args.jobs else [])])
                 if code:
                     return code
@@ -634,9 +681,9 @@ def _build(args: argparse.Namespace) -> int:
         history = run / "history.json"
         if not history.is_file() or len(json.loads(history.read_text())) < stage.epochs:
             run.mkdir(parents=True, exist_ok=True)
-            (run / "train-config.json").write_text(json.dumps(stage.config))
+            (run / "train-config.json").write_text(json.dumps(stage.train.config()))
             sources = [*([corpus / "train.jsonl"] if stage.with_main else []),
-                       *(c / "train.jsonl" for c in (stage.corpus, *stage.also))]
+                       *(corpus.with_name(c.name) / "train.jsonl" for c in stage.corpora)]
             code = train_main([*(a for src in sources for a in ("--train", str(src))),
                                "--dev", str(corpus / "dev.jsonl"), "--output", str(run), "--init-from",
                                str(previous), "--epochs", str(stage.epochs), "--config",
@@ -644,7 +691,7 @@ def _build(args: argparse.Namespace) -> int:
             if code:
                 return code
         records.append(stage_record(commands[i], json.loads(history.read_text()),
-                                    json.loads((stage.corpus / "corpus.json").read_text())))
+                                    json.loads((corpus.with_name(stage.corpora[0].name) / "corpus.json").read_text())))
     if run == out:
         log.info("%s has been through every stage of the plan already", out)
         return 0

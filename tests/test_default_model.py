@@ -239,7 +239,7 @@ def _fake_build(tmp_path, monkeypatch):
     import speech.pipelines.train
 
     corpus_info = {"hours": {"train": 1.0, "dev": 0.1, "test": 0.1}, "counts": {"train": 9, "dev": 1, "test": 1},
-                   "voices": {"train": ["piper:x"], "test_only": list(dm.UNSEEN_VOICES)}}
+                   "voices": {"train": ["piper:x"], "test_only": list(dm.load_recipe().unseen_voices)}}
     calls = {"synth": [], "train": [], "config": []}
 
     def synth(argv):
@@ -281,21 +281,23 @@ def _fake_build(tmp_path, monkeypatch):
     monkeypatch.setattr(dm, "_score", score)
     monkeypatch.setattr(dm, "build_default_lm", build_lm)
     data = tmp_path / "data"
-    args = ["--corpus", str(data / "synth"), "--extra-corpus", str(data / "synth2"), "--run",
-            str(tmp_path / "runs" / "default"), "--output", str(tmp_path / "model")]
+    args = ["--corpus", str(data / "synth"), "--run", str(tmp_path / "runs" / "default"), "--output",
+            str(tmp_path / "model")]
     return dm, calls, args
 
 
 def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_path, monkeypatch):
     dm, calls, args = _fake_build(tmp_path, monkeypatch)
-    rounds = len(dm.CONSOLIDATION_ROUNDS)
+    recipe = dm.load_recipe()
+    rounds = len(recipe.rounds)
     # A whole build but the last round, from nothing: every stage trains, each from the one before.
     assert dm.main([*args, "--consolidation-rounds", str(rounds - 1)]) == 0
     first = [name for name, _, _ in calls["train"]]
-    assert first[0] == "default" and len(first) == 1 + 4 + rounds - 1
+    assert first[0] == "default" and len(first) == 1 + len(recipe.stages) + rounds - 1
+    assert first[1:] == ["default" + st.suffix for st in recipe.plan(rounds - 1)]
     assert [init for _, init, _ in calls["train"]][1:] == first[:-1]
     records = json.loads((tmp_path / "model" / dm.STAGES_FILE).read_text())
-    assert len(records) == len(first) and records[-1]["epochs"] == dm.CONSOLIDATION_ROUNDS[rounds - 2][0]
+    assert len(records) == len(first) and records[-1]["epochs"] == recipe.rounds[rounds - 2].epochs
     assert f"Stage {len(first)} (`" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
 
     # On a new machine (no runs, no train-only corpora), --continue trains only the last round, from the model
@@ -310,29 +312,89 @@ def test_a_build_goes_on_from_a_shipped_model_with_the_plans_later_stages(tmp_pa
     calls["synth"].clear()
     assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0
     (name, init, sources), = calls["train"]
-    assert name == "default-consolidated" + str(rounds) and init == "model"
-    new = dm.CONSOLIDATION_ROUNDS[-1][2]
-    assert sources[0] == (new.name if new else "synth2") and sorted(calls["synth"]) == sorted(set(sources))
+    assert name == "default" + recipe.rounds[-1].suffix and init == "model"
+    assert sources == [c.name for c in recipe.rounds[-1].corpora] and sorted(calls["synth"]) == sorted(set(sources))
     records = json.loads((tmp_path / "model" / dm.STAGES_FILE).read_text())
     assert len(records) == len(first) + 1
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert f"Stage {len(first) + 1} (`" in card and f"Stage {len(first) + 2} (" not in card
     # The round trains with its own settings, and a stage with a dropout of its own says so on the card.
-    assert calls["config"][-1] == dm.CONSOLIDATION_ROUNDS[-1].config
-    plan = dm._plan(dm.build_parser().parse_args(["--consolidation-rounds", str(rounds)]), tmp_path / "data" / "synth")
-    commands = dm._commands(dm.build_parser().parse_args([]), plan)[1:]
-    with_dropout = [(c, st.config["model"]["dropout"]) for c, st in zip(commands, plan) if "model" in st.config]
+    assert calls["config"][-1] == recipe.rounds[-1].train.config()
+    plan = dm._plan(dm.build_parser().parse_args(["--consolidation-rounds", str(rounds)]), recipe)
+    commands = dm._commands(recipe, plan)[1:]
+    with_dropout = [(c, st.train.config()["model"]["dropout"]) for c, st in zip(commands, plan)
+                    if st.train.dropout is not None]
     assert with_dropout and all(c.endswith(f", dropout {d:g})") for c, d in with_dropout)
-    assert all("dropout" not in c for c, st in zip(commands, plan) if "model" not in st.config)
+    assert all("dropout" not in c for c, st in zip(commands, plan) if st.train.dropout is None)
     # Nothing left to do: it says so and changes nothing.
     calls["train"].clear()
     assert dm.main([*args, "--continue", "--consolidation-rounds", str(rounds)]) == 0 and not calls["train"]
     # The default plan builds the bundled model's first stages, all of them; the stages after them fine-tune it for
     # real speech by hand (their commands are on the card and in docs/experiments.md).
     shipped = json.loads((DEFAULT_MODEL_DIR / dm.STAGES_FILE).read_text())
-    assert 1 + 4 + dm.SHIPPED_ROUNDS <= len(first) + 1 and len(shipped) >= 1 + 4 + dm.SHIPPED_ROUNDS
-    assert all("short-prompts" in st["command"] for st in shipped[1 + 4 + dm.SHIPPED_ROUNDS:])
-    assert dm.build_parser().parse_args([]).consolidation_rounds == dm.SHIPPED_ROUNDS
+    built = 1 + len(recipe.stages) + recipe.shipped_rounds
+    assert built <= len(first) + 1 and len(shipped) >= built
+    assert all("short-prompts" in st["command"] for st in shipped[built:])
+    assert dm._plan(dm.build_parser().parse_args([]), recipe) == recipe.stages + recipe.rounds[:recipe.shipped_rounds]
+
+
+def test_the_recipe_loads_and_is_the_shipped_models_lineage():
+    import speech.pipelines.default_model as dm
+
+    recipe = dm.load_recipe()
+    raw = json.loads(dm.RECIPE_FILE.read_text())
+    new = [st["corpus"] for st in raw["stages"] + raw["rounds"] if isinstance(st.get("corpus"), dict)]
+    names, seeds = [c["name"] for c in new], [raw["main"]["seed"], *(c["seed"] for c in new)]
+    assert len(set(names)) == len(names) and len(set(seeds)) == len(seeds)  # each corpus its own folder and draws
+    stages = recipe.stages + recipe.rounds
+    assert len({st.suffix for st in stages}) == len(stages)  # each stage its own run folder
+    assert {c.name for st in stages for c in st.corpora} == set(names)
+    # The shipped model's stage records are this recipe's first stages, command for command: what --continue needs.
+    shipped = json.loads((DEFAULT_MODEL_DIR / dm.STAGES_FILE).read_text())
+    plan = recipe.plan()
+    assert [(r["command"], r["epochs"]) for r in shipped[1:1 + len(plan)]] == \
+           [(c, st.epochs) for c, st in zip(dm._commands(recipe, plan)[1:], plan)]
+
+
+def test_a_malformed_recipe_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import speech.pipelines.default_model as dm
+
+    good = json.loads(dm.RECIPE_FILE.read_text())
+    path = tmp_path / "recipe.json"
+
+    def error(edit) -> str:
+        recipe = json.loads(json.dumps(good))
+        edit(recipe)
+        path.write_text(json.dumps(recipe))
+        with pytest.raises(dm.RecipeError) as e:
+            dm.load_recipe(path)
+        assert str(e.value).startswith(f"{path}: ")
+        return str(e.value)
+
+    assert "rounds[2].train: unknown key 'lerning_rate'" in error(
+        lambda r: r["rounds"][2]["train"].update(lerning_rate=r["rounds"][2]["train"].pop("learning_rate")))
+    assert "stages[0]: missing 'epochs'" in error(lambda r: r["stages"][0].pop("epochs"))
+    assert "main.epochs: expected a whole number of at least 1, got \"12\"" in error(
+        lambda r: r["main"].update(epochs="12"))
+    assert "rounds[4].corpus.seed: seed 1 is synth2's too" in error(lambda r: r["rounds"][4]["corpus"].update(seed=1))
+    assert "rounds[5].corpus.name: 'synth5' is an earlier stage's corpus" in error(
+        lambda r: r["rounds"][5]["corpus"].update(name="synth5"))
+    assert "no synth_options named 'widder_draws'" in error(
+        lambda r: r["rounds"][4]["corpus"].update(synth=["widder_draws"]))
+    assert "stages[1].corpus: no earlier stage brings a corpus 'synth9'" in error(
+        lambda r: r["stages"][1].update(corpus="synth9"))
+    assert "trains_on: expected one of" in error(lambda r: r["rounds"][0].update(trains_on="everything"))
+    assert "train.batch: expected one of 'small', 'large'" in error(lambda r: r["main"]["train"].update(batch="huge"))
+    assert "shipped_rounds: 99, but the recipe has" in error(lambda r: r.update(shipped_rounds=99))
+    path.write_text('{"main": ')
+    with pytest.raises(dm.RecipeError, match="not valid JSON"):
+        dm.load_recipe(path)
+    # The job says so in one line and exits 2 before it synthesises or trains anything.
+    _, calls, args = _fake_build(tmp_path, monkeypatch)
+    assert dm.main([*args, "--recipe", str(path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err and not calls["synth"] and not calls["train"]
+    assert dm.main([*args, "--consolidation-rounds", str(len(good["rounds"]) + 1)]) == 2
+    assert f"has {len(good['rounds'])} rounds" in capsys.readouterr().err and not calls["synth"]
 
 
 def test_continue_refuses_a_model_built_by_another_plan(tmp_path, monkeypatch, caplog):
