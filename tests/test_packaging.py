@@ -36,7 +36,8 @@ def test_the_wheel_holds_the_model_the_lm_the_jobs_and_a_command(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("model.weights.h5", "config.json", "lm.binary", "lm.binary.unigrams.txt", "MODEL_CARD.md"):
         assert f"speech/models/default/{name}" in names
-    assert {"speech/pipelines/transcribe.py", "speech/pipelines/train.py", "speech/cli.py"} <= names
+    assert {"speech/pipelines/transcribe.py", "speech/pipelines/train.py", "speech/cli.py",
+            "speech/pipelines/default_model.json"} <= names  # the jobs, and the default model's recipe
     assert {n.split("/")[0] for n in names} == {"speech", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1]
                                                 + ".dist-info"}  # no top-level ``pipelines`` or ``models``
     meta = zipfile.ZipFile(wheel)
