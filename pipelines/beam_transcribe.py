@@ -359,10 +359,18 @@ def to_json_line(record: dict) -> str:
 # The pipeline.
 
 
+EXAMPLES = """examples:
+  speech export --output serving/speech
+  speech beam --input 'talks/**/*.wav' --model serving/speech --output out/transcripts
+  speech beam --input 'gs://bucket/audio/*.flac' --model gs://bucket/serving/speech --output gs://bucket/out \
+      --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from speech.transcribe import MAX_SEGMENT_SECONDS
 
-    p = argparse.ArgumentParser(prog="speech beam", description=__doc__,
+    p = argparse.ArgumentParser(prog="speech beam", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="file pattern (glob; local or any Beam filesystem)")
     p.add_argument("--model", required=True, help="SavedModel base (python -m speech export --output) "

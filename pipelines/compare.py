@@ -18,9 +18,16 @@ from speech.cli import run_job, setup_logging
 from speech.errors import SpeechError
 from speech.evaluation import compare_reports, read_report
 
+EXAMPLES = """examples:
+  speech evaluate --manifest test.jsonl --report a.jsonl
+  speech evaluate --model runs/new --manifest test.jsonl --report b.jsonl
+  speech compare a.jsonl b.jsonl                                     is runs/new really better?
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m speech compare", description=__doc__)
+    p = argparse.ArgumentParser(prog="speech compare", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("report_a", help="evaluate --report of the baseline")
     p.add_argument("report_b", help="evaluate --report of the candidate, on the same utterances")
     p.add_argument("--confidence", type=float, default=0.95)

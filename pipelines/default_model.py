@@ -268,8 +268,15 @@ def load_recipe(path: Path | str = RECIPE_FILE) -> Recipe:
     return Recipe(main=main, unseen_voices=unseen, stages=fixed, rounds=rounds, shipped_rounds=shipped)
 
 
+EXAMPLES = """examples:
+  speech build-default                                 rebuild the bundled model (resumes where it stopped)
+  speech build-default --rescore                       rebuild the LM and score the shipped weights again
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speech build-default", description=__doc__)
+    p = argparse.ArgumentParser(prog="speech build-default", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default=str(RECIPE_FILE),
                    help="the build plan: corpora, stages, epochs, learning rates (default: %(default)s)")
     p.add_argument("--corpus", default=str(ROOT / "data" / "synth"),

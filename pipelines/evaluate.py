@@ -17,9 +17,15 @@ from speech.cli import run_job, setup_logging
 from speech.evaluation import evaluate
 from speech.pipelines.transcribe import add_decoding_arguments, transcriber_from_args
 
+EXAMPLES = """examples:
+  speech evaluate --manifest test.jsonl                              the bundled model
+  speech evaluate --model runs/small --manifest test.jsonl --report a.jsonl --beam 1
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m speech evaluate", description=__doc__)
+    p = argparse.ArgumentParser(prog="speech evaluate", description=__doc__, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--manifest", required=True, action="append", help="manifest to score (repeatable)")
     p.add_argument("--report", help="per-utterance JSON lines report")

@@ -16,8 +16,14 @@ from speech.cli import run_job, setup_logging
 log = logging.getLogger(__name__)
 
 
+EXAMPLES = """examples:
+  speech export --output serving/speech                  the bundled model, as serving/speech/1
+  saved_model_cli show --dir serving/speech/1 --all
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m speech export", description=__doc__,
+    p = argparse.ArgumentParser(prog="speech export", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model folder (default, or 'default': the bundled model)")
     p.add_argument("--output", required=True, help="model base path (TF Serving's --model_base_path)")

@@ -20,10 +20,16 @@ from speech.errors import SpeechError
 log = logging.getLogger("speech.featurize")
 
 
+EXAMPLES = """examples:
+  speech featurize --manifest train.jsonl --output shards/train --shards 16
+  speech train --train shards/train --dev dev.jsonl --output runs/small    trains from the shards
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from speech.features import default_cache_dir
 
-    p = argparse.ArgumentParser(prog="python -m speech featurize", description=__doc__,
+    p = argparse.ArgumentParser(prog="speech featurize", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest", required=True, action="append", help="manifest to featurize (repeatable)")
     p.add_argument("--output", required=True, help="shard folder to write")

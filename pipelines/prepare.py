@@ -13,9 +13,16 @@ from speech.cli import run_job, setup_logging
 from speech.corpora import RECIPES, prepare
 from speech.manifest import atomic_write, write_manifest
 
+EXAMPLES = """examples:
+  speech prepare librispeech LibriSpeech/dev-clean dev-clean.jsonl
+  speech prepare commonvoice cv-corpus/en train.jsonl --failures failures.jsonl
+  speech prepare folder recordings/ recordings.jsonl          audio files with a .txt transcript beside each
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speech prepare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="speech prepare", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("layout", choices=sorted(RECIPES), help="corpus layout")
     parser.add_argument("src", help="corpus root folder (or its CSV/TSV/metadata file)")
     parser.add_argument("output", help="manifest to write (JSON lines)")

@@ -187,8 +187,15 @@ def _parse_range(value: str) -> tuple[float, float]:
     return lo, hi
 
 
+EXAMPLES = """examples:
+  speech synth --output data/synth --hours 4                         train/dev/test with every engine found
+  speech synth --output data/short --num-prompts 3000 --short-prompts 5000 --engines kokoro,kokoro-blend
+  speech synth --list-voices
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speech synth", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="speech synth", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--output", help="corpus folder (created; re-running resumes); required")
     size = p.add_mutually_exclusive_group()

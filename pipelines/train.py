@@ -22,8 +22,15 @@ log = logging.getLogger("speech.train")
 RUN_FILE = "run.json"
 
 
+EXAMPLES = """examples:
+  speech train --train train.jsonl --dev dev.jsonl --output runs/small
+  speech train --train train.jsonl --dev dev.jsonl --output runs/small --resume      after a kill
+  speech train --train mine.jsonl --dev mine-dev.jsonl --output runs/ft --init-from default --learning-rate 1e-4
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m speech train", description=__doc__,
+    p = argparse.ArgumentParser(prog="speech train", description=__doc__, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", required=True, action="append",
                    help="training manifest (repeatable), or one shard folder written by featurize")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speech.cli import VERBS
 from speech.cli import main as cli_main
 from tests.conftest import TINY_EPOCHS, tone_speech, write_corpus
 
@@ -500,3 +501,12 @@ def test_stderr_carries_no_library_chatter_or_bar_when_not_a_terminal(tmp_path):
     verbose = subprocess.run([sys.executable, "-m", "speech", "-v", "transcribe", str(sample), "--jobs", "1"],
                              env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert verbose.returncode == 0 and "Alphabet determined" in verbose.stderr  # -v lets the libraries speak
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_verb_says_how_to_use_it(verb, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main([verb, "--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "examples:" in help_text and f"speech {verb}" in help_text.split("examples:")[1]
