@@ -4,7 +4,8 @@
 Measured on generated speech-like clips (16-bit WAVs in a temp folder):
 
 1. features: ``extract_features`` cold (empty cache, all cores) and cached, against a naive
-   one-file-at-a-time ``librosa.load`` + ``librosa.feature.mfcc`` loop (audio-seconds per wall-second);
+   one-file-at-a-time ``librosa.load`` + ``librosa.feature.mfcc`` loop (audio-seconds per wall-second), as it
+   runs and on one BLAS thread;
 2. training: the real ``Trainer`` train step on batches from ``make_dataset`` (audio-seconds per second;
    steps that trace a graph are excluded); "ctc": the same model's train step on 8-second clips at batch 16
    and 64, with dense and with sparse CTC labels (the Trainer uses sparse on CPU);
@@ -184,9 +185,18 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path) -> dict:
     extract_features(paths, config, cache_dir, jobs=jobs)
     cached = time.perf_counter() - start
     naive = naive_librosa_seconds(paths, config)
+    # librosa's mel product goes through BLAS, whose default threads, on a machine busy with other work (a training
+    # job), made it several times slower; the features' own path does not use BLAS. The loop on one BLAS thread
+    # tells the two effects apart.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        naive_one_thread = naive_librosa_seconds(paths, config)
     return {"clips": len(clips), "audio_seconds": audio, "jobs": jobs,
             "cold_audio_s_per_s": rate(audio, cold), "cold_audio_s_per_cpu_s": rate(audio, cold_cpu),
-            "cached_audio_s_per_s": rate(audio, cached), "naive_librosa_audio_s_per_s": rate(audio, naive)}
+            "cached_audio_s_per_s": rate(audio, cached), "naive_librosa_audio_s_per_s": rate(audio, naive),
+            "naive_librosa_one_blas_thread_audio_s_per_s": rate(audio, naive_one_thread),
+            "cold_over_naive": naive / cold, "cold_over_naive_one_blas_thread": naive_one_thread / cold}
 
 
 def naive_librosa_seconds(paths: Sequence[str], config: FeatureConfig) -> float:
@@ -545,6 +555,10 @@ ROWS = [  # section, key, label, unit, format
     ("features", "cold_audio_s_per_cpu_s", "extract_features, cold, per CPU-second", "audio-s / CPU-s", ",.0f"),
     ("features", "cached_audio_s_per_s", "extract_features, cached", "audio-s / s", ",.0f"),
     ("features", "naive_librosa_audio_s_per_s", "librosa.load + mfcc, one file at a time", "audio-s / s", ",.0f"),
+    ("features", "naive_librosa_one_blas_thread_audio_s_per_s", "the same on one BLAS thread", "audio-s / s", ",.0f"),
+    ("features", "cold_over_naive", "extract_features cold / naive loop", "x", ".2f"),
+    ("features", "cold_over_naive_one_blas_thread", "extract_features cold / naive loop on one BLAS thread", "x",
+     ".2f"),
     ("input", "pass_audio_s_per_s", "one pass of the input pipeline (cached features)", "audio-s / s", ",.0f"),
     ("input", "count_ms", "steps per epoch from clip lengths (count_batches)", "ms", ",.2f"),
     ("training", "audio_s_per_s", "TensorFlow train step", "audio-s / s", ",.1f"),

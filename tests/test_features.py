@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -8,6 +10,7 @@ from speech.features import (
     FeatureConfig,
     compute_features,
     extract_features,
+    normalize_features,
     speech_bounds,
     speech_features,
 )
@@ -34,6 +37,52 @@ def test_silence_and_very_short_clips_are_defined():
 def test_config_is_respected():
     features = compute_features(tone_speech("ab"), FeatureConfig(n_mfcc=13, n_mels=32, hop_length=320))
     assert features.shape[1] == 13
+
+
+def _librosa_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The recipe straight through librosa's high-level calls (as the bundled model's features were first made)."""
+    import librosa
+
+    power = librosa.feature.melspectrogram(
+        y=wave, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+        win_length=config.win_length, window="hann", center=True, pad_mode="constant", power=2.0,
+        n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, htk=False, norm="slaney")
+    log_power = librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None)
+    mfcc = librosa.feature.mfcc(S=log_power, n_mfcc=config.n_mfcc, dct_type=2, norm="ortho").T.astype(np.float32)
+    return normalize_features(mfcc) if config.normalize else mfcc
+
+
+@pytest.mark.parametrize("config", [
+    FeatureConfig(),
+    FeatureConfig(hop_length=144),
+    FeatureConfig(hop_length=176, fmax=7000.0),
+    FeatureConfig(n_mels=32, n_mfcc=13, hop_length=320),
+    FeatureConfig(fmin=20.0, fmax=6000.0, n_mels=64, n_mfcc=40, win_length=512),
+    FeatureConfig(sample_rate=32000, n_fft=1024, win_length=800, hop_length=320),
+    FeatureConfig(normalize=False),
+], ids=lambda c: f"hop{c.hop_length}-mels{c.n_mels}-fmax{c.fmax}-fft{c.n_fft}-norm{c.normalize}")
+def test_features_are_librosas_for_every_config(config):
+    # The window and mel filterbank are built once per config and reused: every call, first or later, under any
+    # config, must give the features that librosa's own melspectrogram + power_to_db + mfcc give (the bundled model
+    # was trained on those), to float32 rounding.
+    rng = np.random.default_rng(3)
+    speech = tone_speech("the quick brown fox", sr=config.sample_rate)
+    noise = (0.05 * rng.standard_normal(config.sample_rate // 3)).astype(np.float32)
+    # A pure tone: its spectrum falls 100 dB and more away from the tone, where a float32 FFT's rounding (librosa
+    # transforms in float64) would stand in for the true power.
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(config.sample_rate // 2) / config.sample_rate)).astype(np.float32)
+    short = np.ones(160, np.float32) * 0.1  # two frames, each mostly padding
+    raw = replace(config, normalize=False)
+    for wave in (speech, noise, tone, short):
+        expected = _librosa_features(wave, raw)
+        for _ in range(2):
+            features = compute_features(wave, raw)
+            assert features.shape == expected.shape and features.dtype == np.float32
+            np.testing.assert_allclose(features, expected, rtol=0, atol=1e-5 * float(np.max(np.abs(expected))))
+    if config.normalize:  # normalised over many frames (over two, rounding is all that is left to scale up)
+        for wave in (speech, noise, tone):
+            np.testing.assert_allclose(compute_features(wave, config), _librosa_features(wave, config), rtol=0,
+                                       atol=1e-4)
 
 
 def test_cache_reuses_and_rebuilds_corrupt_entries(tmp_path):
