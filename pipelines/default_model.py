@@ -766,7 +766,8 @@ def results_section(metrics: dict, sample_rate: int) -> list[str]:
           if "lm_one_hop_unseen_voices" in metrics else []),
         f"| beam {metrics['decoder']['beam_width']} + 3-gram LM (alpha {metrics['decoder']['alpha']}, beta "
         f"{metrics['decoder']['beta']}"
-        + (f", blank penalty {bp:g}" if (bp := metrics["decoder"].get("blank_penalty")) else "") + ", tuned on dev)"
+        + ", tuned on dev" + (f"; blank penalty {bp:g}, chosen on dev and real speech: docs/experiments.md"
+                              if (bp := metrics["decoder"].get("blank_penalty")) else "") + ")"
         + (f" + speaking-rate search over hops {', '.join(map(str, metrics['decoder']['hop_lengths']))}"
            + (f" and mel top edges {', '.join(_fmax(f, sample_rate) for f in metrics['decoder']['fmaxes'])} Hz"
               if len(metrics["decoder"].get("fmaxes") or [None]) > 1 else "")

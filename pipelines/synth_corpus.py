@@ -441,8 +441,9 @@ def _finish(cfg: CorpusConfig, jobs: list[Job], holdout: list[Voice], voices: li
         "voices": {
             "all": [v.to_json() for v in voices],
             "test_only": [v.id for v in holdout],
-            "withheld_same_speaker": sorted(set().union(*(same_speaker(v.id) for v in holdout))
-                                            - {v.id for v in holdout}),
+            # every other voice of a held-out speaker (the same recording behind two engines, a Kokoro blend of it)
+            "withheld_same_speaker": sorted(v.id for v in voices if v not in holdout
+                                            and same_speaker(v.id) & {h.id for h in holdout}),
             **{s: sorted(per_voice[s]) for s in SPLITS},
         },
         "counts": {s: len(utts[s]) for s in SPLITS},
