@@ -133,15 +133,16 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
 
     handler = SavedModelHandler(str(tmp_path / "export"))
     loaded = handler.load_model()
-    assert type(loaded.decoder).__name__ == "BeamSearchDecoder" and loaded.letter_bonus == 0.5
-    assert [(v.hop_length, v.fmax) for v in loaded.variants] == [(160, None), (144, None), (176, None), (160, 7000.0),
+    decoding = loaded.decoding  # the CLI's decoding path (speech.transcribe.Decoding), as the model ships it
+    assert type(decoding.decoder).__name__ == "BeamSearchDecoder" and decoding.options.letter_bonus == 0.5
+    assert [(v.hop_length, v.fmax) for v in decoding.variants] == [(160, None), (144, None), (176, None), (160, 7000.0),
                                                                  (144, 7000.0), (176, 7000.0)]
     nan = np.full(SR, np.nan, np.float32)
     good = tone_speech("yes", seed=0)
     bad_out, good_out = [r.inference for r in handler.run_inference(
         [Segment("n.wav", 0, 1, 0.0, SR, nan), Segment("g.wav", 0, 1, 0.0, len(good), good)], loaded)]
     assert bad_out.error == "audio contains NaN or infinite samples" and not good_out.error and good_out.text
-    assert SavedModelHandler(str(tmp_path / "export"), beam_width=1).load_model().decoder is None
+    assert SavedModelHandler(str(tmp_path / "export"), beam_width=1).load_model().decoding is None
 
 
 def test_segments_follow_the_cli_rule(tmp_path) -> None:
