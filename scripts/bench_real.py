@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.worker:
         return worker(args.worker, args.manifest, args.model, args.report)
+    from speech.errors import SpeechError
     from speech.manifest import read_manifest
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -163,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}", file=sys.stderr)
         return 2
-    utterances = [u for u in read_manifest(args.manifest) if u.text.strip() and not u.non_speech]
+    try:
+        utterances = [u for u in read_manifest(args.manifest) if u.text.strip() and not u.non_speech]
+    except SpeechError as e:  # a missing or malformed manifest: one line, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not utterances:
         print(f"error: {args.manifest} has no clip with a transcript", file=sys.stderr)
         return 2

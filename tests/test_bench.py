@@ -138,3 +138,13 @@ def test_voice_benchmark_scores_each_conversion_of_the_same_words(tmp_path: Path
     converted = [r["wer"] for r in report["rows"][1:]]
     assert report["converted_mean"]["wer"] == sum(converted) / len(converted)
     assert "converted, mean" in capsys.readouterr().out
+
+
+def test_bench_real_says_what_is_wrong_with_its_manifest(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_real.py"
+    for manifest in (tmp_path / "missing.jsonl", tmp_path / "bad.jsonl"):
+        if manifest.name == "bad.jsonl":
+            manifest.write_text("not json\n")
+        run = subprocess.run([sys.executable, str(script), "--manifest", str(manifest)], capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 2 and run.stderr.startswith("error: ") and "Traceback" not in run.stderr, run.stderr
