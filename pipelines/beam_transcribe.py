@@ -307,17 +307,10 @@ class SavedModelHandler(ModelHandler[Segment, PredictionResult, Any]):
                 s.warning))
         return results
 
-    def _sub_batches(self, batch: Sequence[Segment]) -> Iterator[list[int]]:
-        order = sorted(range(len(batch)), key=lambda i: len(batch[i].wave))
-        rows: list[int] = []
-        for i in order:
-            longest = len(batch[i].wave)
-            if rows and (len(rows) >= self.batch_size or longest * (len(rows) + 1) > self.max_batch_samples):
-                yield rows
-                rows = []
-            rows.append(i)
-        if rows:
-            yield rows
+    def _sub_batches(self, batch: Sequence[Segment]) -> list[list[int]]:
+        from speech.transcribe import length_sorted_batches
+
+        return length_sorted_batches([len(s.wave) for s in batch], self.batch_size, self.max_batch_samples)
 
     def get_num_bytes(self, batch: Sequence[Segment]) -> int:
         return sum(segment.wave.nbytes for segment in batch)  # the default pickles the whole batch

@@ -254,6 +254,19 @@ def lm_support() -> bool:
 Predict = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_padded: int) -> list[list[int]]:
+    """Indices of ``lengths`` in batches sorted by length, each of at most ``batch_size`` items and ``max_padded``
+    padded elements (longest x count; one item alone may exceed it)."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) >= batch_size or lengths[i] * (len(batch) + 1) > max_padded:
+            batches.append([i])
+        else:
+            batch.append(i)
+    return batches
+
+
 def batched_log_probs(predict: Predict, features: Sequence[np.ndarray], batch_size: int,
                       max_batch_frames: int) -> list[np.ndarray]:
     """Per-utterance log-probabilities ``[T', C]`` (valid frames only) of ``features`` (each ``[T, n_mfcc]``), run
@@ -261,15 +274,7 @@ def batched_log_probs(predict: Predict, features: Sequence[np.ndarray], batch_si
     batches of at most ``batch_size`` utterances and ``max_batch_frames`` padded frames. ``predict`` is the Keras
     model (:class:`Transcriber`) or a SavedModel's ``logits`` signature (the Beam job)."""
     out: list[np.ndarray | None] = [None] * len(features)
-    order = sorted(range(len(features)), key=lambda i: len(features[i]))
-    batches: list[list[int]] = []
-    for i in order:
-        batch = batches[-1] if batches else None
-        if batch is None or len(batch) >= batch_size or len(features[i]) * (len(batch) + 1) > max_batch_frames:
-            batches.append([i])
-        else:
-            batch.append(i)
-    for batch in batches:
+    for batch in length_sorted_batches([len(f) for f in features], batch_size, max_batch_frames):
         lengths = np.array([len(features[i]) for i in batch], np.int32)
         padded = np.zeros((len(batch), lengths.max(), features[batch[0]].shape[1]), np.float32)
         for row, i in enumerate(batch):
