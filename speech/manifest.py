@@ -7,6 +7,7 @@ One object per line, NeMo-compatible: ``{"audio_filepath": str, "duration": floa
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -44,27 +45,60 @@ def iter_manifest(path: str | Path, resolve: bool = True, bad_lines: list[tuple[
     ``bad_lines``, is added to it as ``(f"{path}:{line}", reason)`` and skipped (a batch job goes on)."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError("manifest not found", str(path))
+        raise ManifestError("not a file" if path.exists() else "manifest not found", str(path))
     base = path.resolve().parent
-    with open(path, encoding="utf-8-sig") as f:
+    # Bytes that are not UTF-8 are kept (surrogateescape) and refused line by line: one bad byte must not lose the
+    # other lines, as a decode error while iterating the file would.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-                audio = data.pop("audio_filepath")
-                if not isinstance(audio, str) or not audio.strip():
-                    raise TypeError(f"audio_filepath must be a file path, got {audio!r}")
-                duration = float(data.pop("duration", 0.0) or 0.0)
-                text = str(data.pop("text", "") or "")
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                audio, duration, text, data = parse_record(line)
+            except ValueError as e:
                 if bad_lines is None:
                     raise ManifestError(f"line {number} is not a manifest record ({e})", str(path)) from e
-                bad_lines.append((f"{path}:{number}", f"not a manifest record ({type(e).__name__}: {e})"))
+                bad_lines.append((f"{path}:{number}", f"not a manifest record ({e})"))
                 continue
             if resolve and not os.path.isabs(audio):
                 audio = str(base / audio)
             yield Utterance(audio, duration, text, data)
+
+
+def parse_record(line: str) -> tuple[str, float, str, dict]:
+    """``(audio_filepath, duration, text, other keys)`` of one manifest line; ValueError saying what is wrong with
+    it. ``duration`` (absent or null: 0) must be a finite number of seconds, not negative: a NaN would break every
+    sort and bucket by length. ``text`` (absent or null: empty) must be a string, not an object printed as one."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("not UTF-8 text") from e
+    try:
+        data = json.loads(line)
+    except ValueError as e:
+        raise ValueError(f"not JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object with audio_filepath")
+    audio = data.pop("audio_filepath", None)
+    if not isinstance(audio, str) or not audio.strip():
+        raise ValueError(f"audio_filepath must be a file path, got {audio!r}")
+    duration = data.pop("duration", None)
+    if duration is None:
+        duration = 0.0
+    elif isinstance(duration, bool) or not isinstance(duration, (int, float, str)):
+        raise ValueError(f"duration must be a number of seconds, got {duration!r}")
+    try:
+        duration = float(duration)
+    except ValueError:
+        raise ValueError(f"duration must be a number of seconds, got {duration!r}") from None
+    if not math.isfinite(duration) or duration < 0:
+        raise ValueError(f"duration must be a finite number of seconds, not negative, got {duration!r}")
+    text = data.pop("text", None)
+    if text is None:
+        text = ""
+    elif not isinstance(text, str):
+        raise ValueError(f"text must be a string, got {text!r}")
+    return audio, duration, text, data
 
 
 def write_manifest(path: str | Path, utterances: Iterable[Utterance], relative_to: str | Path | None = None) -> int:

@@ -77,3 +77,39 @@ def test_atomic_write_takes_a_name_as_long_as_the_file_system_allows(tmp_path):
     with atomic_write(tmp_path / name) as f:
         f.write("ok")
     assert (tmp_path / name).read_text() == "ok" and len(os.listdir(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('["a.wav", 1.0, "x"]', "a JSON list, not an object"),
+    ('"a.wav"', "a JSON str, not an object"),
+    ('{"audio_filepath": "a.wav", "duration": "long"}', "duration must be a number"),
+    ('{"audio_filepath": "a.wav", "duration": {"s": 1}}', "duration must be a number"),
+    ('{"audio_filepath": "a.wav", "duration": []}', "duration must be a number"),
+    ('{"audio_filepath": "a.wav", "duration": true}', "duration must be a number"),
+    ('{"audio_filepath": "a.wav", "duration": NaN}', "duration must be a finite number"),
+    ('{"audio_filepath": "a.wav", "duration": -1}', "duration must be a finite number"),
+    ('{"audio_filepath": "a.wav", "text": {"a": 1}}', "text must be a string"),
+    ('{"audio_filepath": "a.wav", "text": 12}', "text must be a string"),
+])
+def test_a_line_that_is_not_a_record_is_named_and_the_others_are_read(tmp_path, line, reason):
+    from speech.manifest import iter_manifest
+
+    path = tmp_path / "m.jsonl"
+    path.write_text(line + "\n" + json.dumps({"audio_filepath": "b.wav", "duration": "1.5", "text": None}) + "\n")
+    with pytest.raises(ManifestError, match=f"line 1 .*{reason}"):
+        read_manifest(path)
+    bad: list = []
+    assert [(u.duration, u.text) for u in iter_manifest(path, bad_lines=bad)] == [(1.5, "")]
+    assert bad == [(f"{path}:1", bad[0][1])] and reason in bad[0][1]
+
+
+def test_bytes_that_are_not_utf8_cost_their_line_only(tmp_path):
+    from speech.manifest import iter_manifest
+
+    good = json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "café"}).encode()
+    path = tmp_path / "m.jsonl"
+    # A BOM and CRLF line ends (Windows editors), and one line in Latin-1 among UTF-8 ones.
+    path.write_bytes(b"\xef\xbb\xbf" + good + b"\r\n" + b'{"audio_filepath": "caf\xe9.wav"}\r\n' + good + b"\r\n")
+    bad: list = []
+    assert [u.text for u in iter_manifest(path, bad_lines=bad)] == ["café", "café"]
+    assert bad == [(f"{path}:2", "not a manifest record (not UTF-8 text)")]
