@@ -81,8 +81,7 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
     note saying so goes to ``notes`` once the stream has been read.
     """
     path = str(path)
-    if not os.path.isfile(path):
-        raise AudioError("file not found", path)
+    require_file(path)
     if os.path.getsize(path) == 0:
         raise AudioError("empty file (0 bytes)", path)
     try:
@@ -115,6 +114,22 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
         stream.close()
         raise _bad_rate(stream.sample_rate, path)
     return stream
+
+
+def require_file(path: str | os.PathLike) -> None:
+    """Raise :class:`AudioError` unless ``path`` is a regular file, saying what it is instead: a folder named where
+    a file is expected (in a list, a manifest, a corpus CSV) is not "file not found", and a device or pipe would be
+    read forever or half consumed by the format probe."""
+    path = str(path)
+    if os.path.isfile(path):
+        return
+    if os.path.isdir(path):
+        raise AudioError("is a folder, not an audio file", path)
+    try:
+        os.stat(path)
+    except (OSError, ValueError):  # ValueError: a NUL in the name, which no file can have
+        raise AudioError("file not found", path) from None
+    raise AudioError("not a regular file (a device, pipe or socket)", path)
 
 
 def _bad_rate(rate: object, path: str) -> AudioError:
@@ -330,8 +345,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000, notes: list[st
 def audio_duration(path: str | os.PathLike) -> float:
     """Duration in seconds, from the header when it is exact (no full decode)."""
     path = str(path)
-    if not os.path.isfile(path):
-        raise AudioError("file not found", path)
+    require_file(path)
     try:
         info = sf.info(os.fsencode(path))
         if info.samplerate > 0 and _frames_are_exact(path, info):

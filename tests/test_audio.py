@@ -1,4 +1,5 @@
 import itertools
+import os
 import shutil
 import subprocess
 
@@ -211,6 +212,19 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, content, reason):
     with pytest.raises(AudioError, match=reason) as info:
         load_audio(path)
     assert info.value.path == str(path)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p.mkdir(), "is a folder, not an audio file"),  # e.g. a folder named in a list, manifest or CSV
+    (lambda p: os.mkfifo(p), "not a regular file"),  # the format probe would block on it, or eat its start
+])
+def test_a_path_that_is_not_a_file_says_what_it_is(tmp_path, make, reason):
+    path = tmp_path / "x.wav"
+    make(path)
+    for read in (load_audio, audio_duration, lambda p: list(iter_audio_blocks(p, block_seconds=8.0))):
+        with pytest.raises(AudioError, match=reason) as info:
+            read(path)
+        assert info.value.path == str(path)
 
 
 @pytest.mark.parametrize("name", ["notes.mp3", "random.flac", "random.ogg", "random.m4a"])
