@@ -157,4 +157,8 @@ def prepare(layout: str, src: str | os.PathLike) -> tuple[list[Utterance], list[
     src = Path(src)
     if not src.exists():
         raise SpeechError("corpus not found", str(src))
-    return RECIPES[layout](src)
+    utterances, failures = RECIPES[layout](src)
+    if not utterances and not failures:  # the wrong layout or folder (or an empty file): not an empty manifest
+        expected = (RECIPES[layout].__doc__ or "").splitlines()[0].rstrip(".")
+        raise SpeechError(f"no utterance found: is it a {layout} corpus? ({expected})", str(src))
+    return utterances, failures

@@ -64,3 +64,24 @@ def test_unknown_layout_and_missing_source(tmp_path):
         prepare("timit", tmp_path)
     with pytest.raises(SpeechError, match="not found"):
         prepare("folder", tmp_path / "nope")
+
+
+def test_a_csv_with_windows_line_ends_naming_a_folder_reports_the_folder(tmp_path):
+    _wav(tmp_path / "clips" / "a.wav")
+    (tmp_path / "train.csv").write_bytes(b"\xef\xbb\xbfwav_filename,wav_filesize,transcript\r\n"
+                                         b"clips/a.wav,100,hello\r\nclips,1,a folder\r\n")
+    utts, failures = prepare("deepspeech", tmp_path / "train.csv")
+    assert [u.text for u in utts] == ["hello"]
+    assert [(f.path, f.reason) for f in failures] == [(str(tmp_path / "clips"), "is a folder, not an audio file")]
+
+
+@pytest.mark.parametrize("layout, make", [
+    ("deepspeech", lambda root: (root / "train.csv").write_bytes(b"")),  # a zero-byte CSV
+    ("folder", lambda root: (root / "notes.txt").write_text("no audio here")),
+    ("librispeech", lambda root: _wav(root / "a.flac")),  # audio, but no .trans.txt: not this layout
+])
+def test_a_source_with_nothing_to_prepare_is_an_error_not_an_empty_manifest(tmp_path, layout, make):
+    make(tmp_path)
+    src = tmp_path / "train.csv" if layout == "deepspeech" else tmp_path
+    with pytest.raises(SpeechError, match=f"no utterance found: is it a {layout} corpus"):
+        prepare(layout, src)
