@@ -135,14 +135,20 @@ def expand_inputs(inputs: list[str], references: dict[str, str] | None = None
             elif path.is_file() and path.suffix.lower() in (".json", ".jsonl"):
                 # Outputs mirror the paths below the manifest's folder; a bad line is one failure, not the batch's.
                 root = str(path.resolve().parent)
-                lines = list(iter_manifest(path, bad_lines=missing))
+                bad: list[tuple[str, str]] = []
+                lines = list(iter_manifest(path, bad_lines=bad))
+                missing += bad
+                if not lines and not bad:  # an empty input is a failure of its own, as an empty list is
+                    missing.append((item, "the manifest has no record"))
                 found += [(u.audio_filepath, root) for u in lines]
                 if references is not None:
                     references.update((u.audio_filepath, u.text) for u in lines)
             elif path.is_file() and path.suffix.lower() in (".txt", ".lst", ".list"):
                 base = path.resolve().parent
-                named = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()
-                         if line.strip() and not line.startswith("#")]
+                # A list names files by their bytes: a name that is not UTF-8 (Latin-1 from an old tool) still names
+                # its file, as it would on the command line (surrogateescape is how Python spells such names).
+                text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+                named = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
                 if not named:
                     missing.append((item, "the list names no file"))
                 for line in named:
@@ -155,9 +161,13 @@ def expand_inputs(inputs: list[str], references: dict[str, str] | None = None
                 found.append((str(path), str(path.parent)))
             elif glob.has_magic(item):
                 matches = sorted(glob.glob(item, recursive=True))
-                if not matches:
-                    missing.append((item, "pattern matched no file"))
-                found += [(m, _glob_root(item)) for m in matches if os.path.isfile(m)]
+                files = [m for m in matches if os.path.isfile(m)]
+                if not files:  # folders alone are not read: say so rather than transcribe nothing without a word
+                    missing.append((item, "pattern matched no file" + (" (only folders: name a folder to read "
+                                                                        "the audio below it)" if matches else "")))
+                found += [(m, _glob_root(item)) for m in files]
+            elif path.exists():
+                missing.append((item, "not a regular file (a device, pipe or socket); pipe audio to stdin with '-'"))
             else:
                 missing.append((item, "file not found"))
         except (OSError, UnicodeError, SpeechError) as e:  # an unreadable list or manifest: that input fails
@@ -178,7 +188,7 @@ def _scan(folder: Path) -> list[tuple[str, str]]:
     if left:
         shown = ", ".join(str(p) for p in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
         log.warning("%s: %d file(s) not named like audio left out (%s); name them directly to transcribe them",
-                    folder, len(left), shown)
+                    printable(str(folder)), len(left), printable(shown))
     return [(str(p), str(folder)) for p in audio]
 
 
@@ -336,10 +346,17 @@ def _failure(path: str, reason: str) -> dict:
     return {"audio_filepath": path, "error": reason}
 
 
+def printable(text: str) -> str:
+    """``text`` on one line of a UTF-8 terminal: control characters (a newline in a file name) and bytes that are
+    not UTF-8 escaped, so that each failure stays one line of stderr."""
+    text = text.encode("utf-8", "backslashreplace").decode()
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
+
+
 def _list_files(label: str, items: list[tuple[str, str]], shown: int, rest: str) -> None:
     """The first ``shown`` (path, reason) pairs on stderr, then how many more there are and where to find them."""
     for path, reason in items[:shown]:
-        print(f"  {label}: {path.encode('utf-8', 'backslashreplace').decode()}: {reason}", file=sys.stderr)
+        print(f"  {label}: {printable(path)}: {reason}", file=sys.stderr)
     if len(items) > shown:
         print(f"  ... and {len(items) - shown} more ({rest})", file=sys.stderr)
 

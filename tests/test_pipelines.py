@@ -15,7 +15,7 @@ import soundfile as sf
 
 from speech.cli import VERBS
 from speech.cli import main as cli_main
-from tests.conftest import TINY_EPOCHS, tone_speech, write_corpus
+from tests.conftest import SR, TINY_EPOCHS, tone_speech, write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -510,3 +510,29 @@ def test_every_verb_says_how_to_use_it(verb, capsys):
     assert exit_.value.code == 0
     help_text = capsys.readouterr().out
     assert "examples:" in help_text and f"speech {verb}" in help_text.split("examples:")[1]
+
+
+def test_inputs_that_name_no_audio_file_are_failures_of_their_own(tmp_path):
+    from pipelines.transcribe import expand_inputs
+
+    sf.write(tmp_path / "a.wav", np.zeros(160, np.float32), SR)
+    latin = os.fsdecode(b"caf\xe9.wav")  # a name that is not UTF-8, as an old tool writes it
+    shutil.copy(tmp_path / "a.wav", tmp_path / latin)
+    (tmp_path / "names.txt").write_bytes(b"a.wav\ncaf\xe9.wav\n")
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "folders" / "sub").mkdir(parents=True)
+    found, missing = expand_inputs([str(tmp_path / "names.txt"), str(tmp_path / "empty.jsonl"), "/dev/null",
+                                    str(tmp_path / "folders" / "*")])
+    assert [Path(p).name for p, _ in found] == ["a.wav", latin]  # the Latin-1 line names its file
+    reasons = dict(missing)
+    assert reasons[str(tmp_path / "empty.jsonl")] == "the manifest has no record"
+    assert reasons["/dev/null"].startswith("not a regular file")
+    assert reasons[str(tmp_path / "folders" / "*")].startswith("pattern matched no file (only folders")
+
+
+def test_failures_are_listed_one_line_each_whatever_the_file_name(capsys):
+    from pipelines.transcribe import _list_files
+
+    _list_files("failed", [("talks/a\nb.wav", "file not found"), (os.fsdecode(b"caf\xe9.wav"), "x")], 20, "")
+    assert capsys.readouterr().err.splitlines() == ["  failed: talks/a\\nb.wav: file not found",
+                                                    "  failed: caf\\udce9.wav: x"]
