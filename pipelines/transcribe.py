@@ -201,6 +201,8 @@ def _glob_root(pattern: str) -> str:
 
 # The job's own report in the output folder; no input's outputs may take its name.
 FAILURES_FILE = "failures.jsonl"
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
+OUTPUT_SUFFIX_BYTES = len(".jsonl")  # the longest suffix an output gets (speech.outputs.FORMATS)
 
 
 def output_stems(items: list[tuple[str, str]], output_dir: Path) -> dict[str, Path]:
@@ -222,9 +224,15 @@ def output_stems(items: list[tuple[str, str]], output_dir: Path) -> dict[str, Pa
     stems = {a: (s.with_name(Path(a).name) if s in clash else s) for a, s in stems.items()}
     clash = clashing(stems)
     for audio, stem in stems.items():
+        digest = hashlib.sha1(os.path.abspath(audio).encode("utf-8", "surrogateescape")).hexdigest()[:8]
         if stem in clash:
-            digest = hashlib.sha1(os.path.abspath(audio).encode("utf-8", "surrogateescape")).hexdigest()[:8]
-            stems[audio] = stem.with_name(f"{stem.name}.{digest}")
+            stem = stems[audio] = stem.with_name(f"{stem.name}.{digest}")
+        # A legal input name (up to 255 bytes) plus ".jsonl" may pass the file system's limit: such a name keeps
+        # what fits and the path's hash, which keeps it apart from other inputs and the same on a --resume.
+        name = os.fsencode(stem.name)
+        if len(name) + OUTPUT_SUFFIX_BYTES > NAME_MAX:
+            keep = name[:NAME_MAX - OUTPUT_SUFFIX_BYTES - len(digest) - 1].decode("utf-8", "ignore")
+            stems[audio] = stem.with_name(f"{keep}.{digest}")
     return stems
 
 

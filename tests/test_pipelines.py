@@ -536,3 +536,20 @@ def test_failures_are_listed_one_line_each_whatever_the_file_name(capsys):
     _list_files("failed", [("talks/a\nb.wav", "file not found"), (os.fsdecode(b"caf\xe9.wav"), "x")], 20, "")
     assert capsys.readouterr().err.splitlines() == ["  failed: talks/a\\nb.wav: file not found",
                                                     "  failed: caf\\udce9.wav: x"]
+
+
+def test_outputs_of_the_longest_legal_input_names_fit_the_file_system(tmp_path):
+    from pipelines.transcribe import output_stems
+    from speech.manifest import atomic_write
+    from speech.outputs import FORMATS
+
+    names = ["é" * 50 + "x" * 147 + end + ".wav" for end in ("aaaa", "bbbb")]  # 255 bytes each, as long as allowed
+    assert {len(n.encode()) for n in names} == {255}
+    items = [(str(tmp_path / n), str(tmp_path)) for n in names]
+    stems = output_stems(items, tmp_path / "out")
+    assert len(set(stems.values())) == 2 and stems == output_stems(items, tmp_path / "out")  # apart, and stable
+    for stem in stems.values():
+        for fmt in FORMATS:
+            with atomic_write(f"{stem}.{fmt}") as f:  # File name too long before
+                f.write("x")
+    assert len(os.listdir(tmp_path / "out")) == 2 * len(FORMATS)
