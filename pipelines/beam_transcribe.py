@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 import numpy as np
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -92,7 +93,7 @@ def _load(readable: fileio.ReadableFile, sample_rate: int) -> tuple[np.ndarray, 
 
     path = readable.metadata.path
     notes: list[str] = []
-    if os.path.isfile(path):
+    if FileSystems.get_scheme(path) is None:  # a local path: the loader says what it is if not a file (gone, a folder)
         return load_audio(path, sample_rate, notes), notes[0] if notes else None
     # Remote files (gs://, s3://...): the decoders need a local file; the suffix tells ffmpeg the format.
     with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as tmp:
@@ -415,6 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the pipeline and wait for it; the exit code is 0 (a failed file is a record, not an error)."""
     args, beam_args = build_parser().parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    # A pattern with wildcards that matches nothing would run to an empty output without a word (one without
+    # wildcards fails deep in the pipeline): one line instead. limits: the first match is enough.
+    try:
+        matched = FileSystems.match([args.input], limits=[1])[0].metadata_list
+    except (OSError, ValueError) as e:  # BeamIOError (an OSError); ValueError: a scheme with no filesystem
+        matched, reason = [], f"cannot list it ({type(e).__name__}: {e})"
+    else:
+        reason = "matched no file"
+    if not matched:
+        print(f"error: --input {args.input}: {reason}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     options = PipelineOptions(beam_args)
     with beam.Pipeline(options=options) as pipeline:

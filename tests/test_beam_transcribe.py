@@ -191,3 +191,24 @@ def test_remote_files_are_decoded_through_a_local_copy(tmp_path) -> None:
     assert failure.value["audio_filepath"] == "gs://bucket/bad.wav"
     # The reason never names the local temp copy (decoders' messages may quote the path they were given).
     assert "cannot decode audio" in failure.value["error"] and "/tmp" not in failure.value["error"]
+
+
+def test_a_local_file_that_is_gone_or_a_folder_fails_with_its_reason(tmp_path) -> None:
+    from apache_beam.io import fileio
+    from apache_beam.io.filesystem import FileMetadata
+
+    from speech.pipelines.beam_transcribe import DecodeAudio
+    from speech.transcribe import MAX_SEGMENT_SECONDS
+
+    (tmp_path / "folder.wav").mkdir()  # ** matches folders too; a file can also vanish between match and read
+    decode = DecodeAudio(SR, MAX_SEGMENT_SECONDS)
+    for name, reason in [("gone.wav", "file not found"), ("folder.wav", "is a folder, not an audio file")]:
+        [failure] = decode.process(fileio.ReadableFile(FileMetadata(str(tmp_path / name), 0)))
+        assert failure.value == {"audio_filepath": str(tmp_path / name), "error": reason}
+
+
+def test_a_pattern_that_matches_nothing_is_one_line_not_an_empty_output(tmp_path, capsys) -> None:
+    output = tmp_path / "out" / "transcripts"
+    assert main(["--input", str(tmp_path / "*.wav"), "--model", str(tmp_path), "--output", str(output)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --input {tmp_path / '*.wav'}: matched no file"
+    assert not (tmp_path / "out").exists()
