@@ -96,8 +96,9 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
             stream = _open_ffmpeg(path, notes)
         except AudioError as e:
             bad = re.search(r"invalid sample rate:?\s*(-?\d+)", e.reason, re.IGNORECASE)
-            if bad:  # a header ffmpeg reads as a rate no recording has
-                raise _bad_rate(bad.group(1), path) from e
+            if bad:  # a header ffmpeg reads as a rate no recording has; it reads the 32 bits as signed, the header
+                # means them unsigned (2**31 Hz, not -2147483648)
+                raise _bad_rate(int(bad.group(1)) % 2**32, path) from e
             if info is None:
                 raise
     if stream is None and info is not None:  # libsndfile's own format (or no ffmpeg to do better)

@@ -180,8 +180,9 @@ def test_a_header_claiming_an_implausible_rate_is_refused(tmp_path, rate):
     at = data.index(b"fmt ") + 12
     data[at:at + 4] = rate.to_bytes(4, "little")
     (tmp_path / "a.wav").write_bytes(bytes(data))
-    # Read as a signed 32-bit number (ffmpeg) a rate from 2**31 up is negative: refused all the same.
-    with pytest.raises(AudioError, match=f"unsupported sample rate ({rate}|{rate - 2**32}) Hz"):
+    # Read as a signed 32-bit number (ffmpeg) a rate from 2**31 up is negative: refused all the same, and named as
+    # the header has it.
+    with pytest.raises(AudioError, match=f"unsupported sample rate {rate} Hz"):
         load_audio(tmp_path / "a.wav")
     with pytest.raises(AudioError, match="unsupported sample rate"):
         list(iter_audio_blocks(tmp_path / "a.wav", block_seconds=8.0))
