@@ -3,6 +3,8 @@
 Prints one JSON object ``{"wer", "cer", "utterances", "failed", ...}`` on stdout; ``--report`` writes one
 JSON line per utterance (reference, hypothesis, errors). A file that cannot be read counts as a failure:
 it is reported and scored as an empty hypothesis, so a broken test set cannot flatter the model.
+A manifest line that is not a record (or a manifest with none) is named on stderr and not scored; the
+exit code is then 1, and the metrics say how many (``bad_manifest_lines``).
 Clips marked ``"non_speech": true`` (empty transcript) are scored apart, under ``"non_speech"``: how many of
 them got any words, and how many words in all.
 """
@@ -35,16 +37,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from speech.manifest import read_manifest
+def read_manifests(paths: list[str]) -> tuple[list, list[tuple[str, str]]]:
+    """``(utterances, [(where, reason)])`` of the manifests: a line that is not a record, or a manifest with none,
+    is named and the others are scored (a batch goes on), but the caller must not let the result pass for a whole
+    test set."""
+    from speech.manifest import iter_manifest
 
+    utterances, bad = [], []
+    for path in paths:
+        lines = list(iter_manifest(path, bad_lines=bad))
+        if not lines and not any(where.startswith(f"{path}:") for where, _ in bad):
+            bad.append((path, "the manifest has no record"))
+        utterances += lines
+    return utterances, bad
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from speech.errors import SpeechError
+
+    utterances, bad = read_manifests(args.manifest)
+    for where, reason in bad:
+        print(f"{where}: {reason}", file=sys.stderr)
+    if not utterances:  # a WER of 0.0 over nothing would read as a perfect score
+        raise SpeechError(f"no utterance to score in {', '.join(args.manifest)}")
     transcriber = transcriber_from_args(args)
-    utterances = [u for m in args.manifest for u in read_manifest(m)]
     metrics = evaluate(transcriber, utterances, args.report, progress=not args.no_progress, jobs=args.jobs)
     metrics["decoder"] = type(transcriber.decoder).__name__
+    if bad:
+        metrics["bad_manifest_lines"] = len(bad)
     print(json.dumps(metrics))
     if metrics["failed"]:
         print(f"{metrics['failed']} file(s) could not be read; see the report", file=sys.stderr)
+    if bad:  # scored without them: the figures are not the whole test set's
+        print(f"{len(bad)} manifest line(s) or manifest(s) not scored (listed above)", file=sys.stderr)
+        return 1
     return 0
 
 

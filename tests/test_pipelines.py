@@ -553,3 +553,34 @@ def test_outputs_of_the_longest_legal_input_names_fit_the_file_system(tmp_path):
             with atomic_write(f"{stem}.{fmt}") as f:  # File name too long before
                 f.write("x")
     assert len(os.listdir(tmp_path / "out")) == 2 * len(FORMATS)
+
+
+def test_evaluate_names_bad_manifest_lines_and_refuses_to_score_nothing(tmp_path, capsys):
+    from pipelines.evaluate import read_manifests
+
+    good = json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "text": "yes"})
+    (tmp_path / "m.jsonl").write_text(f'{good}\n["a.wav"]\n{good}\n')
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    utterances, bad = read_manifests([str(tmp_path / "m.jsonl"), str(tmp_path / "empty.jsonl")])
+    assert len(utterances) == 2
+    assert [where for where, _ in bad] == [f"{tmp_path / 'm.jsonl'}:2", str(tmp_path / "empty.jsonl")]
+    # Nothing to score is an error, not a WER of 0.0 (checked before any model is loaded).
+    assert cli_main(["evaluate", "--model", str(tmp_path), "--manifest", str(tmp_path / "empty.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "the manifest has no record" in err and "error: no utterance to score" in err
+
+
+def test_evaluate_scores_the_good_lines_and_exits_1_for_a_bad_one(tiny_model, tmp_path, capsys):
+    model_dir, manifest = tiny_model
+    lines = manifest.read_text().splitlines()
+    broken = tmp_path / "m.jsonl"
+    records = [json.loads(line) for line in lines[:3]]
+    for record in records:
+        record["audio_filepath"] = str(manifest.parent / record["audio_filepath"])
+    broken.write_text("\n".join([json.dumps(records[0]), '{"audio_filepath": "x.wav", "duration": NaN}',
+                                 *map(json.dumps, records[1:])]) + "\n")
+    assert cli_main(["evaluate", "--model", str(model_dir), "--manifest", str(broken), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out.strip().splitlines()[-1])
+    assert metrics["utterances"] == 3 and metrics["bad_manifest_lines"] == 1
+    assert f"{broken}:2: not a manifest record (duration must be a finite number" in captured.err
