@@ -346,7 +346,9 @@ def merge_file(item: tuple[str, Iterable[SegmentResult]], sample_rate: int) -> I
 
 
 def to_json_line(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    from speech.manifest import json_line
+
+    return json_line(record)  # a local file name that is not UTF-8 would stop WriteToText (surrogates)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from speech.cli import run_job, setup_logging
 from speech.corpora import RECIPES, prepare
 from speech.manifest import atomic_write, write_manifest
+from speech.pipelines.transcribe import printable
 
 EXAMPLES = """examples:
   speech prepare librispeech LibriSpeech/dev-clean dev-clean.jsonl
@@ -52,5 +53,5 @@ def _prepare(args: argparse.Namespace) -> int:
         for reason, count in Counter(f.reason for f in failures).most_common(10):
             print(f"  {count} x {reason}", file=sys.stderr)
         for failure in failures[:10]:
-            print(f"  e.g. {failure.path}: {failure.reason}", file=sys.stderr)
+            print(f"  e.g. {printable(failure.path)}: {failure.reason}", file=sys.stderr)
     return 0 if utterances or not failures else 1

@@ -32,7 +32,7 @@ def evaluate(transcriber, utterances, report_path: str | None = None, progress: 
     terminal; ``jobs``: audio decoding processes (default: all cores for many files)."""
     from tqdm import tqdm
 
-    from speech.manifest import atomic_write
+    from speech.manifest import atomic_write, json_line
     from speech.metrics import error_rates, non_speech_rates, utterance_errors
 
     vocab = transcriber.spec.vocab
@@ -74,7 +74,7 @@ def evaluate(transcriber, utterances, report_path: str | None = None, progress: 
     if report_path:
         with atomic_write(report_path) as f:
             for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.write(json_line(record, allow_nan=True) + "\n")
     return metrics
 
 

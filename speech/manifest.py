@@ -101,6 +101,18 @@ def parse_record(line: str) -> tuple[str, float, str, dict]:
     return audio, duration, text, data
 
 
+def json_line(record: dict, allow_nan: bool = False) -> str:
+    """One JSON object on a line: UTF-8 text as it is, but a file name that is not valid UTF-8 (read from the disk
+    as lone surrogates) escaped (``\\udce9``), so that the line is still valid JSON in a UTF-8 file; read back, the
+    escape gives the same name, and so the same file."""
+    line = json.dumps(record, ensure_ascii=False, allow_nan=allow_nan)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, allow_nan=allow_nan)
+    return line
+
+
 def write_manifest(path: str | Path, utterances: Iterable[Utterance], relative_to: str | Path | None = None) -> int:
     """Write atomically (temp file + rename). With ``relative_to``, paths under it are made relative."""
     path = Path(path)
@@ -114,7 +126,7 @@ def write_manifest(path: str | Path, utterances: Iterable[Utterance], relative_t
                     record["audio_filepath"] = os.path.relpath(utt.audio_filepath, relative_to)
                 except ValueError:  # other drive on Windows
                     pass
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.write(json_line(record, allow_nan=True) + "\n")
             count += 1
     return count
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from speech.decoding import Word
+from speech.manifest import json_line
 
 FORMATS = ("txt", "jsonl", "srt", "vtt")
 MAX_CUE_SECONDS = 6.0
@@ -47,17 +47,6 @@ def to_srt(words: Sequence[Word]) -> str:
 def to_vtt(words: Sequence[Word]) -> str:
     blocks = [f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{t}\n" for s, e, t in cues(words)]
     return "WEBVTT\n\n" + "\n".join(blocks)
-
-
-def json_line(record: dict) -> str:
-    """One JSON object on a line: UTF-8 text as it is, but a file name that is not valid UTF-8 (read from the disk
-    as lone surrogates) escaped (``\\udce9``), so that the line is still valid JSON in a UTF-8 file."""
-    line = json.dumps(record, ensure_ascii=False, allow_nan=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(record, allow_nan=False)
-    return line
 
 
 def render(record: dict, words: Sequence[Word], fmt: str) -> str:

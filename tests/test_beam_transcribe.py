@@ -212,3 +212,13 @@ def test_a_pattern_that_matches_nothing_is_one_line_not_an_empty_output(tmp_path
     assert main(["--input", str(tmp_path / "*.wav"), "--model", str(tmp_path), "--output", str(output)]) == 2
     assert capsys.readouterr().err.strip() == f"error: --input {tmp_path / '*.wav'}: matched no file"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_name_that_is_not_utf8_gives_a_utf8_line() -> None:
+    import os
+
+    from speech.pipelines.beam_transcribe import to_json_line
+
+    name = os.fsdecode(b"/audio/caf\xe9.wav")
+    line = to_json_line({"audio_filepath": name, "error": "x"})
+    assert json.loads(line.encode("utf-8"))["audio_filepath"] == name  # WriteToText writes UTF-8

@@ -113,3 +113,13 @@ def test_bytes_that_are_not_utf8_cost_their_line_only(tmp_path):
     bad: list = []
     assert [u.text for u in iter_manifest(path, bad_lines=bad)] == ["café", "café"]
     assert bad == [(f"{path}:2", "not a manifest record (not UTF-8 text)")]
+
+
+def test_file_names_that_are_not_utf8_or_hold_a_newline_round_trip(tmp_path):
+    # Corpora from old tools name files in Latin-1; such a name must not stop the writer (a stack trace before).
+    names = [os.fsdecode(b"caf\xe9.wav"), "new\nline.wav", "ok.wav"]
+    write_manifest(tmp_path / "m.jsonl", [Utterance(str(tmp_path / n), 1.0, "x") for n in names],
+                   relative_to=tmp_path)
+    (tmp_path / "m.jsonl").read_bytes().decode("utf-8")  # valid UTF-8, one line per record
+    assert len((tmp_path / "m.jsonl").read_text().splitlines()) == 3
+    assert [u.audio_filepath for u in read_manifest(tmp_path / "m.jsonl")] == [str(tmp_path / n) for n in names]

@@ -584,3 +584,19 @@ def test_evaluate_scores_the_good_lines_and_exits_1_for_a_bad_one(tiny_model, tm
     metrics = json.loads(captured.out.strip().splitlines()[-1])
     assert metrics["utterances"] == 3 and metrics["bad_manifest_lines"] == 1
     assert f"{broken}:2: not a manifest record (duration must be a finite number" in captured.err
+
+
+def test_prepare_writes_and_reports_any_file_name_the_disk_has(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sf.write(corpus / "a.wav", tone_speech("yes"), SR)
+    latin = os.fsdecode(b"caf\xe9")
+    for stem in (latin, "new\nline"):
+        shutil.copy(corpus / "a.wav", corpus / f"{stem}.wav")
+        (corpus / f"{stem}.txt").write_text("yes")
+    shutil.copy(corpus / "a.wav", corpus / "no\ntext.wav")  # fails: no transcript beside it
+    assert cli_main(["prepare", "folder", str(corpus), str(tmp_path / "m.jsonl")]) == 0  # a stack trace before
+    from speech.manifest import read_manifest
+
+    assert sorted(Path(u.audio_filepath).stem for u in read_manifest(tmp_path / "m.jsonl")) == [latin, "new\nline"]
+    assert "  e.g. " + str(corpus) + "/no\\ntext.wav: no transcript" in capsys.readouterr().err
