@@ -4,8 +4,9 @@
         [--runner DataflowRunner --project P --region R --temp_location gs://B/tmp ...]
 
 Steps: ``MatchFiles``/``ReadMatches`` (local paths and whatever Beam's filesystems read: gs://, s3://, hdfs://;
-Beam globs: ``*`` within a folder, ``**`` across folders) -> decode with :func:`speech.audio.load_audio` (any
-format; recordings longer than ``--max-segment-seconds`` are cut at their quietest 100 ms, the CLI's rule) ->
+Beam globs: ``*`` within a folder, ``**`` across folders) -> decode as a stream, as the CLI does (any format;
+recordings longer than ``--max-segment-seconds`` are cut at their quietest 100 ms, the CLI's rule, each segment
+passed on as it is read, so memory stays flat with a recording's length) ->
 ``RunInference`` with :class:`SavedModelHandler`, which loads the exported SavedModel (``python -m speech
 export``) with ``tf.saved_model.load`` and calls its ``transcribe_waveform`` signature on length-sorted, padded
 sub-batches -> segments merged per file -> ``WriteToText``. Decoding is the CLI's: when the model's own decoding
@@ -57,9 +58,11 @@ class Segment(NamedTuple):
     index: int
     count: int
     offset: float  # seconds from the start of the file
-    num_samples: int  # of the whole file: its duration once merged
+    # count, num_samples (the file's duration once merged) and warning (speech.transcribe.Transcript.warning) are
+    # the whole file's, known once it is read: the last segment carries them, the others have 0, 0 and None.
+    num_samples: int
     wave: np.ndarray
-    warning: str | None = None  # of the whole file (speech.transcribe.Transcript.warning)
+    warning: str | None = None
 
 
 class SegmentResult(NamedTuple):
@@ -79,32 +82,42 @@ class SegmentResult(NamedTuple):
 # Decoding.
 
 
-def split_segments(wave: np.ndarray, sample_rate: int, max_seconds: float) -> list[tuple[int, np.ndarray]]:
-    """``[(start sample, wave)]``: the CLI's segmentation (:func:`speech.transcribe.segment_blocks`) of one wave."""
-    from speech.transcribe import segment_blocks
-
-    return list(segment_blocks([wave], sample_rate, max_seconds))
-
-
-def _load(readable: fileio.ReadableFile, sample_rate: int) -> tuple[np.ndarray, str | None]:
-    """The file's mono wave at ``sample_rate`` and a warning about it (a file cut short or damaged), if any."""
-    from speech.audio import load_audio
-    from speech.errors import AudioError
-
+def _stream(readable: fileio.ReadableFile, sample_rate: int, max_seconds: float, notes: list[str]
+            ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start sample, wave)`` segments of the file at ``sample_rate``, streamed as the CLI streams them
+    (:func:`speech.transcribe.segment_blocks` over :func:`speech.audio.iter_audio_blocks`), so that memory does not
+    grow with a recording's length; a note on a file cut short or damaged goes to ``notes`` once it is read.
+    Raises what :func:`speech.audio.load_audio` raises."""
     path = readable.metadata.path
-    notes: list[str] = []
     if FileSystems.get_scheme(path) is None:  # a local path: the loader says what it is if not a file (gone, a folder)
-        return load_audio(path, sample_rate, notes), notes[0] if notes else None
+        yield from _local_segments(path, path, sample_rate, max_seconds, notes)
+        return
     # Remote files (gs://, s3://...): the decoders need a local file; the suffix tells ffmpeg the format.
     with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as tmp:
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as f:
             while chunk := f.read(1 << 20):
                 tmp.write(chunk)
         tmp.flush()
-        try:
-            return load_audio(tmp.name, sample_rate, notes), notes[0] if notes else None
-        except AudioError as e:  # decoder messages quote the file name: name the real one
-            raise AudioError(e.reason.replace(tmp.name, path), path) from e
+        yield from _local_segments(tmp.name, path, sample_rate, max_seconds, notes)
+
+
+def _local_segments(local: str, path: str, sample_rate: int, max_seconds: float, notes: list[str]
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+    from speech.audio import iter_audio_blocks
+    from speech.errors import AudioError
+    from speech.transcribe import segment_blocks
+
+    try:
+        blocks = (block for _, block in iter_audio_blocks(local, block_seconds=max_seconds, sample_rate=sample_rate,
+                                                          notes=notes))
+        for start, wave in segment_blocks(blocks, sample_rate, max_seconds):
+            if wave.size == 0:
+                raise AudioError("audio has no samples", local)
+            if not np.all(np.isfinite(wave)):
+                raise AudioError("audio contains NaN or infinite samples", local)
+            yield start, wave
+    except AudioError as e:  # decoder messages quote the file name: name the real one, not a remote file's copy
+        raise AudioError(e.reason.replace(local, path), path) from e
 
 
 class DecodeAudio(beam.DoFn):
@@ -121,16 +134,22 @@ class DecodeAudio(beam.DoFn):
         from speech.errors import SpeechError
 
         path = readable.metadata.path
+        notes: list[str] = []
+        previous, count, end = None, 0, 0
         try:
-            wave, warning = _load(readable, self.sample_rate)
+            # Each segment goes on as the next is read (one ahead: the last is told apart by the stream's end).
+            for start, wave in _stream(readable, self.sample_rate, self.max_segment_seconds, notes):
+                if previous is not None:
+                    yield previous
+                previous = Segment(path, count, 0, start / self.sample_rate, 0, wave)
+                count, end = count + 1, start + len(wave)
         except SpeechError as e:
             reason = e.reason  # not str(e): for a remote file that would name the temp copy
         except (OSError, ValueError, RuntimeError, MemoryError) as e:  # decoders fail in many ways on broken files
             reason = f"cannot decode audio ({type(e).__name__}: {e})"
         else:
-            pieces = split_segments(wave, self.sample_rate, self.max_segment_seconds)
-            for i, (start, piece) in enumerate(pieces):
-                yield Segment(path, i, len(pieces), start / self.sample_rate, len(wave), piece, warning)
+            # The last segment carries what only the stream's end tells: the file's segments, length and warning.
+            yield previous._replace(count=count, num_samples=end, warning=notes[0] if notes else None)
             return
         self.failed.inc()
         yield beam.pvalue.TaggedOutput(self.FAILURES, {"audio_filepath": path, "error": reason})
@@ -329,19 +348,22 @@ def merge_file(item: tuple[str, Iterable[SegmentResult]], sample_rate: int) -> I
     or a failure when the model reported an error for any segment."""
     path, parts = item
     parts = sorted(parts, key=lambda r: r.index)
+    last = max(parts, key=lambda r: r.count)  # the one segment that carries the file's count, length and warning
+    if not last.count:  # the file's stream broke off: DecodeAudio has reported it, its first segments are moot
+        return
     errors = [r.error for r in parts if r.error]
-    if errors or len(parts) != parts[0].count:
-        reason = errors[0] if errors else f"{len(parts)} of {parts[0].count} segments transcribed"
+    if errors or len(parts) != last.count:
+        reason = errors[0] if errors else f"{len(parts)} of {last.count} segments transcribed"
         yield beam.pvalue.TaggedOutput(DecodeAudio.FAILURES, {"audio_filepath": path, "error": reason})
         return
     # speech.transcribe.merge_segments: words shifted by their segment's offset (each already ends by its
     # segment's end), mean confidence.
     words = [Word(**w).shifted(r.offset).to_json() for r in parts for w in r.words]
-    record = {"audio_filepath": path, "duration": round(parts[0].num_samples / sample_rate, 3),
+    record = {"audio_filepath": path, "duration": round(last.num_samples / sample_rate, 3),
               "text": " ".join(r.text for r in parts if r.text),
               "confidence": round(float(np.mean([r.confidence for r in parts])), 4), "words": words}
-    if parts[0].warning:
-        record["warning"] = parts[0].warning
+    if last.warning:
+        record["warning"] = last.warning
     yield record
 
 

@@ -13,7 +13,7 @@ from tests.conftest import SR, tone_speech
 
 pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip install -r requirements-beam.txt)")
 
-from speech.pipelines.beam_transcribe import SegmentResult, main, merge_file, split_segments
+from speech.pipelines.beam_transcribe import SegmentResult, main, merge_file
 
 CLIPS = {"a.wav": "yes", "b.wav": "left right", "c.wav": "three four", "d.flac": "go"}
 # Longer than the segment limit (speech.transcribe.MAX_SEGMENT_SECONDS): cut at quiet points and merged, as the
@@ -145,15 +145,54 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     assert SavedModelHandler(str(tmp_path / "export"), beam_width=1).load_model().decoding is None
 
 
+def _local_file(path: Path):
+    from apache_beam.io import fileio
+    from apache_beam.io.filesystem import FileMetadata
+
+    return fileio.ReadableFile(FileMetadata(str(path), 0))
+
+
 def test_segments_follow_the_cli_rule(tmp_path) -> None:
+    from speech.pipelines.beam_transcribe import DecodeAudio
     from speech.transcribe import iter_segments
 
     wave = tone_speech(LONG_TEXT, seed=9)
     sf.write(tmp_path / "long.wav", wave, SR, subtype="FLOAT")
-    pieces = split_segments(wave, SR, max_seconds=10.0)
+    pieces = list(DecodeAudio(SR, 10.0).process(_local_file(tmp_path / "long.wav")))
     expected = list(iter_segments(str(tmp_path / "long.wav"), SR, 10.0, 10.0 / 3))
-    assert len(pieces) > 2 and sum(len(p) for _, p in pieces) == len(wave)
-    assert [(start / SR, len(p)) for start, p in pieces] == [(offset, len(p)) for offset, p in expected]
+    assert len(pieces) > 2 and sum(len(p.wave) for p in pieces) == len(wave)
+    assert [(p.offset, len(p.wave)) for p in pieces] == [(offset, len(w)) for offset, w in expected]
+    # The whole file's count and length ride on the last segment, the one that knows them.
+    assert [(p.count, p.num_samples) for p in pieces] == [(0, 0)] * (len(pieces) - 1) + [(len(pieces), len(wave))]
+
+
+def test_a_long_recording_streams_through_the_decoder(tmp_path, monkeypatch) -> None:
+    # Memory must not grow with a recording's length (issue 38, #3): the first segment goes on before the file is
+    # read to its end.
+    import speech.audio
+    from speech.pipelines.beam_transcribe import DecodeAudio
+
+    wave = tone_speech(LONG_TEXT, seed=9)
+    sf.write(tmp_path / "long.wav", wave, SR)
+    real, read = speech.audio.iter_audio_blocks, []
+
+    def counted(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            read.append(len(item[1]))
+            yield item
+
+    monkeypatch.setattr(speech.audio, "iter_audio_blocks", counted)
+    first = next(iter(DecodeAudio(SR, 8.0).process(_local_file(tmp_path / "long.wav"))))
+    assert first.index == 0 and 0 < sum(read) < len(wave) / 2
+
+
+def test_a_stream_that_breaks_off_is_one_failure_not_two() -> None:
+    # Segments read before a decode error reach the model; the failure is DecodeAudio's, and the merge adds none.
+    early = SegmentResult("x.wav", 0, 0, 0.0, 0, "yes", 0.9, [], "")
+    assert list(merge_file(("x.wav", [early]), 16000)) == []
+    lost = SegmentResult("x.wav", 2, 3, 16.0, 3 * 16000, "no", 0.9, [], "")
+    [out] = list(merge_file(("x.wav", [early, lost]), 16000))
+    assert out.value == {"audio_filepath": "x.wav", "error": "2 of 3 segments transcribed"}
 
 
 def test_model_errors_become_failures() -> None:
@@ -194,16 +233,13 @@ def test_remote_files_are_decoded_through_a_local_copy(tmp_path) -> None:
 
 
 def test_a_local_file_that_is_gone_or_a_folder_fails_with_its_reason(tmp_path) -> None:
-    from apache_beam.io import fileio
-    from apache_beam.io.filesystem import FileMetadata
-
     from speech.pipelines.beam_transcribe import DecodeAudio
     from speech.transcribe import MAX_SEGMENT_SECONDS
 
     (tmp_path / "folder.wav").mkdir()  # ** matches folders too; a file can also vanish between match and read
     decode = DecodeAudio(SR, MAX_SEGMENT_SECONDS)
     for name, reason in [("gone.wav", "file not found"), ("folder.wav", "is a folder, not an audio file")]:
-        [failure] = decode.process(fileio.ReadableFile(FileMetadata(str(tmp_path / name), 0)))
+        [failure] = decode.process(_local_file(tmp_path / name))
         assert failure.value == {"audio_filepath": str(tmp_path / name), "error": reason}
 
 
