@@ -66,7 +66,10 @@ def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, feature
             encoded.append((utt, vocab.encode(utt.text, utt.audio_filepath)))
         except TranscriptError as e:
             skipped.append(Skipped(utt.audio_filepath, e.reason))
-    results = extract_features([u.audio_filepath for u, _ in encoded], features, cache_dir, jobs, progress)
+    # Nothing left to read (an empty manifest, or every transcript refused) is an empty result, for the caller to
+    # report as it reports a set with no usable utterance; the feature pool would refuse zero workers.
+    paths = [u.audio_filepath for u, _ in encoded]
+    results = extract_features(paths, features, cache_dir, jobs, progress) if paths else []
     examples: list[Example] = []
     for (utt, labels), result in zip(encoded, results):
         if result.error:

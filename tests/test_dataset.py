@@ -128,3 +128,11 @@ def test_cached_features_are_read_in_graph_exactly_and_bad_entries_refused(tmp_p
             np.save(path, bad)
         with pytest.raises(tf.errors.InvalidArgumentError):
             read_cached_features(tf.constant(path), tf.constant(5), 26)
+
+
+@pytest.mark.parametrize("utts", [[], [Utterance("a.wav", 1.0, "日本")]], ids=["empty manifest", "no usable text"])
+def test_nothing_to_read_is_an_empty_result_not_a_crash(tmp_path, utts):
+    # train and featurize say "no usable utterance" for it; before, the feature pool refused zero workers (a stack
+    # trace, "max_workers must be greater than 0").
+    examples, skipped = prepare_examples(utts, Vocabulary(), FeatureConfig(), preset("tiny"), tmp_path / "c", jobs=2)
+    assert examples == [] and len(skipped) == len(utts)
