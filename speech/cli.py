@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -68,8 +69,22 @@ def import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, a scheduler ending the job), raised in the main thread so that the job unwinds as it does on
+    Ctrl-C: its worker pools shut down and its temp files go, instead of the process vanishing mid-write."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run_job(job: Callable[[], int]) -> int:
-    """Run a job; a user error becomes one line on stderr and exit code 2, never a stack trace."""
+    """Run a job; a user error becomes one line on stderr and exit code 2, never a stack trace. Ctrl-C and SIGTERM
+    end it cleanly (exit codes 130 and 143, as a shell reports the signals)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (a job run from a library's thread): leave SIGTERM alone
+        previous = None
     try:
         return job()
     except SpeechError as e:
@@ -78,6 +93,12 @@ def run_job(job: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
