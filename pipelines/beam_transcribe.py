@@ -166,17 +166,13 @@ class LoadedModel:  # not a tuple: Beam's Shared keeps a weak reference to it
 
 
 def _local_copy(path: str) -> str:
-    """A local path for ``path`` (KenLM reads local files only): itself, or a copy in a temp folder."""
+    """A local path for ``path`` (the LM is read from local files only): itself, or a copy in a temp folder."""
     import tensorflow as tf
-
-    from speech.decoding import UNIGRAMS_SUFFIX
 
     if os.path.isfile(path):
         return path
     local = os.path.join(tempfile.mkdtemp(prefix="speech-lm-"), os.path.basename(path))
     tf.io.gfile.copy(path, local)
-    if tf.io.gfile.exists(path + UNIGRAMS_SUFFIX):
-        tf.io.gfile.copy(path + UNIGRAMS_SUFFIX, local + UNIGRAMS_SUFFIX)
     return local
 
 
@@ -403,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-shards", type=int, default=0, help="output shards (0: the runner chooses)")
     p.add_argument("--beam", type=int, help="beam width; 1: the graph's greedy decoding (default: the model's own "
                    "decoding, as the CLI: for the bundled model, a beam search with the LM exported beside it)")
-    p.add_argument("--lm", help="KenLM model for the beam search (default: the export's assets.extra/lm.binary; "
-                   "'none': no LM)")
+    p.add_argument("--lm", help="n-gram LM for the beam search, .npz or ARPA (default: the export's "
+                   "assets.extra/lm.npz; 'none': no LM)")
     return p
 
 
@@ -436,10 +432,20 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> dict[st
     return {"transcripts": merged.transcripts, "failures": failures}
 
 
+def input_pattern(text: str) -> str:
+    """``--input`` as a pattern: a local folder means every file below it (``DIR/**``), as a folder on ``speech
+    transcribe``'s command line does; Beam would match the folder itself, one "file" that is not audio."""
+    if FileSystems.get_scheme(text) is None and os.path.isdir(text):
+        log.info("--input %s is a folder: reading every file below it (%s)", text, os.path.join(text, "**"))
+        return os.path.join(text, "**")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline and wait for it; the exit code is 0 (a failed file is a record, not an error)."""
     args, beam_args = build_parser().parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    args.input = input_pattern(args.input)
     # A pattern with wildcards that matches nothing would run to an empty output without a word (one without
     # wildcards fails deep in the pipeline): one line instead. limits: the first match is enough.
     try:

@@ -90,21 +90,17 @@ def test_records_equal_the_cli_output(beam_run, capsys) -> None:
 
 @pytest.mark.slow  # the end-to-end Beam run (export + pipeline) takes about 2 minutes
 def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_path, capsys) -> None:
-    pytest.importorskip("pyctcdecode")
-    pytest.importorskip("kenlm")
     import shutil
 
-    from speech.lm import KenLMNotFoundError, build_ngram_lm
+    from speech.ngram import load_ngram_lm
     from speech.pipelines.export import main as export_main
     from speech.pipelines.transcribe import main as transcribe_main
+    from tests.conftest import write_arpa
 
     model_dir = tmp_path / "model"
     shutil.copytree(beam_run["model_dir"], model_dir, ignore=shutil.ignore_patterns("checkpoints", "logs"))
-    (tmp_path / "text.txt").write_text("\n".join([*CLIPS.values(), LONG_TEXT, "go left", "yes three"]) + "\n")
-    try:
-        build_ngram_lm(str(tmp_path / "text.txt"), str(model_dir / "lm.binary"), order=2, memory="64M")
-    except KenLMNotFoundError as exc:
-        pytest.skip(f"lmplz/build_binary unavailable ({exc})")
+    arpa = write_arpa([*CLIPS.values(), LONG_TEXT, "go left", "yes three"], tmp_path / "lm.arpa", order=2)
+    load_ngram_lm(arpa).save(model_dir / "lm.npz")
     config = json.loads((model_dir / "config.json").read_text())
     # With the decoding search: both paths decode under each variant and keep the same best-scoring one.
     config["decoder"] = {"alpha": 0.5, "beta": 1.0, "beam_width": 8, "hop_lengths": [144, 160, 176],
@@ -112,7 +108,7 @@ def test_a_model_that_ships_an_lm_decodes_with_it_as_the_cli_does(beam_run, tmp_
     (model_dir / "config.json").write_text(json.dumps(config))
     assert export_main(["--model", str(model_dir), "--output", str(tmp_path / "export")]) == 0
     extra = tmp_path / "export" / "1" / "assets.extra"
-    assert {"config.json", "lm.binary", "lm.binary.unigrams.txt"} <= {f.name for f in extra.iterdir()}
+    assert {"config.json", "lm.npz"} <= {f.name for f in extra.iterdir()}
     paths = sorted(str(beam_run["audio"] / name) for name in [*CLIPS, "long.wav", "cut.wav", "cut.flac"])
     output = tmp_path / "out" / "t"
     assert main(["--input", str(beam_run["audio"] / "*"), "--model", str(tmp_path / "export"), "--output",
@@ -248,6 +244,18 @@ def test_a_pattern_that_matches_nothing_is_one_line_not_an_empty_output(tmp_path
     assert main(["--input", str(tmp_path / "*.wav"), "--model", str(tmp_path), "--output", str(output)]) == 2
     assert capsys.readouterr().err.strip() == f"error: --input {tmp_path / '*.wav'}: matched no file"
     assert not (tmp_path / "out").exists()
+    (tmp_path / "empty").mkdir()  # a folder is read as every file below it: here none
+    assert main(["--input", str(tmp_path / "empty"), "--model", str(tmp_path), "--output", str(output)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: --input {tmp_path / 'empty' / '**'}: matched no file")
+
+
+def test_a_local_folder_as_input_means_every_file_below_it(tmp_path) -> None:
+    from speech.pipelines.beam_transcribe import input_pattern
+
+    (tmp_path / "talks" / "day1").mkdir(parents=True)
+    assert input_pattern(str(tmp_path / "talks")) == str(tmp_path / "talks" / "**")
+    for pattern in (str(tmp_path / "talks" / "*.wav"), "gs://bucket/talks/*.wav"):
+        assert input_pattern(pattern) == pattern  # patterns and remote paths are Beam's to match
 
 
 def test_a_file_name_that_is_not_utf8_gives_a_utf8_line() -> None:
