@@ -6,10 +6,10 @@ the main corpus (train/dev/test, the recipe's unseen voices held out of training
 later stage (the recipe's ``stages``, then the first ``--consolidation-rounds`` of its ``rounds``; by default its
 ``shipped_rounds``) from the stage before, on the train-only corpora the recipe names (synthesised beside
 ``--corpus`` when missing, with none of the main corpus's dev or test sentences and without its test-only speakers);
-then build a 3-gram KenLM from the corpus text and WordNet's definitions (dev/test sentences and their synsets
-excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the unseen-voice test split,
-and copy the shipped files (config, weights, LM, metrics, the stage records ``stages.json`` and the model card) into
-``models/default``.
+then build a 3-gram LM (KenLM's lmplz) from the corpus text and WordNet's definitions (dev/test sentences and their
+synsets excluded), tune the LM weights on the dev split only, score greedy and LM decoding on the unseen-voice test
+split, and copy the shipped files (config, weights, LM, metrics, the stage records ``stages.json`` and the model card)
+into ``models/default``.
 
 ``--continue`` goes on from the model in ``--output`` instead: its ``stages.json`` says which stages of the plan it
 has been through, and only the later ones run (a new machine needs no earlier run, only the corpora those
@@ -40,7 +40,7 @@ log = logging.getLogger("speech.default_model")
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE_FILE = Path(__file__).resolve().with_name("default_model.json")
 STAGES_FILE = "stages.json"  # the stage records the model card is made from
-SHIPPED = ["config.json", "model.weights.h5", "lm.binary", "lm.binary.unigrams.txt", "metrics.json"]
+SHIPPED = ["config.json", "model.weights.h5", "lm.npz", "metrics.json"]
 
 
 class RecipeError(SpeechError):
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "of from this machine's runs")
     p.add_argument("--rescore", action="store_true",
                    help="no training: build the LM again and score the model in --output again on --corpus "
-                        "(synthesised if missing); rewrites its lm.binary, metrics.json, LM weights and model card")
+                        "(synthesised if missing); rewrites its lm.npz, metrics.json, LM weights and model card")
     p.add_argument("--real-figures", metavar="JSON",
                    help="no training: store scripts/bench_real.py --json figures (real recordings, beside "
                         "PocketSphinx) in --output's metrics.json under real_speech and write its model card again")
@@ -414,10 +414,10 @@ def _tune_hop_length(model_dir: Path, corpus: Path, args: argparse.Namespace
     import dataclasses
 
     from speech.metrics import error_rates
-    from speech.transcribe import Transcriber, model_decoding
+    from speech.transcribe import LM_FILE, Transcriber, model_decoding
 
     saved = json.loads((model_dir / "config.json").read_text()).get("decoder", {})
-    beam = Transcriber(str(model_dir), model_decoding(str(model_dir), args.beam, str(model_dir / "lm.binary"),
+    beam = Transcriber(str(model_dir), model_decoding(str(model_dir), args.beam, str(model_dir / LM_FILE),
                                                       alpha=saved.get("alpha"), beta=saved.get("beta")))
     rates, devs = {}, {}
     for hop in HOP_LENGTHS:  # the config is written once, at the end: a killed job leaves it as it was
@@ -439,7 +439,7 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
 
     from speech.decoding import tune_lm_weights
     from speech.metrics import error_rates
-    from speech.transcribe import Transcriber, model_decoding
+    from speech.transcribe import LM_FILE, Transcriber, model_decoding
 
     if trained_hop_length is None:
         trained_hop_length = json.loads((model_dir / "config.json").read_text())["features"]["hop_length"]
@@ -449,7 +449,7 @@ def _score(model_dir: Path, corpus: Path, corpus_info: dict, args: argparse.Name
     greedy = Transcriber(str(model_dir), model_decoding(str(model_dir), beam_width=1))
     test = _log_probs(greedy, corpus / "test.jsonl")
     beam = Transcriber(str(model_dir), model_decoding(
-        str(model_dir), args.beam, str(model_dir / "lm.binary"), hop_lengths=(hop_length, *SEARCH_HOP_LENGTHS),
+        str(model_dir), args.beam, str(model_dir / LM_FILE), hop_lengths=(hop_length, *SEARCH_HOP_LENGTHS),
         fmaxes=SEARCH_FMAXES, letter_bonus=0.0))
     alpha, beta, dev_wer = tune_lm_weights(beam.decoder, dev["log_probs"], dev["refs"],
                                            alphas=(0.3, 0.5, 0.7, 0.9, 1.2),
@@ -514,7 +514,7 @@ LM_SHORT_PROMPT_SEED = 7
 
 
 def build_default_lm(corpus: Path, model_dir: Path, held_out_manifests: Sequence[str | Path] = ()) -> Path:
-    """The bundled model's ``lm.binary``: a 3-gram KenLM (trigrams seen once pruned) over the corpus's LM sentences
+    """The bundled model's ``lm.npz``: a 3-gram LM (trigrams seen once pruned) over the corpus's LM sentences
     (``sentences.txt``), WordNet's definitions (:func:`speech.prompts.load_glosses`), general English
     (:func:`speech.prompts.load_lm_text`, when installed) and :data:`LM_SHORT_PROMPTS` short prompts
     (:func:`speech.prompts.short_prompts`: what people say in a few words). No line holds a dev or test transcript of
@@ -528,6 +528,7 @@ def build_default_lm(corpus: Path, model_dir: Path, held_out_manifests: Sequence
     from speech.lm import build_ngram_lm
     from speech.manifest import read_manifest
     from speech.prompts import load_glosses, load_lm_text, phrase_finder, short_prompts
+    from speech.transcribe import LM_FILE
 
     held_out = {u.text for split in ("dev", "test") for u in read_manifest(corpus / f"{split}.jsonl")}
     other_held_out = {u.text for m in held_out_manifests for u in read_manifest(m)}
@@ -542,7 +543,7 @@ def build_default_lm(corpus: Path, model_dir: Path, held_out_manifests: Sequence
             f.writelines(line + "\n" for line in load_lm_text(exclude=held_out))
             f.writelines(p.text + "\n" for p in short_prompts(LM_SHORT_PROMPTS, LM_SHORT_PROMPT_SEED, exclude=held_out)
                          if p.text not in other_held_out)
-        return build_ngram_lm(str(text), str(model_dir / "lm.binary"), order=3, prune="0 0 1", memory="2G")
+        return build_ngram_lm(str(text), str(model_dir / LM_FILE), order=3, prune="0 0 1", memory="2G")
 
 
 def _main_corpus(args: argparse.Namespace, recipe: Recipe) -> int:
@@ -557,7 +558,7 @@ def _main_corpus(args: argparse.Namespace, recipe: Recipe) -> int:
 
 def _rescore(args: argparse.Namespace) -> int:
     """Score the model in ``--output`` again on the main corpus as ``speech synth`` makes it now, with its LM built
-    again as :func:`build_default_lm` makes it now: new ``lm.binary``, ``metrics.json``, tuned LM weights and the model
+    again as :func:`build_default_lm` makes it now: new ``lm.npz``, ``metrics.json``, tuned LM weights and the model
     card; the acoustic weights are untouched."""
     out, corpus = Path(args.output), Path(args.corpus)
     code = _main_corpus(args, load_recipe(args.recipe))
@@ -899,9 +900,9 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
         f" + dense CTC head over {len(config['vocab']['chars'])} characters and the blank.",
         _features_line(config, metrics),
         "- Files: `config.json` (features, network, vocabulary, training settings, decoder: beam width and LM "
-        "weights), `model.weights.h5`, `lm.binary` (3-gram KenLM, quantised trie) + `lm.binary.unigrams.txt`, "
+        "weights), `model.weights.h5`, `lm.npz` (3-gram LM built with KenLM's lmplz, as `speech.ngram` arrays), "
         "`metrics.json`.",
-        f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.binary`"
+        f"- Default decoding: beam search (width {config['decoder']['beam_width']}) fused with `lm.npz`"
         + (f", the blank's log-probability lowered by {bp:g} in each frame (`blank_penalty`)"
            if (bp := config["decoder"].get("blank_penalty")) else "")
         + (f", run at each feature hop of {', '.join(map(str, hops))} samples"
@@ -912,7 +913,8 @@ def model_card(config: dict, metrics: dict, stages: list[dict]) -> str:
            + " (a speaking-rate search: a shorter hop reads the audio as if spoken slower"
            + ("; a lower top edge, as if from a shorter vocal tract" if len(fmaxes) > 1 else "") + ")"
            if (hops := config["decoder"].get("hop_lengths")) else "")
-        + "; `--beam 1` decodes greedily at one hop (as the SavedModel does).",
+        + "; the SavedModel's `serving_default` runs the same search in its graph; `--beam 1` (its `greedy`"
+        " signature) decodes greedily at one hop.",
         "", "## Data",
         f"- Main corpus (`{stages[0]['command'].split(';')[0]}`): {counts['train']} train / {counts['dev']} dev / "
         f"{counts['test']} test utterances ({hours['train']:.2f} / {hours['dev']:.2f} / {hours['test']:.2f} h).",

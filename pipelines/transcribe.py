@@ -55,7 +55,8 @@ def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     reads them."""
     p.add_argument("--beam", type=int, help="beam width; 1: greedy (default: the model's own decoding, which "
                    "for the bundled model is a beam search with its language model)")
-    p.add_argument("--lm", help="KenLM model for beam search (default: the model folder's lm.binary; 'none': no LM)")
+    p.add_argument("--lm", help="n-gram LM for beam search, .npz (speech lm) or ARPA (default: the model folder's "
+                   "lm.npz; 'none': no LM)")
     p.add_argument("--alpha", type=float, help="LM weight of the beam search (default: the model's tuned weight)")
     p.add_argument("--beta", type=float, help="word insertion bonus of the beam search (default: the model's)")
     p.add_argument("--blank-penalty", type=float, help="taken off the CTC blank's log-probability in each frame "

@@ -22,7 +22,7 @@ VERBS = {
     "transcribe": ("speech.pipelines.transcribe", "transcribe audio files, folders, lists or manifests"),
     "export": ("speech.pipelines.export", "export a SavedModel for TensorFlow Serving"),
     "beam": ("speech.pipelines.beam_transcribe", "transcribe at scale with an exported model on Apache Beam"),
-    "lm": ("speech.pipelines.lm", "build a KenLM n-gram language model from text"),
+    "lm": ("speech.pipelines.lm", "build an n-gram language model from text (KenLM's lmplz) or convert an ARPA one"),
     "build-default": ("speech.pipelines.default_model", "rebuild or rescore the bundled default model"),
 }
 

@@ -49,7 +49,6 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -64,7 +63,6 @@ INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode, kenlm, lmplz
 # transcribe_files (28 against 66 audio-seconds per CPU-second on scripts/bench.py's clips; greedy 119).
 DEFAULT_BEAM_WIDTH = 128
 DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's own default
-UNIGRAMS_SUFFIX = ".unigrams.txt"  # sidecar written by speech.lm.build_ngram_lm next to the LM
 
 
 @dataclass(frozen=True)
@@ -340,33 +338,52 @@ def _require(module: str, what: str):
         ) from exc
 
 
-def read_unigrams(path: str | Path) -> list[str]:
-    """Words, one a line (the ``.unigrams.txt`` sidecar of an LM)."""
-    return [w for w in Path(path).read_text(encoding="utf-8").split() if w]
+class _PyctcdecodeLM:
+    """An :class:`speech.ngram.NGramLM` behind pyctcdecode's language-model interface (order, start state, partial
+    and word scores), scoring as :mod:`speech.prefix_search` does, so hotword decoding differs from the default
+    search by the hotwords alone. An empty last word is the sentence end only (pyctcdecode 0.5 scored it as an
+    unknown word, so with an LM silence could never decode to nothing)."""
 
+    def __init__(self, lm, vocab: Vocabulary, alpha: float, beta: float):
+        from speech.prefix_search import word_prefixes
 
-def _score_empty_last_word_as_sentence_end(language_model) -> None:
-    """Fix pyctcdecode 0.5's final LM scoring of a beam whose last word is complete (always the case for an
-    empty transcript): it scores an extra word ``""`` as an unknown word (OOV penalty plus ``beta``), so with
-    an LM silence could never decode to an empty transcript. That case is scored as the end of sentence only."""
-    score = language_model.score
+        self.lm, self.alpha, self.beta = lm, alpha, beta
+        self.prefixes = word_prefixes(lm, vocab)
 
-    def fixed(prev_state, word, is_last_word=False):
-        if word or not is_last_word:
-            return score(prev_state, word, is_last_word=is_last_word)
-        end = language_model._get_raw_end_score(prev_state)  # log10 p(</s> | state), 0 without boundaries
-        return language_model.alpha * end * math.log(10), prev_state
+    @property
+    def order(self) -> int:
+        return self.lm.order
 
-    language_model.score = fixed
+    def get_start_state(self) -> tuple[int, ...]:
+        return (self.lm.bos,)
+
+    def score_partial_token(self, partial_token: str) -> float:
+        from speech.prefix_search import AVG_WORD_LENGTH, UNK_SCORE_OFFSET
+
+        if not partial_token or partial_token in self.prefixes:
+            return 0.0
+        return UNK_SCORE_OFFSET * max(1.0, len(partial_token) / AVG_WORD_LENGTH)
+
+    def score(self, prev_state: tuple[int, ...], word: str, is_last_word: bool = False) -> tuple[float, tuple]:
+        from speech.prefix_search import LN10, UNK_SCORE_OFFSET
+
+        if not word:
+            end = self.lm.log10_prob(prev_state, self.lm.eos) if is_last_word else 0.0
+            return self.alpha * LN10 * end, prev_state
+        word_id = self.lm.word_id(word)
+        log10 = self.lm.log10_prob(prev_state, word_id) + (UNK_SCORE_OFFSET if word_id == self.lm.unk else 0.0)
+        state = (*prev_state, word_id)[-max(self.lm.order - 1, 1):]
+        if is_last_word:
+            log10 += self.lm.log10_prob(state, self.lm.eos)
+        return self.alpha * LN10 * log10 + self.beta, state
 
 
 class BeamSearchDecoder:
-    """pyctcdecode prefix beam search, with KenLM shallow fusion when ``lm_path`` is given.
-
-    ``unigrams`` (the LM's word list) lets pyctcdecode score partial words; by default it is read from an
-    ARPA LM itself or from the ``<lm_path>.unigrams.txt`` sidecar that :func:`speech.lm.build_ngram_lm` writes.
-    Note that pyctcdecode's penalty for partial words outside the unigrams is not scaled by ``alpha``, so
-    with an LM even ``alpha=0`` steers words towards the unigram list.
+    """CTC prefix beam search, fused with a word n-gram LM when ``lm_path`` is given (an ``.npz`` from ``speech lm``
+    or an ARPA file): the search :mod:`speech.prefix_search` defines, run as TensorFlow graph ops
+    (:func:`speech.tf_prefix_search.prefix_beam_search`, the function the SavedModel runs in its graph), a batch
+    of utterances at a time. ``hotwords`` take pyctcdecode's search instead (the same algorithm plus its hotword
+    scoring; an optional package, ``scripts/install_kenlm.sh``).
     """
 
     def __init__(
@@ -377,22 +394,12 @@ class BeamSearchDecoder:
         lm_path: str | None = None,
         alpha: float = 0.5,
         beta: float = 1.0,
-        unigrams: list[str] | None = None,
-        beam_prune_logp: float = -10.0,
-        token_min_logp: float = -5.0,
         blank_penalty: float = 0.0,
         hotwords: Sequence[str] = (),
         hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
     ):
-        pyctcdecode = _require("pyctcdecode", "beam search decoding")
-        if lm_path is not None:
-            _require("kenlm", "decoding with a language model")
-            if not Path(lm_path).is_file():
-                raise FileNotFoundError(f"language model not found: {lm_path}")
-            lm_path = str(lm_path)
-            sidecar = Path(lm_path + UNIGRAMS_SUFFIX)
-            if unigrams is None and sidecar.is_file():
-                unigrams = read_unigrams(sidecar)
+        from speech.ngram import load_ngram_lm
+
         if beam_width < 1:
             raise ValueError(f"beam_width must be >= 1, got {beam_width}")
         if not (math.isfinite(blank_penalty) and blank_penalty >= 0):
@@ -400,11 +407,9 @@ class BeamSearchDecoder:
         self.vocab = vocab
         self.frame_duration = float(frame_duration)
         self.beam_width = int(beam_width)
-        self.lm_path = lm_path
+        self.lm_path = None if lm_path is None else str(lm_path)
         self.alpha = float(alpha)
         self.beta = float(beta)
-        self.beam_prune_logp = beam_prune_logp
-        self.token_min_logp = token_min_logp
         self.blank_penalty = float(blank_penalty)
         # Words and phrases to favour (names, jargon; in the LM or not): pyctcdecode adds hotword_weight per matched
         # word and part of it per partial match during the search.
@@ -412,56 +417,95 @@ class BeamSearchDecoder:
         self.hotword_weight = float(hotword_weight)
         if any(c not in vocab.chars for h in self.hotwords for c in h):
             raise ValueError(f"hotwords must be spelled with the model's characters ({vocab.chars!r}): {self.hotwords}")
-        # The blank is "" at index len(chars), matching the vocabulary's class order; " " delimits words.
-        labels = [*vocab.chars, ""]
-        self._decoder = pyctcdecode.build_ctcdecoder(
-            labels, kenlm_model_path=lm_path, unigrams=unigrams, alpha=self.alpha, beta=self.beta
-        )
-        if self._decoder._language_model is not None:
-            _score_empty_last_word_as_sentence_end(self._decoder._language_model)
+        if self.hotwords:
+            _require("pyctcdecode", "decoding with hotwords")
+        self.lm = load_ngram_lm(self.lm_path) if self.lm_path is not None else None
+        self._tables = None
+        self._build()
+
+    def _build(self) -> None:
+        if self.hotwords:
+            import pyctcdecode
+            from pyctcdecode.alphabet import Alphabet
+
+            lm = _PyctcdecodeLM(self.lm, self.vocab, self.alpha, self.beta) if self.lm is not None else None
+            # The blank is "" at index len(chars), matching the vocabulary's class order; " " delimits words.
+            self._decoder = pyctcdecode.BeamSearchDecoderCTC(Alphabet.build_alphabet([*self.vocab.chars, ""]), lm)
+            return
+        import tensorflow as tf
+
+        from speech.tf_prefix_search import LMTables, SearchSettings, prefix_beam_search
+
+        if self._tables is None and self.lm is not None:
+            self._tables = LMTables(self.lm, self.vocab)
+        vocab, tables, width = self.vocab, self._tables, self.beam_width
+        scalar = tf.TensorSpec([], tf.float64)
+
+        # The LM weights are inputs, so tuning them does not trace the search again.
+        def search(log_probs, lengths, alpha, beta):
+            settings = SearchSettings(alpha=alpha, beta=beta, beam_width=width)
+            return prefix_beam_search(log_probs, lengths, vocab, settings, tables)[1:]
+
+        self._search = tf.function(search, input_signature=[
+            tf.TensorSpec([None, None, vocab.num_classes], tf.float32), tf.TensorSpec([None], tf.int32), scalar,
+            scalar])
 
     def set_lm_weights(self, alpha: float, beta: float) -> None:
         """Change the LM weights without reloading the LM (used by :func:`tune_lm_weights`)."""
         self.alpha, self.beta = float(alpha), float(beta)
-        if self.lm_path is not None:
-            self._decoder.reset_params(alpha=self.alpha, beta=self.beta)
+        if self.hotwords:
+            self._build()
 
     def decode(self, log_probs: np.ndarray) -> Hypothesis:
         log_probs = _check_matrix(log_probs, self.vocab)
-        num_frames = log_probs.shape[0]
-        if num_frames == 0:
-            return Hypothesis("", 1.0, [], 0.0)
-        log_probs = penalize_blank(log_probs, self.blank_penalty, self.vocab.blank)
-        best = np.argmax(log_probs, axis=1)
-        if not np.any((best != self.vocab.blank) & (best != self.vocab.chars.index(" "))):
-            # The acoustic model hears no letter in any frame (silence): the LM's word bonus must not invent one.
-            return self._best_path(log_probs)
-        # float32 in, float64 for pyctcdecode's score arithmetic (sums over thousands of frames).
-        log_probs = log_probs.astype(np.float64, copy=False)
-        beams = self._decoder.decode_beams(
-            log_probs,
-            beam_width=self.beam_width,
-            beam_prune_logp=self.beam_prune_logp,
-            token_min_logp=self.token_min_logp,
-            hotwords=self.hotwords or None,
-            hotword_weight=self.hotword_weight,
-        )
-        # OutputBeam: (text, state, frames, logit score, score). The acoustic model heard letters here (the check
-        # above): the LM may change the words but not erase them all. Out-of-vocabulary pieces cost a fixed penalty
-        # that alpha does not scale, so a short real word the LM does not know (a name, a child's "ktuberling")
-        # used to decode to nothing; the best beam that says something is kept instead.
-        spoken = [b for b in beams if b[0].strip()]
-        if not spoken:
-            return self._best_path(log_probs)
-        text, score = spoken[0][0], float(spoken[0][-1])
-        # pyctcdecode's own word frames come from whichever alignment survived its prefix merges (seen off by
-        # several frames on noisy input); a forced alignment of the chosen text gives the greedy conventions.
-        path = ctc_align(log_probs, text, self.vocab)
-        path_log_probs = np.take_along_axis(log_probs, path[:, None], axis=1)[:, 0]
-        aligned_text, confidence, words = _words_from_path(path, path_log_probs, self.vocab, self.frame_duration)
-        if aligned_text != text:  # cannot happen: the path collapses to the labels by construction
-            raise RuntimeError(f"alignment of {text!r} produced {aligned_text!r}")
-        return Hypothesis(text, confidence, words, score)
+        return self.decode_batch(log_probs[None], np.array([log_probs.shape[0]]))[0]
+
+    def _search_texts(self, rows: list[np.ndarray]) -> list[tuple[str, float] | None]:
+        """``(text, score)`` of the search's best spoken beam per row, None where no beam says a word."""
+        if self.hotwords:
+            out = []
+            for x in rows:
+                beams = self._decoder.decode_beams(x.astype(np.float64), beam_width=self.beam_width,
+                                                   hotwords=self.hotwords, hotword_weight=self.hotword_weight)
+                spoken = [b for b in beams if b[0].strip()]
+                out.append((spoken[0][0], float(spoken[0][-1])) if spoken else None)
+            return out
+        batch = np.zeros((len(rows), max(len(x) for x in rows), self.vocab.num_classes), np.float32)
+        for i, x in enumerate(rows):
+            batch[i, :len(x)] = x
+        lengths = np.array([len(x) for x in rows], np.int32)
+        totals, found, letters = (t.numpy() for t in self._search(batch, lengths, self.alpha, self.beta))
+        chars = self.vocab.chars
+        return [("".join(chars[c] for c in row if c >= 0).strip(), float(total)) if ok else None
+                for total, ok, row in zip(totals, found, letters)]
+
+    def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
+        rows = [penalize_blank(_check_matrix(x, self.vocab), self.blank_penalty, self.vocab.blank)
+                for x in _split_batch(log_probs, lengths)]
+        space = self.vocab.chars.index(" ")
+        # Where the acoustic model hears no letter in any frame (silence), the LM's word bonus must not invent one.
+        heard = [i for i, x in enumerate(rows)
+                 if len(x) and np.any((np.argmax(x, axis=1) != self.vocab.blank) & (np.argmax(x, axis=1) != space))]
+        found = dict(zip(heard, self._search_texts([rows[i] for i in heard]))) if heard else {}
+        out = []
+        for i, x in enumerate(rows):
+            if not len(x):
+                out.append(Hypothesis("", 1.0, [], 0.0))
+            elif found.get(i) is None:
+                # No surviving beam says a word, though the acoustic model heard letters: out-of-vocabulary pieces
+                # cost a penalty that alpha does not scale, and the best path keeps what was heard.
+                out.append(self._best_path(x))
+            else:
+                text, score = found[i]
+                # The search's own word frames would come from whichever alignment survived its prefix merges; a
+                # forced alignment of the chosen text gives the greedy conventions.
+                path = ctc_align(x, text, self.vocab)
+                path_log_probs = np.take_along_axis(x, path[:, None], axis=1)[:, 0]
+                aligned, confidence, words = _words_from_path(path, path_log_probs, self.vocab, self.frame_duration)
+                if aligned != text:  # cannot happen: the path collapses to the labels by construction
+                    raise RuntimeError(f"alignment of {text!r} produced {aligned!r}")
+                out.append(Hypothesis(text, confidence, words, score))
+        return out
 
     def _best_path(self, log_probs: np.ndarray) -> Hypothesis:
         """The greedy result, scored as the search would score it: the best path's log-probability."""
@@ -469,26 +513,16 @@ class BeamSearchDecoder:
         hyp.score = float(np.max(log_probs, axis=1).sum())
         return hyp
 
-    def decode_batch(self, log_probs: np.ndarray, lengths: np.ndarray) -> list[Hypothesis]:
-        # A plain loop: pyctcdecode's pool variant forks the process, which is unsafe once TF has started.
-        return [self.decode(x) for x in _split_batch(log_probs, lengths)]
-
     def close(self) -> None:
-        """Release the LM (pyctcdecode keeps it in a class-level registry)."""
+        """Release the LM and the compiled search."""
         decoder = getattr(self, "_decoder", None)
         if decoder is not None:
             decoder.cleanup()
             self._decoder = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the registry may already be gone
-            pass
+        self._search = self._tables = self.lm = None
 
 
-def make_decoder(vocab: Vocabulary, frame_duration: float, options: DecodingOptions | None = None,
-                 unigrams: list[str] | None = None) -> Decoder:
+def make_decoder(vocab: Vocabulary, frame_duration: float, options: DecodingOptions | None = None) -> Decoder:
     """The decoder of ``options`` (default: greedy): :class:`GreedyDecoder` for greedy options, else
     :class:`BeamSearchDecoder` (``blank_penalty``: beam search only; greedy decoding stays the plain best path that
     the SavedModel's graph mirrors). The decoding search's settings are the caller's (:mod:`speech.transcribe`).
@@ -506,7 +540,7 @@ def make_decoder(vocab: Vocabulary, frame_duration: float, options: DecodingOpti
         log.info("language model given with beam_width=%s: using beam_width=%s", beam_width, DEFAULT_BEAM_WIDTH)
         beam_width = DEFAULT_BEAM_WIDTH
     return BeamSearchDecoder(vocab, frame_duration, beam_width, options.lm_path, options.alpha, options.beta,
-                             unigrams, blank_penalty=options.blank_penalty, hotwords=options.hotwords,
+                             blank_penalty=options.blank_penalty, hotwords=options.hotwords,
                              hotword_weight=options.hotword_weight)
 
 

@@ -37,9 +37,12 @@ import numpy as np
 import tensorflow as tf
 
 from speech.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from speech.decoding import DEFAULT_BEAM_WIDTH, DecodingOptions
 from speech.features import FeatureConfig
+from speech.ngram import load_ngram_lm
 from speech.text import Vocabulary
 from speech.tf_features import feature_constants, tf_speech_features
+from speech.tf_prefix_search import LMTables, Search, SearchSettings, ctc_align, prefix_beam_search
 
 RESAMPLE_PASS, RESAMPLE_STOP = 0.93, 0.99  # low-pass transition, as fractions of the lower Nyquist frequency
 
@@ -239,15 +242,14 @@ def _json_number(x: tf.Tensor, decimals: int) -> tf.Tensor:
     return tf.strings.as_string(x, precision=decimals)
 
 
-def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space: int, frame_duration: float,
-                      offset: tf.Tensor | float = 0.0, limit: tf.Tensor | float = float("inf")
-                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """``(text, confidence float64, words JSON)`` of one utterance's ``log_probs [T, C]`` (valid frames only);
-    word times are ``offset`` seconds plus their frames', at most ``limit`` (the audio's end, as
-    :meth:`speech.decoding.Word.shifted`)."""
-    num_frames = tf.shape(log_probs)[0]
-    best = tf.argmax(log_probs, axis=1, output_type=tf.int32)  # ties -> lowest index, as numpy
-    best_lp = tf.reduce_max(log_probs, axis=1)
+def path_decode_one(path: tf.Tensor, path_log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space: int,
+                    frame_duration: float, offset: tf.Tensor | float = 0.0, limit: tf.Tensor | float = float("inf")
+                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(text, confidence float64, words JSON)`` of a frame path ``[T]`` (class per frame) and its log-probabilities
+    by the greedy rules (:mod:`speech.decoding`); word times are ``offset`` seconds plus their frames', at most
+    ``limit`` (the audio's end, as :meth:`speech.decoding.Word.shifted`)."""
+    num_frames = tf.shape(path)[0]
+    best, best_lp = path, path_log_probs
     confidence = tf.exp(tf.reduce_sum(tf.cast(best_lp, tf.float64)) / tf.cast(tf.maximum(num_frames, 1), tf.float64))
     # Runs of equal class.
     previous = tf.pad(best, [[1, 0]], constant_values=-1)[:num_frames]
@@ -289,25 +291,65 @@ def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space:
     return text, confidence, words_json
 
 
-def greedy_decode(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, frame_duration: float,
-                  offsets: tf.Tensor | None = None, limits: tf.Tensor | None = None
-                  ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def greedy_decode_one(log_probs: tf.Tensor, chars: tf.Tensor, blank: int, space: int, frame_duration: float,
+                      offset: tf.Tensor | float = 0.0, limit: tf.Tensor | float = float("inf")
+                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """:class:`speech.decoding.GreedyDecoder` of one utterance's ``log_probs [T, C]`` (valid frames only)."""
+    best = tf.argmax(log_probs, axis=1, output_type=tf.int32)  # ties -> lowest index, as numpy
+    return path_decode_one(best, tf.reduce_max(log_probs, axis=1), chars, blank, space, frame_duration, offset, limit)
+
+
+def penalize_blank(log_probs: tf.Tensor, penalty: float, blank: int) -> tf.Tensor:
+    """:func:`speech.decoding.penalize_blank` in the graph (float64 arithmetic, the input's dtype out)."""
+    if not penalty:
+        return log_probs
+    scores = tf.cast(log_probs, tf.float64) - penalty * tf.one_hot(blank, tf.shape(log_probs)[-1], dtype=tf.float64)
+    return tf.cast(scores - tf.reduce_logsumexp(scores, axis=-1, keepdims=True), log_probs.dtype)
+
+
+def decode(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, frame_duration: float,
+           offsets: tf.Tensor | None = None, limits: tf.Tensor | None = None, search: Search | None = None
+           ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``log_probs [B, T, C]`` and ``lengths [B]`` -> text, confidence (float32), words JSON, each ``[B]``;
     ``offsets [B]`` (seconds, default 0) are added to each row's word times, which end by ``limits [B]`` (seconds,
-    default none)."""
+    default none). Greedy without a ``search``; with one, :class:`speech.decoding.PrefixBeamDecoder`'s decoding:
+    the blank penalty, the LM-fused beam search, the best path where the search finds no word or the best path says
+    no letter, and word timings from the forced alignment of the chosen text."""
     chars = tf.constant(list(vocab.chars))
     space = vocab.chars.index(" ")
     lengths = tf.cast(lengths, tf.int32)
     offsets = tf.zeros(tf.shape(lengths), tf.float64) if offsets is None else tf.cast(offsets, tf.float64)
     limits = tf.fill(tf.shape(lengths), tf.constant(float("inf"), tf.float64)) if limits is None else tf.cast(
         limits, tf.float64)
+    if search is None:
+        def one(args):
+            lp, n, offset, limit = args
+            text, confidence, words = greedy_decode_one(lp[:n], chars, vocab.blank, space, frame_duration, offset,
+                                                        limit)
+            return text, tf.cast(confidence, tf.float32), words
 
-    def one(args):
-        lp, n, offset, limit = args
-        text, confidence, words = greedy_decode_one(lp[:n], chars, vocab.blank, space, frame_duration, offset, limit)
+        return tf.map_fn(one, (log_probs, lengths, offsets, limits),
+                         fn_output_signature=(tf.string, tf.float32, tf.string))
+
+    log_probs = penalize_blank(log_probs, search.blank_penalty, vocab.blank)
+    _, _, found, letters = prefix_beam_search(log_probs, lengths, vocab, search.settings, search.tables)
+
+    def one_searched(args):
+        lp, n, offset, limit, found, letters = args
+        lp = lp[:n]
+        best = tf.argmax(lp, axis=1, output_type=tf.int32)
+        heard = tf.reduce_any(tf.not_equal(best, vocab.blank) & tf.not_equal(best, space))
+        labels = tf.boolean_mask(letters, letters >= 0)
+        # A word completed by a space at the very end leaves that space last; the text has none.
+        ends_in_space = tf.equal(tf.concat([[-1], labels], axis=0)[tf.size(labels)], space)
+        labels = labels[:tf.size(labels) - tf.cast(ends_in_space, tf.int32)]
+        path = tf.cond(found & heard, lambda: ctc_align(lp, labels, vocab), lambda: best)
+        path_lp = tf.gather(lp, path[:, None], batch_dims=1)[:, 0]
+        text, confidence, words = path_decode_one(path, path_lp, chars, vocab.blank, space, frame_duration, offset,
+                                                  limit)
         return text, tf.cast(confidence, tf.float32), words
 
-    return tf.map_fn(one, (log_probs, lengths, offsets, limits),
+    return tf.map_fn(one_searched, (log_probs, lengths, offsets, limits, found, letters),
                      fn_output_signature=(tf.string, tf.float32, tf.string))
 
 
@@ -318,8 +360,10 @@ def greedy_decode(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, f
 class SpeechServingModule(tf.Module):
     """The three serving functions around one Keras model (see the module docstring)."""
 
-    def __init__(self, model, spec):
+    def __init__(self, model, spec, search: Search | None = None):
         super().__init__(name="speech")
+        # Tracked, so the SavedModel saves the LM's hash tables and restores them on load.
+        self.lm_tables = search.tables if search is not None else None
         # The model is only captured by the traced functions (export_saved_model tracks its variables): as an
         # attribute, tf.Module would try to serialise the Keras object graph itself.
         config: FeatureConfig = spec.features
@@ -331,13 +375,22 @@ class SpeechServingModule(tf.Module):
             logits = model({"features": features, "lengths": lengths}, training=False)
             return tf.nn.log_softmax(logits), output_length(lengths)
 
-        def transcribe(waveform, lengths, errors):
-            # The edge silence cut (config.trim_silence_db) as the CLI cuts it; word times count from the row's start.
-            features, n_frames, first = tf_speech_features(waveform, tf.maximum(lengths, 0), config, constants)
-            log_probs, out_lengths = log_probs_of(features, n_frames)
-            text, confidence, words = greedy_decode(log_probs, out_lengths, spec.vocab, spec.frame_seconds,
-                                                    tf.cast(first, tf.float64) / config.sample_rate,
-                                                    tf.cast(tf.maximum(lengths, 0), tf.float64) / config.sample_rate)
+        def transcribe(waveform, lengths, errors, search):
+            def run():
+                # The edge silence cut (config.trim_silence_db) as the CLI cuts it; word times count from the row's
+                # start.
+                features, n_frames, first = tf_speech_features(waveform, tf.maximum(lengths, 0), config, constants)
+                log_probs, out_lengths = log_probs_of(features, n_frames)
+                return decode(log_probs, out_lengths, spec.vocab, spec.frame_seconds,
+                              tf.cast(first, tf.float64) / config.sample_rate,
+                              tf.cast(tf.maximum(lengths, 0), tf.float64) / config.sample_rate, search)
+
+            def nothing():
+                return tf.zeros([0], tf.string), tf.zeros([0], tf.float32), tf.zeros([0], tf.string)
+
+            # A request of no items (a batching client flushing an empty batch) gets no items back: the model's
+            # layers cannot run on an empty batch.
+            text, confidence, words = tf.cond(tf.size(lengths) > 0, run, nothing)
             ok = tf.equal(errors, "")
             return {"transcript": tf.where(ok, text, ""), "confidence": tf.where(ok, confidence, 0.0),
                     "words": tf.where(ok, words, "[]"), "error": errors,
@@ -378,24 +431,42 @@ class SpeechServingModule(tf.Module):
             ok = tf.equal(errors, "")
             lengths = tf.where(ok, lengths, 0)
             waveform = tf.where(ok[:, None] & valid, waveform, 0.0)  # a bad row must not poison the others
-            return transcribe(waveform, lengths, errors)
+            return transcribe(waveform, lengths, errors, search)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
-        def serving_default(audio):
+        def read_wavs(audio):
             waves, errors = tf.map_fn(
                 lambda data: decode_wav(data, config.sample_rate), audio,
                 fn_output_signature=(tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0), tf.string))
-            lengths = tf.cast(waves.row_lengths(), tf.int32)
-            return transcribe(waves.to_tensor(), lengths, errors)
+            return waves.to_tensor(), tf.cast(waves.row_lengths(), tf.int32), errors
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
+        def serving_default(audio):
+            return transcribe(*read_wavs(audio), search)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
+        def greedy(audio):
+            return transcribe(*read_wavs(audio), None)
 
         self.logits = logits
         self.transcribe_waveform = transcribe_waveform
         self.serving_default = serving_default
+        self.greedy = greedy
 
     def signatures(self) -> dict:
         return {"serving_default": self.serving_default.get_concrete_function(),
+                "greedy": self.greedy.get_concrete_function(),
                 "transcribe_waveform": self.transcribe_waveform.get_concrete_function(),
                 "logits": self.logits.get_concrete_function()}
+
+
+def decoding_search(options: DecodingOptions, vocab: Vocabulary) -> Search | None:
+    """The graph's search for a model's decoding options (None: greedy); the LM's tables are built here."""
+    if options.greedy:
+        return None
+    tables = LMTables(load_ngram_lm(options.lm_path), vocab) if options.lm_path else None
+    width = options.beam_width if options.beam_width > 1 else DEFAULT_BEAM_WIDTH
+    settings = SearchSettings(alpha=options.alpha, beta=options.beta, beam_width=width)
+    return Search(settings, options.blank_penalty, tables)
 
 
 def next_version(base: str | os.PathLike) -> int:
@@ -411,12 +482,11 @@ EXTRA_DIR = "assets.extra"  # TF Serving's folder for files the graph does not u
 def copy_decoder_files(model_dir: Path, extra: Path) -> None:
     """The model's config (vocabulary, decoder settings) and its LM, for decoders outside the graph: the Beam
     job's LM decoding reads them from here, and plain TensorFlow ignores them."""
-    from speech.decoding import UNIGRAMS_SUFFIX
     from speech.model import CONFIG_FILE
     from speech.transcribe import LM_FILE
 
     extra.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG_FILE, LM_FILE, LM_FILE + UNIGRAMS_SUFFIX):
+    for name in (CONFIG_FILE, LM_FILE):
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, extra / name)
 
@@ -426,6 +496,7 @@ def export_saved_model(model_dir: str | os.PathLike | None, base: str | os.PathL
     """Write ``base/<version>/`` (atomically: a temp folder in ``base`` renamed into place); returns its path."""
     from speech.errors import ModelError
     from speech.model import load_model, resolve_model_dir
+    from speech.transcribe import model_decoding
 
     resolve_model_dir(model_dir)  # a missing model is reported before anything is created
     base = Path(base)
@@ -437,7 +508,7 @@ def export_saved_model(model_dir: str | os.PathLike | None, base: str | os.PathL
     if target.exists():
         raise ModelError(f"version {version} already exists; choose another --version", str(target))
     model, spec = load_model(model_dir)
-    module = SpeechServingModule(model, spec)
+    module = SpeechServingModule(model, spec, decoding_search(model_decoding(model_dir), spec.vocab))
     signatures = module.signatures()
     # Track exactly the variables the traced functions capture: without this, the Keras 3 model's variables
     # are saved under paths that `saved_model_cli run` cannot find ("Could not find variable").

@@ -1,12 +1,12 @@
-"""Build KenLM n-gram language models for :mod:`speech.decoding`.
+"""Build n-gram language models for :mod:`speech.decoding` with KenLM's ``lmplz``.
 
-``build_ngram_lm`` normalises the text with the vocabulary (so LM words match decoder output), runs KenLM's
-``lmplz`` (``--discount_fallback`` so tiny corpora work) and ``build_binary``, and writes the result
-atomically, plus a ``<output>.unigrams.txt`` word list that :class:`speech.decoding.BeamSearchDecoder` picks
-up by itself. The binaries are looked up in ``$KENLM_BIN``, then ``.tools/kenlm/bin`` of this repository
-(where ``scripts/install_kenlm.sh`` builds them), then ``PATH``.
+``build_ngram_lm`` normalises the text with the vocabulary (so LM words match decoder output), runs ``lmplz``
+(``--discount_fallback`` so tiny corpora work) and writes the result atomically: the ``.npz`` of
+:mod:`speech.ngram` that the beam search and the SavedModel read, or the ARPA text itself. ``lmplz`` is only needed
+to build an LM, never to decode; it is looked up in ``$KENLM_BIN``, then ``.tools/kenlm/bin`` of this repository
+(where ``scripts/install_kenlm.sh`` builds it), then ``PATH``.
 
-Usage: ``python -m speech lm --text sentences.txt --output lm.binary --order 3``
+Usage: ``python -m speech lm --text sentences.txt --output lm.npz --order 3``
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from speech.decoding import UNIGRAMS_SUFFIX
+from speech.ngram import read_arpa
 from speech.text import Vocabulary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +27,11 @@ DEFAULT_VOCAB = Vocabulary()
 
 
 class KenLMNotFoundError(FileNotFoundError):
-    """lmplz or build_binary is not installed."""
+    """lmplz is not installed."""
 
 
 def find_kenlm_binary(name: str) -> Path:
-    """Path of a KenLM binary (``lmplz``, ``build_binary``) from ``$KENLM_BIN``, ``.tools/kenlm/bin`` or PATH."""
+    """Path of a KenLM program (``lmplz``) from ``$KENLM_BIN``, ``.tools/kenlm/bin`` or PATH."""
     candidates = []
     if os.environ.get("KENLM_BIN"):
         candidates.append(Path(os.environ["KENLM_BIN"]) / name)
@@ -77,21 +77,20 @@ def build_ngram_lm(
     output: str,
     order: int = 3,
     prune: str | None = None,
-    binary: bool = True,
+    arpa: bool = False,
     vocab: Vocabulary | None = DEFAULT_VOCAB,
     memory: str = "20%",
 ) -> Path:
     """Train an ``order``-gram LM on ``text_file`` (one sentence a line) and write it to ``output``.
 
-    ``prune``: lmplz's ``--prune`` thresholds, e.g. ``"0 0 1"``. ``binary``: KenLM binary (fast to load)
-    rather than ARPA. ``vocab``: normalise the text with it (``None``: use the text as it is). ``memory``:
-    lmplz's ``-S`` sort memory (it allocates all of it up front, so small corpora run faster with e.g.
-    ``"64M"``). Also writes ``<output>.unigrams.txt``. Returns the output path.
+    ``prune``: lmplz's ``--prune`` thresholds, e.g. ``"0 0 1"``. ``arpa``: write the ARPA text rather than the
+    ``.npz`` that decoding loads fastest. ``vocab``: normalise the text with it (``None``: use the text as it
+    is). ``memory``: lmplz's ``-S`` sort memory (it allocates all of it up front, so small corpora run faster with
+    e.g. ``"64M"``). Returns the output path.
     """
     if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
     lmplz = find_kenlm_binary("lmplz")
-    build_binary = find_kenlm_binary("build_binary") if binary else None
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     words: set[str] = set()
@@ -105,21 +104,13 @@ def build_ngram_lm(
                 f.write(line + "\n")
         if not words:
             raise ValueError(f"{text_file}: no usable text for a language model")
-        arpa = tmpdir / "lm.arpa"
+        arpa_file = tmpdir / "lm.arpa"
         cmd = [str(lmplz), "-o", str(order), "--discount_fallback", "-S", memory, "-T", str(tmpdir)]
         if prune:
             cmd += ["--prune", *prune.split()]
-        with open(corpus, "rb") as stdin, open(arpa, "wb") as stdout:
+        with open(corpus, "rb") as stdin, open(arpa_file, "wb") as stdout:
             _run(cmd, stdin=stdin, stdout=stdout)
-        result = arpa
-        if build_binary is not None:
-            result = tmpdir / "lm.binary"
-            # A quantised trie is several times smaller than the default probing table, at a small cost in
-            # lookup speed: the right trade for an LM that ships inside the repository.
-            _run([str(build_binary), "-T", str(tmpdir / "bb"), "-q", "8", "-b", "8", "-a", "255", "trie", str(arpa),
-                  str(result)], stdout=subprocess.DEVNULL)
-        unigrams = tmpdir / "unigrams.txt"
-        unigrams.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+        result = arpa_file if arpa else read_arpa(arpa_file).save(tmpdir / "lm.npz")
+        result.chmod(0o644)
         os.replace(result, out)
-        os.replace(unigrams, str(out) + UNIGRAMS_SUFFIX)
     return out

@@ -166,7 +166,7 @@ def merge_segments(parts: Sequence[tuple[float, Hypothesis, float]]) -> tuple[st
     return text, confidence, words
 
 
-LM_FILE = "lm.binary"
+LM_FILE = "lm.npz"  # speech.ngram's format: the same tables the SavedModel's graph holds
 
 
 def model_decoding(model_dir: str | None = None, beam_width: int | None = None, lm_path: str | None = None,
@@ -188,17 +188,13 @@ def resolve_decoding(saved: dict, lm_file: str | None, beam_width: int | None = 
     """Options from a model's ``decoder`` config section and its LM file: the saved settings (LM weights, blank
     penalty, decoding search) were all tuned with that LM.
 
-    ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships a KenLM with
+    ``beam_width=None`` is the model's own default decoding: ``saved`` (the bundled model ships an n-gram LM with
     weights tuned on dev, and a beam width) when ``lm_file`` exists, else greedy. A beam search asked for
     explicitly uses the model's LM and tuned settings too, unless ``lm_path`` names another LM (``"none"``: no LM)
     with default settings.
     """
     if beam_width is None:
         beam_width = int(saved.get("beam_width", 1)) if lm_file and lm_path is None else 1
-        if beam_width > 1 and not lm_support():
-            log.warning("the model's LM decoding needs kenlm and pyctcdecode (scripts/setup.sh installs them): "
-                        "decoding greedily")
-            return DecodingOptions()
     if lm_path is not None:
         return DecodingOptions(beam_width, None if lm_path.lower() == "none" else lm_path)
     if beam_width <= 1 or not lm_file:
@@ -242,13 +238,6 @@ def search_choice(decodes: Sequence[Hypothesis], variants: Sequence[FeatureConfi
     if len(decodes) != len(variants):
         raise ValueError(f"expected decodes under {len(variants)} variant(s), got {len(decodes)}")
     return best_hypothesis([(h, v.hop_length / config.hop_length) for h, v in zip(decodes, variants)], letter_bonus)
-
-
-def lm_support() -> bool:
-    """Whether LM beam search can run here (kenlm and pyctcdecode importable)."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("kenlm", "pyctcdecode"))
 
 
 Predict = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]

@@ -114,3 +114,34 @@ def examples(tone_corpus: Path, tmp_path: Path) -> list:
     examples, _ = prepare_examples(read_manifest(tone_corpus), SPEC.vocab, SPEC.features, SPEC.model,
                                    tmp_path / "cache", jobs=1)
     return examples
+
+
+def write_arpa(sentences: list[str], path: Path, order: int = 3) -> Path:
+    """A small back-off LM over ``sentences`` in ARPA format (no KenLM needed): seen n-grams get 0.8 of their
+    relative frequency, every context backs off with weight 0.2, and ``<unk>`` has a small share."""
+    import math
+    from collections import Counter
+
+    counts = [Counter() for _ in range(order)]
+    for sentence in sentences:
+        words = ["<s>", *sentence.split(), "</s>"]
+        for n in range(1, order + 1):
+            for i in range(len(words) - n + 1):
+                counts[n - 1][tuple(words[i:i + n])] += 1
+    total = sum(c for gram, c in counts[0].items() if gram != ("<s>",))
+    sections = []
+    for n, grams in enumerate(counts, 1):
+        lines = [] if n > 1 else ["-3.0\t<unk>\t0"]
+        for gram, count in sorted(grams.items()):
+            if n == 1:
+                prob = -99.0 if gram == ("<s>",) else math.log10(0.8 * count / total)
+            else:
+                history = counts[n - 2][gram[:-1]]
+                prob = math.log10(0.8 * count / history)
+            backoff = f"\t{math.log10(0.2):.4f}" if n < order and gram[-1] != "</s>" else ""
+            lines.append(f"{prob:.4f}\t{' '.join(gram)}{backoff}")
+        sections.append((n, lines))
+    header = ["\\data\\", *(f"ngram {n}={len(lines)}" for n, lines in sections), ""]
+    body = [line for n, lines in sections for line in (f"\\{n}-grams:", *lines, "")]
+    path.write_text("\n".join([*header, *body, "\\end\\", ""]), encoding="utf-8")
+    return path

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, tone_speech
+from conftest import SR, tone_speech, write_arpa
 
-from speech.decoding import GreedyDecoder
+from speech.decoding import DecodingOptions, GreedyDecoder
 from speech.text import Vocabulary
 
 # Runs in a fresh interpreter that never imports the project: only TensorFlow and numpy.
@@ -33,6 +33,7 @@ def plain(outputs):
 audio = [open(p, "rb").read() for p in request["files"]] + [bytes.fromhex(h) for h in request["raw"]]
 result = {"signatures": sorted(model.signatures)}
 result["serving_default"] = plain(model.signatures["serving_default"](audio=tf.constant(audio)))
+result["greedy"] = plain(model.signatures["greedy"](audio=tf.constant(audio)))
 arrays = np.load(request["arrays"])
 result["transcribe_waveform"] = plain(model.signatures["transcribe_waveform"](
     waveform=tf.constant(arrays["waveform"]), lengths=tf.constant(arrays["wave_lengths"])))
@@ -72,10 +73,22 @@ def _resampled(text: str, rate: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory):
-    """``(model_dir, savedmodel version dir, base)``: the tiny model exported through the CLI job."""
+    """``(model_dir, savedmodel version dir, base)``: the tiny model with an LM over its corpus's sentences (and
+    a beam search as its default decoding) exported through the CLI job."""
+    from speech.manifest import read_manifest
+    from speech.model import CONFIG_FILE
+    from speech.ngram import load_ngram_lm
     from speech.pipelines.export import main
+    from speech.transcribe import LM_FILE
 
-    model_dir, _ = tiny_model
+    root = tmp_path_factory.mktemp("with_lm")
+    model_dir = root / "model"
+    shutil.copytree(tiny_model[0], model_dir, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    arpa = write_arpa(sorted({u.text for u in read_manifest(tiny_model[1])}), root / "lm.arpa")
+    load_ngram_lm(arpa).save(model_dir / LM_FILE)
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    config["decoder"] = {"beam_width": 8, "alpha": 0.5, "beta": 1.0, "blank_penalty": 0.5}
+    (model_dir / CONFIG_FILE).write_text(json.dumps(config))
     base = tmp_path_factory.mktemp("serving") / "speech"
     assert main(["--model", str(model_dir), "--output", str(base)]) == 0
     return model_dir, base / "1", base
@@ -110,8 +123,12 @@ def client_run(exported, tiny_model, tmp_path_factory):
     raw = {"not_audio": b"this is not a wav file", "empty_bytes": b""}
 
     transcriber = Transcriber(str(model_dir))
+    assert transcriber.decoding.options.lm_path  # the model's default decoding: the LM-fused beam search
     python = {name: t for name, t in zip(files, transcriber.transcribe_files([str(p) for p in files.values()],
                                                                               jobs=1))}
+    greedy = Transcriber(str(model_dir), DecodingOptions())
+    python_greedy = {name: t for name, t in zip(files, greedy.transcribe_files([str(p) for p in files.values()],
+                                                                                jobs=1))}
     sixteen = [name for name, *_ in GOOD] + [name for name in files if name.startswith("clip_")]
     waves = [load_audio(files[name]) for name in sixteen] + [np.zeros(10, np.float32), np.full(5, np.nan, np.float32)]
     wave_lengths = np.array([len(w) for w in waves[:-2]] + [0, 5], np.int32)
@@ -135,8 +152,10 @@ def client_run(exported, tiny_model, tmp_path_factory):
     result = json.loads((root / "out.json").read_text())
     names = [*files, *raw]
     served = {name: {k: v[i] for k, v in result["serving_default"].items()} for i, name in enumerate(names)}
-    return {"python": python, "served": served, "result": result, "sixteen": sixteen, "transcriber": transcriber,
-            "features": features, "logits": np.load(root / "logits.npz"), "files": files}
+    served_greedy = {name: {k: v[i] for k, v in result["greedy"].items()} for i, name in enumerate(names)}
+    return {"python": python, "served": served, "python_greedy": python_greedy, "served_greedy": served_greedy,
+            "result": result, "sixteen": sixteen, "transcriber": transcriber, "features": features,
+            "logits": np.load(root / "logits.npz"), "files": files}
 
 
 def _python_words(transcript) -> list[dict]:
@@ -160,7 +179,7 @@ def _assert_same(served: dict, expected, time_tolerance: float = 0.0, confidence
 
 def test_savedmodel_loads_without_project_code(client_run) -> None:
     result = client_run["result"]
-    assert result["signatures"] == ["logits", "serving_default", "transcribe_waveform"]
+    assert result["signatures"] == ["greedy", "logits", "serving_default", "transcribe_waveform"]
     assert result["project_modules"] == []
 
 
@@ -171,6 +190,14 @@ def test_wav_files_match_the_python_transcriber(client_run) -> None:
     for name in checked:
         assert python[name].error is None, name
         _assert_same(served[name], python[name])
+
+
+def test_the_greedy_signature_matches_the_greedy_transcriber(client_run) -> None:
+    python, served = client_run["python_greedy"], client_run["served_greedy"]
+    checked = [name for name, *_ in GOOD] + [name for name in python if name.startswith("clip_")]
+    for name in checked:
+        _assert_same(served[name], python[name])
+    assert served["mulaw"]["error"] and served["mulaw"]["transcript"] == ""
 
 
 def test_quiet_edges_are_cut_and_word_times_count_from_the_start(client_run) -> None:
@@ -245,7 +272,7 @@ def test_logits_signature_matches_the_keras_model(client_run) -> None:
 def test_in_graph_greedy_decoding_is_the_python_definition() -> None:
     import tensorflow as tf
 
-    from speech.export import greedy_decode
+    from speech.export import decode
 
     vocab = Vocabulary("ab \"\\c")  # quote and backslash must come out as valid JSON
     rng = np.random.default_rng(3)
@@ -259,7 +286,7 @@ def test_in_graph_greedy_decoding_is_the_python_definition() -> None:
     lengths = rng.integers(0, frames + 1, batch).astype(np.int32)
     lengths[:3] = [frames, 0, 1]
     decoder = GreedyDecoder(vocab, 0.03)
-    texts, confidences, words = greedy_decode(log_probs, lengths, vocab, 0.03)
+    texts, confidences, words = decode(log_probs, lengths, vocab, 0.03)
     for row in range(batch):
         expected = decoder.decode(log_probs[row, : lengths[row]])
         assert texts[row].numpy().decode() == expected.text
@@ -276,7 +303,7 @@ def test_saved_model_cli_shows_and_runs_the_signatures(exported, tmp_path) -> No
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
     shown = subprocess.run([*command, "show", "--all", "--dir", str(version_dir)], capture_output=True, text=True,
                            check=True, timeout=120).stdout
-    for name in ("serving_default", "transcribe_waveform", "logits"):
+    for name in ("serving_default", "greedy", "transcribe_waveform", "logits"):
         assert f"signature_def['{name}']" in shown
     assert "inputs['audio']" in shown and "outputs['words']" in shown
     wav = tmp_path / "go.wav"
@@ -386,9 +413,6 @@ def test_requests_with_no_usable_item_get_per_item_errors(exported) -> None:
         assert all(g.startswith(e) for g, e in zip(got, expected)) and len(got) == len(lengths), (lengths, got)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 38: a request of zero items reaches the model (LayerNormalization "
-                   "fails on an empty batch); the fix is a guard in speech/export.py's transcribe(), which returns "
-                   "empty outputs for an empty batch. Remove this mark with that fix.")
 def test_a_request_of_no_items_gets_no_items_back(exported) -> None:
     # A batching client that flushes an empty batch must get an empty answer, not the server's error.
     import tensorflow as tf

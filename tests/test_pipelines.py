@@ -488,20 +488,18 @@ def test_hotwords_reach_the_beam_search_from_the_cli_and_need_one(tiny_model, tm
 
 
 def test_stderr_carries_no_library_chatter_or_bar_when_not_a_terminal(tmp_path):
-    pytest.importorskip("pyctcdecode")
-    pytest.importorskip("kenlm")
     sample = Path(__file__).resolve().parent.parent / "samples" / "festival_slt.wav"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     run = subprocess.run([sys.executable, "-m", "speech", "transcribe", str(sample), "--jobs", "1"], env=env,
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0 and json.loads(run.stdout)["text"]
-    # pyctcdecode's INFO line, TF's C++ start-up lines (errors, absl's notice, oneDNN's), a tqdm bar
-    for noise in ("Alphabet determined", "E0000", "absl::InitializeLog", "oneDNN custom operations", "%|"):
+    # TF's C++ start-up lines (errors, absl's notice, oneDNN's), a tqdm bar
+    for noise in ("E0000", "absl::InitializeLog", "oneDNN custom operations", "%|"):
         assert noise not in run.stderr, run.stderr
     assert "transcribed 1 file(s)" in run.stderr
     verbose = subprocess.run([sys.executable, "-m", "speech", "-v", "transcribe", str(sample), "--jobs", "1"],
                              env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert verbose.returncode == 0 and "Alphabet determined" in verbose.stderr  # -v lets the libraries speak
+    assert verbose.returncode == 0 and "oneDNN custom operations" in verbose.stderr  # -v lets the libraries speak
 
 
 @pytest.mark.parametrize("verb", sorted(VERBS))

@@ -147,7 +147,7 @@ def test_long_recordings_are_segmented_at_quiet_points(tiny_model, tmp_path):
     assert starts == sorted(starts) and starts[-1] > 75
 
 
-def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeypatch):
+def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path):
     import json
     import shutil
 
@@ -162,7 +162,6 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     (folder / "config.json").write_text(json.dumps(config))
     (folder / transcribe.LM_FILE).write_bytes(b"lm")
     lm = str(folder / transcribe.LM_FILE)
-    monkeypatch.setattr(transcribe, "lm_support", lambda: True)
     assert transcribe.model_decoding(str(folder)) == Options(8, lm, alpha=0.7, beta=1.2)
     assert transcribe.model_decoding(str(folder), beam_width=1) == Options()
     assert transcribe.model_decoding(str(folder), beam_width=4) == Options(4, lm, alpha=0.7, beta=1.2)
@@ -177,9 +176,6 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path, monkeyp
     # The options round-trip through the config section they were read from.
     assert Options.from_config(transcribe.model_decoding(str(folder)).to_config(), lm) == transcribe.model_decoding(
         str(folder))
-    # Without kenlm/pyctcdecode the default falls back to greedy instead of failing.
-    monkeypatch.setattr(transcribe, "lm_support", lambda: False)
-    assert transcribe.model_decoding(str(folder)) == Options()
 
 
 def test_segment_limits_must_leave_room_for_a_cut():

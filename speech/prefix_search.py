@@ -1,0 +1,153 @@
+"""CTC prefix beam search fused with a word n-gram LM: the plain reference of the search that the SavedModel runs
+in its graph (:mod:`speech.tf_prefix_search`) and that the CLI runs through that same graph.
+
+The algorithm is pyctcdecode's (0.5), restated:
+
+- A beam is ``(words, part, last)``: the completed words, the word being spelled, and the last frame's class (the
+  blank included). It starts as ``((), "", blank)`` with acoustic score 0.
+- Each frame, the classes tried are those with ``log p >= token_min_logp`` and the frame's best class. Class ``c``
+  extends a beam: blank, or ``c == last``, keeps its text; a space completes ``part`` as a word (a space with no
+  part changes nothing but ``last``); a letter appends to ``part``. The acoustic score adds ``log p(c)``; beams
+  that become equal merge, their acoustic scores added in probability (log-sum-exp).
+- A beam's total is ``acoustic + lm(words) + partial(part)``: ``lm`` sums, for each completed word,
+  ``alpha * ln(10) * (log10 p(word | previous words) + unk_score_offset if the word is not in the LM) + beta``
+  (the LM's context starts at ``<s>``); ``partial`` is ``unk_score_offset`` when ``part`` is no prefix of an LM
+  word (times ``len(part) / 6`` past 6 letters; not scaled by ``alpha``, as pyctcdecode), else 0.
+- Beams below the best total plus ``beam_prune_logp`` are dropped, and the ``beam_width`` best are kept.
+- After the last frame each beam completes its part (if any) and adds ``alpha * ln(10) * log10 p(</s> | words)``;
+  beams with equal words merge; the result is the best total among those within ``beam_prune_logp`` of the best
+  that say at least one word, or ``None`` when none does (the caller then keeps the best path).
+
+Without an LM the totals are the acoustic scores alone. Ties are broken by the order of first appearance here and
+by hash order in the graph: on real logits exact ties do not occur, and the tests compare on random ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from speech.ngram import PRIMES, NGramLM, combine_lanes
+from speech.text import Vocabulary
+
+TOKEN_MIN_LOGP = -5.0  # pyctcdecode's defaults, which the bundled model's decoding was tuned with
+BEAM_PRUNE_LOGP = -10.0
+UNK_SCORE_OFFSET = -10.0
+AVG_WORD_LENGTH = 6  # letters; a longer unknown part costs proportionally more
+LN10 = math.log(10.0)
+# Hashing of spelled words for the graph's tables (see word_keys): one multiplier per lane, letters coded 1..C-1.
+CHAR_MULTIPLIERS = (131, 137)
+
+
+def word_keys(words: Iterable[str], vocab: Vocabulary) -> np.ndarray:
+    """int64 keys of spelled words (or word prefixes), as the graph hashes the letters of a beam's part; each
+    character is its class index + 1."""
+    words = list(words)
+    lanes = []
+    for prime, mult in zip(PRIMES, CHAR_MULTIPLIERS):
+        column = np.zeros(len(words), np.int64)
+        for i, word in enumerate(words):
+            lane = 0
+            for ch in word:
+                lane = (lane * mult + vocab.chars.index(ch) + 1) % prime
+            column[i] = lane
+        lanes.append(column)
+    return combine_lanes(*lanes)
+
+
+def spellable_words(lm: NGramLM, vocab: Vocabulary) -> list[tuple[str, int]]:
+    """``(word, id)`` of the LM's words that the vocabulary can spell (not ``<s>``, ``</s>``, ``<unk>``)."""
+    allowed = set(vocab.chars) - {" "}
+    return [(w, i) for i, w in enumerate(lm.words) if w and set(w) <= allowed]
+
+
+def word_prefixes(lm: NGramLM, vocab: Vocabulary) -> set[str]:
+    """Every non-empty prefix of every spellable LM word (the words included): pyctcdecode's character trie."""
+    return {w[:n] for w, _ in spellable_words(lm, vocab) for n in range(1, len(w) + 1)}
+
+
+def _log_add(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    return a if b == -math.inf else a + math.log1p(math.exp(b - a))
+
+
+class _LMScorer:
+    """Cumulative LM scores of word sequences, cached by sequence (words -> (score, context ids))."""
+
+    def __init__(self, lm: NGramLM | None, vocab: Vocabulary, alpha: float, beta: float, unk_score_offset: float):
+        self.lm, self.alpha, self.beta, self.unk = lm, alpha, beta, unk_score_offset
+        self.prefixes = word_prefixes(lm, vocab) if lm is not None else set()
+        self.cache: dict[tuple[str, ...], tuple[float, tuple[int, ...]]] = {
+            (): (0.0, (lm.bos,) if lm is not None else ())}
+
+    def words(self, words: tuple[str, ...]) -> tuple[float, tuple[int, ...]]:
+        if words not in self.cache:
+            previous, context = self.words(words[:-1])
+            word_id = self.lm.word_id(words[-1])
+            log10 = self.lm.log10_prob(context, word_id) + (self.unk if word_id == self.lm.unk else 0.0)
+            self.cache[words] = (previous + self.alpha * LN10 * log10 + self.beta, (*context, word_id))
+        return self.cache[words]
+
+    def total(self, words: tuple[str, ...]) -> float:
+        return 0.0 if self.lm is None else self.words(words)[0]
+
+    def partial(self, part: str) -> float:
+        if self.lm is None or not part or part in self.prefixes:
+            return 0.0
+        return self.unk * max(1.0, len(part) / AVG_WORD_LENGTH)
+
+    def end(self, words: tuple[str, ...]) -> float:
+        if self.lm is None:
+            return 0.0
+        score, context = self.words(words)
+        return score + self.alpha * LN10 * self.lm.log10_prob(context, self.lm.eos)
+
+
+def prefix_beam_search(
+    log_probs: np.ndarray,
+    vocab: Vocabulary,
+    lm: NGramLM | None = None,
+    alpha: float = 0.5,
+    beta: float = 1.0,
+    beam_width: int = 128,
+    beam_prune_logp: float = BEAM_PRUNE_LOGP,
+    token_min_logp: float = TOKEN_MIN_LOGP,
+    unk_score_offset: float = UNK_SCORE_OFFSET,
+) -> tuple[str, float] | None:
+    """``(text, total score)`` of the best beam that says a word, for ``log_probs [T, C]`` (log-softmax, blank
+    last); ``None`` when no surviving beam says a word. The module docstring defines the search."""
+    log_probs = np.asarray(log_probs, np.float64)
+    blank, space = vocab.blank, vocab.chars.index(" ")
+    scorer = _LMScorer(lm, vocab, alpha, beta, unk_score_offset)
+    beams: dict[tuple[tuple[str, ...], str, int], float] = {((), "", blank): 0.0}
+    for row in log_probs:
+        classes = [c for c in range(len(row)) if row[c] >= token_min_logp or c == int(np.argmax(row))]
+        extended: dict[tuple[tuple[str, ...], str, int], float] = {}
+        for (words, part, last), acoustic in beams.items():
+            for c in classes:
+                if c == blank or c == last:
+                    key = (words, part, c)
+                elif c == space:
+                    key = ((*words, part) if part else words, "", c)
+                else:
+                    key = (words, part + vocab.chars[c], c)
+                score = acoustic + float(row[c])
+                extended[key] = _log_add(extended[key], score) if key in extended else score
+        totals = {key: ac + scorer.total(key[0]) + scorer.partial(key[1]) for key, ac in extended.items()}
+        floor = max(totals.values()) + beam_prune_logp
+        kept = sorted((key for key in extended if totals[key] >= floor), key=lambda k: -totals[k])[:beam_width]
+        beams = {key: extended[key] for key in kept}
+    final: dict[tuple[str, ...], float] = {}
+    for (words, part, _), acoustic in beams.items():
+        words = (*words, part) if part else words
+        final[words] = _log_add(final[words], acoustic) if words in final else acoustic
+    totals = {words: ac + scorer.end(words) for words, ac in final.items()}
+    floor = max(totals.values()) + beam_prune_logp
+    spoken = [(total, words) for words, total in totals.items() if words and total >= floor]
+    if not spoken:
+        return None
+    total, words = max(spoken, key=lambda item: item[0])
+    return " ".join(words), total

@@ -1,0 +1,357 @@
+"""The LM-fused CTC prefix beam search of :mod:`speech.prefix_search` as TensorFlow graph ops (stock ops only: a
+``tf.while_loop`` over frames, hash tables for the LM), batched over utterances and beams; and the forced alignment
+of :func:`speech.decoding.ctc_align`, for word timings. The SavedModel runs both in its graph; the CLI runs the
+search through the same function.
+
+A beam's text is kept as hashes (two 31-bit lanes each for the completed words and the part being spelled, as
+:func:`speech.prefix_search.word_keys`), so beams merge and LM lookups happen on integers; the letters come back at
+the end by following each step's back-pointers from the best beam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from speech.ngram import LANE_BITS, PRIMES, WORD_ID_MULTIPLIERS, NGramLM
+from speech.prefix_search import (
+    AVG_WORD_LENGTH,
+    BEAM_PRUNE_LOGP,
+    CHAR_MULTIPLIERS,
+    LN10,
+    TOKEN_MIN_LOGP,
+    UNK_SCORE_OFFSET,
+    spellable_words,
+    word_keys,
+    word_prefixes,
+)
+from speech.text import Vocabulary
+
+TEXT_MULTIPLIERS = (1000033, 999979)  # folds a completed word's lane into the text's lane
+KEY_CLASSES = 64  # room for the last class in a beam's merge key
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The search's numbers (:func:`speech.prefix_search.prefix_beam_search` has the same); ``alpha`` and ``beta``
+    may be scalar float64 tensors."""
+
+    alpha: float | tf.Tensor = 0.5
+    beta: float | tf.Tensor = 1.0
+    beam_width: int = 128
+    beam_prune_logp: float = BEAM_PRUNE_LOGP
+    token_min_logp: float = TOKEN_MIN_LOGP
+    unk_score_offset: float = UNK_SCORE_OFFSET
+
+
+class LMTables(tf.Module):
+    """The LM as lookup tables: spelled word -> word id, spelled prefix -> known, n-gram key -> row of the
+    probability and back-off arrays. As a tf.Module its tables are saved with a SavedModel that holds it."""
+
+    def __init__(self, lm: NGramLM, vocab: Vocabulary):
+        super().__init__(name="lm_tables")
+        words = spellable_words(lm, vocab)
+        self.order, self.unk, self.bos, self.eos = lm.order, lm.unk, lm.bos, lm.eos
+        self.word_ids = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(word_keys([w for w, _ in words], vocab)),
+                                                tf.constant([i for _, i in words], tf.int32)),
+            default_value=lm.unk)
+        prefixes = sorted(word_prefixes(lm, vocab))
+        self.prefixes = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(word_keys(prefixes, vocab)),
+                                                tf.ones(len(prefixes), tf.int32)), default_value=0)
+        keys, probs, backoffs = lm.table()
+        self.ngrams = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.range(len(keys), dtype=tf.int32)),
+            default_value=len(keys))
+        self.unlisted = len(keys)  # the row an n-gram that is not listed reads: the 0 appended to each array
+        # float32 as in the LM file (half the export's size), float64 in the sums.
+        self.probs = tf.constant(np.append(probs, 0.0).astype(np.float32))
+        self.backoffs = tf.constant(np.append(backoffs, 0.0).astype(np.float32))
+
+    def _ngram(self, ids: list[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(listed, log10 prob, log10 back-off) of the n-grams ``ids`` (oldest first); an id < 0 is no word."""
+        lanes = []
+        for prime, mult in zip(PRIMES, WORD_ID_MULTIPLIERS):
+            lane = tf.fill(tf.shape(ids[0]), tf.constant(len(ids), tf.int64))
+            for word in ids:
+                lane = (lane * mult + tf.cast(word, tf.int64) + 1) % prime
+            lanes.append(lane)
+        some_missing = tf.reduce_any(tf.stack([w < 0 for w in ids]), axis=0)
+        keys = tf.where(some_missing, tf.constant(-1, tf.int64), _key(lanes[0], lanes[1]))
+        row = self.ngrams.lookup(keys)
+        listed = row < self.unlisted
+        prob, backoff = tf.gather(self.probs, row), tf.gather(self.backoffs, row)
+        return listed, tf.cast(prob, tf.float64), tf.cast(backoff, tf.float64)
+
+    def log10_prob(self, context: tf.Tensor, word: tf.Tensor) -> tf.Tensor:
+        """``log10 p(word | context)``: ``context [..., order - 1]`` (word ids, oldest first, -1 for none)."""
+        _, score, _ = self._ngram([word])
+        for n in range(2, self.order + 1):
+            history = [context[..., self.order - n + j] for j in range(n - 1)]
+            listed, prob, _ = self._ngram([*history, word])
+            _, _, backoff = self._ngram(history)
+            score = tf.where(listed, prob, score + backoff)
+        return score
+
+
+def _key(lane1: tf.Tensor, lane2: tf.Tensor) -> tf.Tensor:
+    return tf.bitwise.bitwise_or(tf.bitwise.left_shift(lane1, tf.constant(LANE_BITS, tf.int64)), lane2)
+
+
+def _lanes_of_letter(lane1: tf.Tensor, lane2: tf.Tensor, code: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return ((lane1 * CHAR_MULTIPLIERS[0] + code) % PRIMES[0], (lane2 * CHAR_MULTIPLIERS[1] + code) % PRIMES[1])
+
+
+def _merge(keys: tf.Tensor, scores: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Rows of candidates ``[B, N]``: ``(order, first, merged)`` where ``order`` sorts each row by key, ``first``
+    marks (in sorted order) the first candidate of each key, and ``merged`` is the log-sum-exp of the scores of its
+    key's candidates, at every sorted position."""
+    batch, width = tf.shape(keys)[0], tf.shape(keys)[1]
+    order = tf.argsort(keys, axis=1, stable=True)
+    sorted_keys = tf.gather(keys, order, batch_dims=1)
+    sorted_scores = tf.gather(scores, order, batch_dims=1)
+    first = tf.concat([tf.ones([batch, 1], tf.bool), sorted_keys[:, 1:] != sorted_keys[:, :-1]], axis=1)
+    segment = tf.cumsum(tf.cast(first, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * width
+    count = batch * width
+    top = tf.math.unsorted_segment_max(sorted_scores, segment, count)
+    top = tf.where(tf.math.is_finite(top), top, tf.zeros_like(top))
+    total = tf.math.unsorted_segment_sum(tf.exp(sorted_scores - tf.gather(top, segment)), segment, count)
+    merged = tf.gather(tf.math.log(total) + top, segment)
+    return order, first, merged
+
+
+@dataclass
+class Search:
+    """What a decoding graph needs for the LM-fused search: its numbers, the blank penalty applied before it, and
+    the LM's tables (None: the search without an LM)."""
+
+    settings: SearchSettings
+    blank_penalty: float = 0.0
+    tables: LMTables | None = None
+
+
+def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, settings: SearchSettings,
+                       tables: LMTables | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``log_probs [B, T, C]`` (log-softmax, blank last) and ``lengths [B]`` -> ``(text [B] string, total [B]
+    float64, found [B] bool, letters [B, T'] int32)``: the best beam that says a word, as
+    :func:`speech.prefix_search.prefix_beam_search` (``found`` false where that returns None; the text is then
+    empty), and its classes in order (letters and the spaces between words; -1 fills the rest)."""
+    log_probs = tf.cast(log_probs, tf.float64)
+    lengths = tf.cast(lengths, tf.int32)
+    # At least one frame, so that the loops' arrays are never empty (a row of length 0 ignores it).
+    log_probs = tf.pad(log_probs, [[0, 0], [0, tf.maximum(1 - tf.shape(log_probs)[1], 0)], [0, 0]])
+    batch, num_frames = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
+    width, blank, space = settings.beam_width, vocab.blank, vocab.chars.index(" ")
+    context_size = max(tables.order - 1, 1) if tables is not None else 1
+    alpha_ln10 = settings.alpha * LN10
+    zeros64 = tf.zeros([batch, width], tf.int64)
+
+    def complete_word(state):
+        """Per beam, what completing its part as a word gives: (lm total, text lanes, context)."""
+        text1, text2 = state["text1"], state["text2"]
+        new_text1 = (text1 * TEXT_MULTIPLIERS[0] + state["part1"] + 1) % PRIMES[0]
+        new_text2 = (text2 * TEXT_MULTIPLIERS[1] + state["part2"] + 1) % PRIMES[1]
+        if tables is None:
+            return state["lm"], new_text1, new_text2, state["context"]
+        word = tables.word_ids.lookup(_key(state["part1"], state["part2"]))
+        log10 = tables.log10_prob(state["context"], word)
+        log10 += tf.where(tf.equal(word, tables.unk), tf.constant(settings.unk_score_offset, tf.float64),
+                          tf.constant(0.0, tf.float64))
+        lm = state["lm"] + alpha_ln10 * log10 + settings.beta
+        context = tf.concat([state["context"][..., 1:], word[..., None]], axis=-1)
+        return lm, new_text1, new_text2, context
+
+    def step(t, state, parents, emits):
+        # Only the classes tried in some row of this frame become candidates (often 1-3 of the C): the rows' classes
+        # in descending order, as many as the row that tries most; those a row does not try are invalid there.
+        frame = log_probs[:, t, :]  # [B, C]
+        tried_count = tf.reduce_sum(tf.cast(frame >= settings.token_min_logp, tf.int32), axis=1)
+        num_tried = tf.maximum(tf.reduce_max(tried_count), 1)
+        values, top_classes = tf.math.top_k(frame, k=num_tried)  # [B, M]
+        tried = (values >= settings.token_min_logp) | (tf.range(num_tried)[None, :] < 1)
+        classes = top_classes[:, None, :]  # [B, 1, M]
+        codes = tf.cast(classes, tf.int64) + 1
+        last = state["last"][..., None]
+        same = tf.equal(classes, blank) | tf.equal(classes, last)
+        is_space = tf.logical_not(same) & tf.equal(classes, space)
+        is_letter = tf.logical_not(same | is_space)
+        plen = state["plen"][..., None]
+        complete = is_space & (plen > 0)
+        done_lm, done_text1, done_text2, done_context = complete_word(state)
+        letter1, letter2 = _lanes_of_letter(state["part1"][..., None], state["part2"][..., None], codes)
+        part1 = tf.where(is_letter, letter1, tf.where(is_space, tf.constant(0, tf.int64), state["part1"][..., None]))
+        part2 = tf.where(is_letter, letter2, tf.where(is_space, tf.constant(0, tf.int64), state["part2"][..., None]))
+        new_plen = tf.where(is_letter, plen + 1, tf.where(is_space, 0, plen))
+        text1 = tf.where(complete, done_text1[..., None], state["text1"][..., None])
+        text2 = tf.where(complete, done_text2[..., None], state["text2"][..., None])
+        lm = tf.where(complete, done_lm[..., None], state["lm"][..., None])
+        words = state["words"][..., None] + tf.cast(complete, tf.int32)
+        if tables is not None:
+            known = tables.prefixes.lookup(_key(letter1, letter2)) > 0
+            letter_partial = tf.where(known, tf.constant(0.0, tf.float64), settings.unk_score_offset * tf.maximum(
+                tf.constant(1.0, tf.float64), tf.cast(plen + 1, tf.float64) / AVG_WORD_LENGTH))
+            partial = tf.where(is_letter, letter_partial, tf.where(is_space, tf.constant(0.0, tf.float64),
+                                                                   state["partial"][..., None]))
+        else:
+            partial = tf.zeros_like(lm)
+        valid = state["valid"][..., None] & tried[:, None, :]
+        acoustic = tf.where(valid, state["acoustic"][..., None] + values[:, None, :], tf.constant(-np.inf, tf.float64))
+        # The merge key: text, part and last class; an invalid candidate gets a key of its own (negative).
+        key1 = ((text1 * TEXT_MULTIPLIERS[0] + part1) % PRIMES[0] * KEY_CLASSES + codes) % PRIMES[0]
+        key2 = ((text2 * TEXT_MULTIPLIERS[1] + part2) % PRIMES[1] * KEY_CLASSES + codes) % PRIMES[1]
+        flat = width * num_tried
+        unique = -1 - tf.range(flat, dtype=tf.int64)[None, :]
+        keys = tf.where(tf.reshape(valid, [batch, flat]), tf.reshape(_key(key1, key2), [batch, flat]),
+                        unique)
+        order, first, merged = _merge(keys, tf.reshape(acoustic, [batch, flat]))
+
+        def sorted_flat(x):
+            return tf.gather(tf.reshape(x, [batch, flat, *x.shape[3:]]), order, batch_dims=1)
+
+        shape3 = [batch, width, num_tried]
+        lm_s, partial_s = sorted_flat(tf.broadcast_to(lm, shape3)), sorted_flat(tf.broadcast_to(partial, shape3))
+        total = tf.where(first, merged + lm_s + partial_s, tf.constant(-np.inf, tf.float64))
+        floor = tf.reduce_max(total, axis=1, keepdims=True) + settings.beam_prune_logp
+        total = tf.where(total >= floor, total, tf.constant(-np.inf, tf.float64))
+        best_total, chosen = tf.math.top_k(total, k=width, sorted=True)  # positions in sorted order
+        source = tf.gather(order, chosen, batch_dims=1)  # flat candidate index
+
+        def pick(x):
+            return tf.gather(tf.reshape(tf.broadcast_to(x, [*shape3, *x.shape[3:]]), [batch, flat, *x.shape[3:]]),
+                             source, batch_dims=1)
+
+        context = tf.where(complete[..., None], done_context[:, :, None, :], state["context"][:, :, None, :])
+        new_state = {
+            "valid": tf.math.is_finite(best_total),
+            "acoustic": tf.gather(merged, chosen, batch_dims=1),
+            "lm": pick(lm), "partial": pick(partial), "last": pick(tf.broadcast_to(classes, shape3)),
+            "text1": pick(text1), "text2": pick(text2), "part1": pick(part1), "part2": pick(part2),
+            "plen": pick(new_plen), "words": pick(words), "context": pick(context),
+        }
+        emit = tf.where(is_letter, classes, tf.where(complete, space, -1))
+        parent = source // num_tried
+        active = t < lengths  # rows whose audio has ended keep their beams
+        keep = tf.range(width, dtype=tf.int32)[None, :]
+        parents = parents.write(t, tf.where(active[:, None], parent, keep))
+        emits = emits.write(t, tf.where(active[:, None], pick(emit), -1))
+        state = {name: tf.where(tf.reshape(active, [-1] + [1] * (len(value.shape) - 1)), new_state[name], value)
+                 for name, value in state.items()}
+        return t + 1, state, parents, emits
+
+    first_beam = tf.range(width)[None, :] < 1
+    state = {
+        "valid": tf.broadcast_to(first_beam, [batch, width]),
+        "acoustic": tf.where(first_beam, tf.constant(0.0, tf.float64), tf.constant(-np.inf, tf.float64))
+        + tf.zeros([batch, width], tf.float64),
+        "lm": tf.zeros([batch, width], tf.float64), "partial": tf.zeros([batch, width], tf.float64),
+        "last": tf.fill([batch, width], blank), "text1": zeros64, "text2": zeros64, "part1": zeros64,
+        "part2": zeros64, "plen": tf.zeros([batch, width], tf.int32), "words": tf.zeros([batch, width], tf.int32),
+        "context": tf.concat([tf.fill([batch, width, context_size - 1], -1),
+                              tf.fill([batch, width, 1], tables.bos if tables is not None else -1)], axis=-1),
+    }
+    parents = tf.TensorArray(tf.int32, size=num_frames, element_shape=[None, width])
+    emits = tf.TensorArray(tf.int32, size=num_frames, element_shape=[None, width])
+    _, state, parents, emits = tf.while_loop(
+        lambda t, *_: t < num_frames, step, (tf.constant(0), state, parents, emits),
+        shape_invariants=(tf.TensorShape([]), {k: v.shape for k, v in state.items()},
+                          tf.TensorShape(None), tf.TensorShape(None)))
+
+    # End of the utterance: complete the part, add the sentence end, merge beams that now say the same words.
+    has_part = state["plen"] > 0
+    done_lm, done_text1, done_text2, done_context = complete_word(state)
+    lm = tf.where(has_part, done_lm, state["lm"])
+    text1, text2 = tf.where(has_part, done_text1, state["text1"]), tf.where(has_part, done_text2, state["text2"])
+    words = state["words"] + tf.cast(has_part, tf.int32)
+    if tables is not None:
+        context = tf.where(has_part[..., None], done_context, state["context"])
+        lm += alpha_ln10 * tables.log10_prob(context, tf.fill(tf.shape(words), tables.eos))
+    unique = -1 - tf.range(width, dtype=tf.int64)[None, :]
+    keys = tf.where(state["valid"], _key(text1, text2), unique)
+    order, first, merged = _merge(keys, state["acoustic"])
+    total = tf.where(first, merged + tf.gather(lm, order, batch_dims=1), tf.constant(-np.inf, tf.float64))
+    floor = tf.reduce_max(total, axis=1, keepdims=True) + settings.beam_prune_logp
+    spoken = (total >= floor) & (tf.gather(words, order, batch_dims=1) > 0)
+    spoken_total = tf.where(spoken, total, tf.constant(-np.inf, tf.float64))
+    best = tf.argmax(spoken_total, axis=1, output_type=tf.int32)
+    found = tf.reduce_any(spoken, axis=1)
+    best_total = tf.gather(spoken_total, best, batch_dims=1)
+    beam = tf.gather(order, best, batch_dims=1)
+
+    # Follow the back-pointers from the best beam to read its letters.
+    parents, emits = parents.stack(), emits.stack()  # [T, B, K]
+
+    def back(t, beam, letters):
+        letters = letters.write(t, tf.gather(emits[t], beam[:, None], batch_dims=1)[:, 0])
+        return t - 1, tf.gather(parents[t], beam[:, None], batch_dims=1)[:, 0], letters
+
+    _, _, letters = tf.while_loop(lambda t, *_: t >= 0, back,
+                                  (num_frames - 1, beam, tf.TensorArray(tf.int32, size=num_frames)))
+    letters = tf.transpose(letters.stack())  # [B, T], -1 where a frame added nothing
+    table = tf.constant(["", *vocab.chars])
+    text = tf.strings.strip(tf.strings.reduce_join(tf.gather(table, letters + 1), axis=1))
+    letters = tf.where(found[:, None], letters, -1)
+    return (tf.where(found, text, ""), tf.where(found, best_total, tf.constant(-np.inf, tf.float64)), found,
+            letters)
+
+
+ALIGN_FLOOR = float(np.log(1e-30))  # as speech.decoding's: every path stays finite
+
+
+def ctc_align(log_probs: tf.Tensor, labels: tf.Tensor, vocab: Vocabulary) -> tf.Tensor:
+    """:func:`speech.decoding.ctc_align` in the graph: the most probable frame path ``[T]`` (int32) of one
+    utterance's ``log_probs [T, C]`` that spells ``labels [L]`` (class ids, words separated by single spaces)."""
+    blank, space = vocab.blank, vocab.chars.index(" ")
+    labels = tf.cast(labels, tf.int32)
+    previous = tf.pad(labels, [[1, 0]], constant_values=-1)[:-1]
+    after_letter = (previous >= 0) & tf.not_equal(previous, space)
+    is_space = tf.equal(labels, space)
+    # Up to three states per label (class a, class b, may be entered from two states back), as speech.decoding
+    # lays them out: a letter is its own state, after a blank state when it follows a letter; a space between
+    # words is blanks, at least one space, then blanks or spaces.
+    skip = (after_letter & tf.not_equal(labels, previous)) | tf.equal(previous, space)
+    false = tf.zeros_like(is_space)
+    class_a = tf.stack([tf.fill(tf.shape(labels), blank), labels, tf.fill(tf.shape(labels), blank)], axis=1)
+    class_b = tf.stack([tf.fill(tf.shape(labels), blank), labels, tf.where(is_space, space, blank)], axis=1)
+    can_skip = tf.stack([false, tf.where(is_space, True, skip), false], axis=1)
+    used = tf.stack([after_letter | is_space, tf.ones_like(is_space), is_space], axis=1)
+    edge_a, edge_b = tf.constant([blank]), tf.constant([space])
+    some = tf.size(labels) > 0
+    trailing = tf.cast(some, tf.int32)
+    class_a = tf.concat([edge_a, tf.boolean_mask(class_a, used), tf.tile(edge_a, [trailing])], axis=0)
+    class_b = tf.concat([edge_b, tf.boolean_mask(class_b, used), tf.tile(edge_b, [trailing])], axis=0)
+    can_skip = tf.concat([[False], tf.boolean_mask(can_skip, used), tf.zeros([trailing], tf.bool)], axis=0)
+
+    log_probs = tf.cast(log_probs, tf.float64)
+    score_a, score_b = tf.gather(log_probs, class_a, axis=1), tf.gather(log_probs, class_b, axis=1)
+    emit = tf.maximum(tf.maximum(score_a, score_b), ALIGN_FLOOR)
+    emit_class = tf.where(score_a >= score_b, class_a, class_b)
+    num_frames, num_states = tf.shape(log_probs)[0], tf.size(class_a)
+    minus_inf = tf.constant(-np.inf, tf.float64)
+    start = tf.range(num_states) < 2  # the leading gap or the first letter
+    score = tf.where(start, emit[0], minus_inf)
+
+    def forward(t, score, back):
+        stay = score
+        step = tf.concat([[minus_inf], score[:-1]], axis=0)
+        jump = tf.where(can_skip, tf.concat([[minus_inf, minus_inf], score[:-2]], axis=0)[:num_states], minus_inf)
+        choices = tf.stack([stay, step, jump])
+        best = tf.argmax(choices, axis=0, output_type=tf.int32)  # ties -> fewest states back, as numpy
+        return t + 1, tf.reduce_max(choices, axis=0) + emit[t], back.write(t, best)
+
+    back = tf.TensorArray(tf.int32, size=num_frames, element_shape=[None])
+    back = back.write(0, tf.zeros([num_states], tf.int32))
+    _, score, back = tf.while_loop(lambda t, *_: t < num_frames, forward, (tf.constant(1), score, back))
+    back = back.stack()
+    last = tf.where((num_states == 1) | (score[-1] >= score[tf.maximum(num_states - 2, 0)]), num_states - 1,
+                    num_states - 2)
+
+    def backward(t, last, path):
+        path = path.write(t, emit_class[t, last])
+        return t - 1, last - back[t, last], path
+
+    _, _, path = tf.while_loop(lambda t, *_: t >= 0, backward,
+                               (num_frames - 1, last, tf.TensorArray(tf.int32, size=num_frames)))
+    return tf.reshape(path.stack(), [num_frames])
