@@ -22,6 +22,8 @@ import functools
 import hashlib
 import json
 import os
+import stat
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -100,22 +102,103 @@ def analysis_filters(sample_rate: int, n_fft: int, win_length: int, n_mels: int,
     return window, scipy.sparse.csr_array(mel)
 
 
+@functools.lru_cache(maxsize=64)
+def _window_span(window_key: tuple) -> tuple[int, int, np.ndarray]:
+    """``(lo, hi, window[lo:hi])``: the non-zero part of :func:`analysis_filters`'s window (400 of 512 samples by
+    default), the only columns of a frame worth multiplying; the rest of each FFT input is zeros."""
+    window, _ = analysis_filters(*window_key)
+    nonzero = np.flatnonzero(window)
+    lo, hi = (int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else (0, 0)
+    part = window[lo:hi].copy()
+    part.setflags(write=False)
+    return lo, hi, part
+
+
+# Frames per pass of :func:`log_mel`, each pass through one thread's reused buffers (about 3 MB at the default
+# config). Fresh arrays for a whole clip cost about 200 page faults a 3-second clip (0-2 in blocks), and hundreds of
+# MB for a long recording. Of 64, 128, 256, 512 and 1024 frames, 256 was fastest (the others 2-16% slower).
+LOG_MEL_BLOCK_FRAMES = 256
+# numpy 2's np.fft is pocketfft's C++ code, as scipy.fft is (the same bits), and can write into a given array.
+_NUMPY_FFT_OUT = int(np.__version__.split(".")[0]) >= 2
+
+
+class _Workspace:
+    """One thread's buffers for :func:`log_mel` under one framing (``n_fft``, hop, the window's non-zero span)."""
+
+    def __init__(self, block: int, n_fft: int, hop: int, lo: int, hi: int):
+        bins = n_fft // 2 + 1
+        # The samples a block of frames reads, cast once to float64 (each sample is in 2.5 frames at the default
+        # hop): the window's product is then float64 by float64, as librosa's float32 frames times its window are.
+        self.segment = np.zeros((block - 1) * hop + n_fft)
+        self.windowed = np.zeros((block, n_fft))  # columns outside [lo, hi) stay zero: the window's zeros
+        self.spectrum = np.empty((block, bins), np.complex128)
+        self.spectrum64 = np.empty(block * bins, np.complex64)  # as [bins, frames], for the mel product
+        self.power = np.empty(block * bins, np.float32)
+
+
+_thread_state = threading.local()
+
+
+def _workspace(block: int, n_fft: int, hop: int, lo: int, hi: int) -> _Workspace:
+    spaces = getattr(_thread_state, "workspaces", None)
+    if spaces is None:
+        spaces = _thread_state.workspaces = {}
+    key = (block, n_fft, hop, lo, hi)
+    if key not in spaces:
+        spaces[key] = _Workspace(*key)
+    return spaces[key]
+
+
 def log_mel(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Log mel power ``[frames, n_mels]`` float32 of a float32 mono wave: ``librosa.feature.melspectrogram``
     (centred frames, zero padding, periodic Hann window, power 2, Slaney mel) then ``power_to_db(ref=1, amin=1e-10,
-    top_db=None)``, from librosa's and scipy's lower-level functions, with the window and filterbank built once
-    (:func:`analysis_filters`) and librosa's per-call checks skipped."""
-    import librosa
+    top_db=None)``, with the window and filterbank built once (:func:`analysis_filters`), in blocks of
+    :data:`LOG_MEL_BLOCK_FRAMES` frames through reused buffers.
+
+    Bit for bit librosa's arithmetic up to the mel product: the float64 transform of the windowed frames (float32
+    samples times the float64 window), cast to complex64, and its float32 power. A float32 transform would be about
+    130 us faster on a 5-second clip, but its rounding (about 1e-7 of a frame's energy) stands in for the true power
+    where a spectrum falls 100 dB and more: a pure tone's normalised features moved by 2e-2."""
     import scipy.fft
 
-    window, mel = analysis_filters(config.sample_rate, config.n_fft, config.win_length, config.n_mels,
-                                   config.fmin, config.fmax)
-    padded = np.pad(wave, config.n_fft // 2)  # librosa's centring: zeros, n_fft // 2 each side
-    frames = librosa.util.frame(padded, frame_length=config.n_fft, hop_length=config.hop_length, axis=0)
-    # librosa.stft's arithmetic: float64 transform, complex64 result; the power spectrum is bit for bit its own.
-    power = np.abs(scipy.fft.rfft(frames * window, axis=-1).astype(np.complex64)) ** 2
-    mel_power = (mel @ power.T).T  # [frames, n_mels], laid out as librosa's [n_mels, frames]
-    return 10.0 * np.log10(np.maximum(mel_power, 1e-10))  # power_to_db(ref=1.0, amin=1e-10, top_db=None)
+    key = (config.sample_rate, config.n_fft, config.win_length, config.n_mels, config.fmin, config.fmax)
+    _, mel = analysis_filters(*key)
+    lo, hi, window = _window_span(key)
+    n_fft, hop, half = config.n_fft, config.hop_length, config.n_fft // 2
+    n, bins = len(wave), n_fft // 2 + 1
+    frames = 1 + (n + 2 * half - n_fft) // hop  # librosa's centring: n_fft // 2 zeros each side
+    block = LOG_MEL_BLOCK_FRAMES
+    space = _workspace(block, n_fft, hop, lo, hi)
+    out = np.empty((config.n_mels, frames), np.float32)
+    for first in range(0, frames, block):
+        m = min(block, frames - first)
+        a = first * hop - half  # the block's samples [a, b) of the wave, zeros outside it
+        b = a + (m - 1) * hop + n_fft
+        start, end = max(a, 0), min(b, n)
+        segment = space.segment
+        segment[:start - a] = 0.0
+        segment[start - a:end - a] = wave[start:end]
+        segment[end - a:b - a] = 0.0
+        step = segment.strides[0]
+        # The window's non-zero part of each frame, straight from the samples (no framed copy, no multiplying zeros).
+        view = np.lib.stride_tricks.as_strided(segment[lo:], shape=(m, hi - lo), strides=(hop * step, step),
+                                               writeable=False)
+        windowed = space.windowed[:m]
+        np.multiply(view, window, out=windowed[:, lo:hi])
+        if _NUMPY_FFT_OUT:
+            spectrum = np.fft.rfft(windowed, axis=-1, out=space.spectrum[:m])
+        else:
+            spectrum = scipy.fft.rfft(windowed, axis=-1)
+        transposed = space.spectrum64[:bins * m].reshape(bins, m)
+        np.copyto(transposed, spectrum.T, casting="same_kind")  # librosa.stft's complex64 result
+        power = space.power[:bins * m].reshape(bins, m)
+        np.abs(transposed, out=power)
+        np.square(power, out=power)
+        out[:, first:first + m] = mel @ power  # csr times a C-ordered [bins, frames]: no copy inside scipy
+    np.maximum(out, 1e-10, out=out)  # power_to_db(ref=1.0, amin=1e-10, top_db=None)
+    np.log10(out, out=out)
+    out *= 10.0
+    return out.T
 
 
 NORM_EPS = 1e-3  # MFCCs span about +-400; a coefficient with std below this is constant
@@ -132,6 +215,11 @@ def normalize_features(features: np.ndarray, eps: float = NORM_EPS) -> np.ndarra
 MAX_SAFE_PEAK = 1e12  # squared and summed over a frame, still far below float32's 3.4e38
 
 
+def _peak(wave: np.ndarray) -> float:
+    """``max(|wave|)`` (NaN if any sample is) without the array of absolute values."""
+    return float(max(wave.max(), -wave.min()))
+
+
 def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Features ``[frames, n_mfcc]`` float32 of a mono waveform at ``config.sample_rate``."""
     import scipy.fft
@@ -139,7 +227,7 @@ def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1 or wave.size == 0:
         raise AudioError(f"expected a non-empty mono waveform, got shape {wave.shape}")
-    peak = float(np.max(np.abs(wave)))
+    peak = _peak(wave)
     if peak > MAX_SAFE_PEAK:
         # A float file scaled far outside [-1, 1]: its power would overflow float32. The features are
         # normalised per utterance, so scaling it down changes nothing else.
@@ -150,6 +238,19 @@ def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if not np.all(np.isfinite(mfcc)):
         raise AudioError("features are not finite (samples out of range?)")
     return normalize_features(mfcc) if config.normalize else mfcc
+
+
+TRIM_BLOCK_FRAMES = 1024  # 10 ms frames per pass of speech_bounds (1.3 MB of float64 at 16 kHz)
+
+
+def _buffer(size: int) -> np.ndarray:
+    """This thread's float64 scratch array of ``size`` elements, kept from call to call."""
+    buffers = getattr(_thread_state, "buffers", None)
+    if buffers is None:
+        buffers = _thread_state.buffers = {}
+    if size not in buffers:
+        buffers[size] = np.empty(size)
+    return buffers[size]
 
 
 def speech_bounds(wave: np.ndarray, sample_rate: int, threshold_db: float,
@@ -163,15 +264,26 @@ def speech_bounds(wave: np.ndarray, sample_rate: int, threshold_db: float,
     frame = int(TRIM_FRAME_SECONDS * sample_rate)
     if wave.ndim != 1 or len(wave) < frame:
         return 0, len(wave)
-    peak = float(np.max(np.abs(wave)))
+    peak = _peak(wave)
     if peak > MAX_SAFE_PEAK:  # squares would overflow; the ratios are what count
         wave = wave / np.float32(peak)
     n = len(wave) // frame
-    frames = wave[: n * frame].reshape(n, frame).astype(np.float64)
-    # Each frame's level about its own mean: a DC offset (cheap microphones, old recordings) or a slow drift would
-    # otherwise lift the quiet frames toward the loud ones and the cut would take speech for silence.
-    frames -= frames.mean(axis=1, keepdims=True)
-    energy = np.sqrt(np.mean(frames ** 2, axis=1) + 1e-12)
+    energy = np.empty(n)
+    block = TRIM_BLOCK_FRAMES
+    space = _buffer(block * frame)
+    for first in range(0, n, block):  # through one reused float64 buffer (see LOG_MEL_BLOCK_FRAMES)
+        m = min(block, n - first)
+        frames = space[:m * frame].reshape(m, frame)
+        np.copyto(frames, wave[first * frame:(first + m) * frame].reshape(m, frame))
+        # Each frame's level about its own mean: a DC offset (cheap microphones, old recordings) or a slow drift
+        # would otherwise lift the quiet frames toward the loud ones and the cut would take speech for silence.
+        # (Sum over count is what np.mean computes.)
+        frames -= frames.sum(axis=1, keepdims=True) / frame
+        np.square(frames, out=frames)
+        frames.sum(axis=1, out=energy[first:first + m])
+    energy /= frame
+    energy += 1e-12
+    np.sqrt(energy, out=energy)
     with np.errstate(invalid="ignore"):
         level = 20 * np.log10(energy / (energy.max() + 1e-12))
         if floor_margin_db is not None:
@@ -203,11 +315,22 @@ def speech_feature_variants(wave: np.ndarray, configs: Sequence[FeatureConfig]) 
     return start, [compute_features(wave[start:end], config) for config in configs]
 
 
+@functools.lru_cache(maxsize=64)
+def _config_ident(config: FeatureConfig) -> str:
+    return json.dumps(config.to_json())
+
+
 def _source_key(path: str, config: FeatureConfig) -> str:
-    if not os.path.isfile(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise AudioError("file not found", path)
-    st = os.stat(path)
-    ident = json.dumps([os.path.realpath(path), st.st_size, st.st_mtime_ns, config.to_json(), FEATURE_VERSION])
+    # json.dumps([real path, size, mtime_ns, config.to_json(), FEATURE_VERSION]), with the config's part made once
+    # per config: the same keys as ever, so existing caches stay valid.
+    ident = (f"[{json.dumps(os.path.realpath(path))}, {st.st_size}, {st.st_mtime_ns}, {_config_ident(config)}, "
+             f"{FEATURE_VERSION}]")
     return hashlib.sha1(ident.encode()).hexdigest()
 
 
@@ -240,6 +363,23 @@ class FeatureCache:
               and features.dtype == np.float32 and np.all(np.isfinite(features)))
         return features if ok else None
 
+    def store(self, entry: Path, features: np.ndarray) -> None:
+        """Write an entry atomically: a temporary file (named for this process and thread, which may compute the
+        same entry as another) renamed over it."""
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            f = open(tmp, "wb")
+        except FileNotFoundError:  # the entry's folder is new (one mkdir per folder, not one per entry)
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            f = open(tmp, "wb")
+        try:
+            with f:
+                np.save(f, features)
+            os.replace(tmp, entry)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
     def get_or_compute(self, audio_path: str) -> tuple[Path, np.ndarray]:
         """Cache entry path and features; computed and stored when missing or corrupt. A file cut short or damaged
         (:func:`speech.audio.open_audio`'s notes) raises AudioError: it is not the recording its transcript is of."""
@@ -253,14 +393,16 @@ class FeatureCache:
             if notes:  # its transcript is of the whole recording: training on a part would teach a wrong alignment
                 raise AudioError(f"{notes[0]} (not used: the transcript is of the whole recording)", audio_path)
             features = speech_features(wave, self.config)[1]
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, features)
-            os.replace(tmp, entry)
+            self.store(entry, features)
         return entry, features
 
 
+# Worker start-up (importing numpy, scipy, librosa) costs a few seconds (4.2-4.8 s for two, measured on the 2-core
+# machine, busy), more than one process needs for a thousand short clips (scripts/bench.py measures the cold path):
+# smaller jobs stay in this process, one file at a time. Threads did not pay there: with the cores shared with other
+# work (load 2-2.6), two threads, or one more writing the cache, ran 0.88-0.96 times as fast as one (15-20 paired
+# rounds of 100-150 clips), the GIL (Python's share of each file) and its hand-overs costing more than a second core
+# that was not free gave.
 PARALLEL_MIN_FILES = 1000
 
 
@@ -297,8 +439,6 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
 
         bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True, disable=None)
     results: list[ExtractResult] = []
-    # Worker start-up (importing librosa, numba) costs a few seconds, more than one process needs for a
-    # thousand short clips (scripts/bench.py measures both): small jobs stay in this process.
     if jobs == 1 or len(tasks) < PARALLEL_MIN_FILES:
         for task in tasks:
             results.append(_extract_one(task))

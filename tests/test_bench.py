@@ -23,7 +23,8 @@ def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     assert report["mode"] == "quick" and report["preset"] == "small"
     assert report["machine"]["cores"] >= 1 and report["machine"]["tensorflow"]
     for section, keys in {
-        "features": ["cold_audio_s_per_s", "cached_audio_s_per_s", "naive_librosa_audio_s_per_s"],
+        "features": ["cold_audio_s_per_s", "cached_audio_s_per_s", "naive_librosa_audio_s_per_s",
+                     "naive_librosa_one_blas_thread_audio_s_per_s", "cold_over_naive_one_blas_thread"],
         "input": ["pass_audio_s_per_s", "count_ms"],
         "training": ["audio_s_per_s"],
         "inference": ["rtf"],
@@ -31,11 +32,14 @@ def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     }.items():
         for key in keys:
             assert report[section][key] > 0, (section, key, report[section])
+    # The naive loop it is compared with makes the same features.
+    assert report["features"]["max_abs_diff"] < 1e-4
     assert report["training"]["steps"] >= 1
     assert report["transcribe"]["files"] == report["data"]["clips"]
     assert report["torch"] == {"skipped": "--skip"} and report["export"] == {"skipped": "--skip"}
     # The table names every section; skipped ones say so.
-    assert "extract_features, cold" in proc.stdout and "torch: skipped" in proc.stdout
+    assert "cold path (extract_features, empty cache)" in proc.stdout and "torch: skipped" in proc.stdout
+    assert "naive loop on one BLAS thread" in proc.stdout
 
 
 def _script(name: str):

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import speech.features
 from speech.features import (
     TRIM_KEEP_SECONDS,
     FeatureCache,
     FeatureConfig,
+    analysis_filters,
     compute_features,
     extract_features,
+    log_mel,
     normalize_features,
     speech_bounds,
     speech_features,
@@ -85,6 +88,92 @@ def test_features_are_librosas_for_every_config(config):
                                        atol=1e-4)
 
 
+def _plain_log_mel(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """log_mel as it was written before it ran in blocks through reused buffers: the whole clip framed at once."""
+    import librosa
+    import scipy.fft
+
+    window, mel = analysis_filters(config.sample_rate, config.n_fft, config.win_length, config.n_mels, config.fmin,
+                                   config.fmax)
+    frames = librosa.util.frame(np.pad(wave, config.n_fft // 2), frame_length=config.n_fft,
+                                hop_length=config.hop_length, axis=0)
+    power = np.abs(scipy.fft.rfft(frames * window, axis=-1).astype(np.complex64)) ** 2
+    return 10.0 * np.log10(np.maximum((mel @ power.T).T, 1e-10))
+
+
+@pytest.mark.parametrize("block", [256, 7, 1])
+def test_log_mel_is_bit_for_bit_the_whole_clip_computation(monkeypatch, block):
+    # The bundled model was trained on these features: blocks, reused buffers and the window's zero columns left out
+    # of the product must not move a single bit, at block edges, at the clip's edges, at any length.
+    monkeypatch.setattr(speech.features, "LOG_MEL_BLOCK_FRAMES", block)
+    rng = np.random.default_rng(4)
+    waves = [tone_speech("the quick brown fox"), (0.1 * rng.standard_normal(256 * 160 - 1)).astype(np.float32),
+             (0.1 * rng.standard_normal(256 * 160)).astype(np.float32), np.ones(1, np.float32) * 0.2,
+             (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32)]
+    for config in (FeatureConfig(), FeatureConfig(hop_length=148, fmax=7200.0), FeatureConfig(n_fft=400),
+                   FeatureConfig(sample_rate=32000, n_fft=1024, win_length=800, hop_length=320)):
+        for wave in waves:
+            np.testing.assert_array_equal(log_mel(wave, config), _plain_log_mel(wave, config))
+
+
+def test_threads_share_no_buffers():
+    # Each thread frames through its own buffers: features computed side by side are those computed one by one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(tone_speech(text, seed=i), FeatureConfig(hop_length=hop))
+            for i, (text, hop) in enumerate([("abc", 160), ("hello world", 148), ("go left now", 132)] * 4)]
+    expected = [compute_features(wave, config) for wave, config in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda job: compute_features(*job), jobs))
+            assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+def _plain_speech_bounds(wave: np.ndarray, threshold_db: float, floor_margin_db: float | None) -> tuple[int, int]:
+    """speech_bounds as it was written before it ran in blocks: the frame levels of the whole wave at once."""
+    frame, keep = 160, int(TRIM_KEEP_SECONDS * 16000)
+    n = len(wave) // frame
+    frames = wave[: n * frame].reshape(n, frame).astype(np.float64)
+    frames -= frames.mean(axis=1, keepdims=True)
+    energy = np.sqrt(np.mean(frames ** 2, axis=1) + 1e-12)
+    level = 20 * np.log10(energy / (energy.max() + 1e-12))
+    if floor_margin_db is not None:
+        threshold_db = max(threshold_db, float(np.percentile(level, 10.0)) + floor_margin_db)
+    loud = np.nonzero(level > threshold_db)[0]
+    if len(loud) == 0:
+        return 0, len(wave)
+    return max(0, int(loud[0]) * frame - keep), min(len(wave), (int(loud[-1]) + 1) * frame + keep)
+
+
+@pytest.mark.parametrize("block", [1024, 5])
+def test_edge_cut_is_the_whole_wave_computation(monkeypatch, block):
+    monkeypatch.setattr(speech.features, "TRIM_BLOCK_FRAMES", block)
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        wave = (rng.uniform(1e-4, 0.5) * rng.standard_normal(int(rng.integers(160, 60000)))).astype(np.float32)
+        wave[: int(rng.integers(0, len(wave) // 2))] *= np.float32(10 ** -rng.uniform(1, 4))  # quiet starts
+        wave += np.float32(rng.uniform(-0.1, 0.1))  # and a DC offset
+        for margin in (None, 3.0):
+            assert speech_bounds(wave, 16000, -45.0, floor_margin_db=margin) == _plain_speech_bounds(wave, -45.0,
+                                                                                                        margin)
+
+
+def test_cache_keys_are_those_of_earlier_versions(tmp_path):
+    # Keys computed faster must be the same keys: a cache filled by an earlier version stays valid.
+    import hashlib
+    import json
+    import os
+
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone_speech("hello"), 16000)
+    config = FeatureConfig(hop_length=148, fmax=7200.0)
+    st = os.stat(audio)
+    ident = json.dumps([os.path.realpath(audio), st.st_size, st.st_mtime_ns, config.to_json(),
+                        speech.features.FEATURE_VERSION])
+    key = hashlib.sha1(ident.encode()).hexdigest()
+    assert FeatureCache(tmp_path / "cache", config).path_for(str(audio)) == tmp_path / "cache" / key[:2] / f"{key}.npy"
+
+
 def test_cache_reuses_and_rebuilds_corrupt_entries(tmp_path):
     config = FeatureConfig()
     audio = tmp_path / "a.wav"
@@ -125,6 +214,20 @@ def test_parallel_extraction_reports_bad_files_and_keeps_order(tmp_path, jobs, m
     assert results[3].error and "decode" in results[3].error
     good = [r for r in results if not r.error]
     assert len(good) == 10 and all(np.load(r.cache_path).shape[0] == r.num_frames for r in good)
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone_speech("hello"), 16000)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full)
+    [result] = extract_features([str(audio)], FeatureConfig(), tmp_path / "cache", jobs=1)
+    assert result.error and "No space left" in result.error
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
 
 
 def test_a_float_file_scaled_far_outside_one_gives_the_features_of_its_shape():
