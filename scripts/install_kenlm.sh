@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the optional beam-search / language-model stack, idempotently (used by CI and developers):
-#   * Python: pygtrie, pyctcdecode==0.5.0 (--no-deps: its metadata pins numpy<2, but it works on numpy 2.x),
-#     and the kenlm module (built from source by pip).
-#   * Binaries: KenLM's lmplz and build_binary, built from the kenlm source package into .tools/kenlm/bin/.
+# Install the optional language-model tools, idempotently (used by CI and developers). Decoding with an LM needs
+# neither: the beam search runs as TensorFlow ops and reads the LM as arrays (speech.ngram).
+#   * KenLM's lmplz, built from the kenlm source package into .tools/kenlm/bin/: builds an LM from text
+#     (`speech lm`, the default model's build).
+#   * Python: pygtrie, pyctcdecode==0.5.0 (--no-deps: its metadata pins numpy<2, but it works on numpy 2.x), for
+#     `--hotwords` only.
 # Work already done is skipped. Build failures are reported; the exit status is non-zero only with --strict.
 #
 # Usage: scripts/install_kenlm.sh [--strict]        (VENV=path overrides the venv, default .venv)
@@ -12,7 +14,7 @@ STRICT=0
 for arg in "$@"; do
   case "$arg" in
     --strict) STRICT=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install_kenlm: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -70,16 +72,9 @@ else
   "$PY" -m pip install -q --no-deps "pyctcdecode==$PYCTCDECODE_VERSION" || fail "pyctcdecode (pip install)"
 fi
 
-# --- 2. kenlm Python module (C++ build by pip) -----------------------------------------------------
-if has_module kenlm; then log "kenlm module: present"; else
-  apt_install build-essential cmake zlib1g-dev libbz2-dev liblzma-dev || log "apt install of build deps failed; trying anyway"
-  log "building the kenlm Python module (about a minute)"
-  "$PY" -m pip install -q kenlm || fail "kenlm Python module (pip install kenlm)"
-fi
-
-# --- 3. lmplz / build_binary ------------------------------------------------------------------------
-if [[ -x "$BIN/lmplz" && -x "$BIN/build_binary" ]]; then
-  log "lmplz, build_binary: present in $BIN"
+# --- 2. lmplz -----------------------------------------------------------------------------------------
+if [[ -x "$BIN/lmplz" ]]; then
+  log "lmplz: present in $BIN"
 else
   # A function with explicit checks: `set -e` is ignored inside a command whose status is tested (|| fail).
   build_tools() {
@@ -88,7 +83,7 @@ else
     local src="$TOOLS/src"
     mkdir -p "$BIN" || return 1
     if [[ ! -f "$src/CMakeLists.txt" ]]; then
-      # The PyPI sdist of kenlm carries the full C++ source, including lmplz and build_binary.
+      # The PyPI sdist of kenlm carries the full C++ source, including lmplz.
       local dl
       dl="$(mktemp -d)" || return 1
       # --no-build-isolation skips building an isolated env just to read metadata; retry with it if that fails.
@@ -100,26 +95,26 @@ else
       fi
       rm -rf "$src" && mv "$dl"/kenlm-*/ "$src" && rm -rf "$dl" || return 1
     fi
-    log "building lmplz and build_binary with cmake (under a minute)"
+    log "building lmplz with cmake (under a minute)"
     cmake -S "$src" -B "$TOOLS/build" -DCMAKE_BUILD_TYPE=Release -DKENLM_MAX_ORDER=6 >"$TOOLS/cmake.log" 2>&1 \
       || { tail -20 "$TOOLS/cmake.log" >&2; return 1; }
-    cmake --build "$TOOLS/build" --target lmplz build_binary -j "$(nproc)" >"$TOOLS/build.log" 2>&1 \
+    cmake --build "$TOOLS/build" --target lmplz -j "$(nproc)" >"$TOOLS/build.log" 2>&1 \
       || { tail -30 "$TOOLS/build.log" >&2; return 1; }
-    cp "$TOOLS/build/bin/lmplz" "$TOOLS/build/bin/build_binary" "$BIN/"
+    cp "$TOOLS/build/bin/lmplz" "$BIN/"
   }
-  build_tools || fail "lmplz/build_binary (see $TOOLS/cmake.log and $TOOLS/build.log)"
+  build_tools || fail "lmplz (see $TOOLS/cmake.log and $TOOLS/build.log)"
 fi
 
-# --- 4. check ---------------------------------------------------------------------------------------
-if "$PY" -c "import numpy, pyctcdecode, kenlm; pyctcdecode.build_ctcdecoder(['', 'a', ' '])" >/dev/null 2>&1; then
-  log "check: pyctcdecode + kenlm import and build a decoder"
+# --- 3. check ---------------------------------------------------------------------------------------
+if "$PY" -c "import numpy, pyctcdecode; pyctcdecode.build_ctcdecoder(['', 'a', ' '])" >/dev/null 2>&1; then
+  log "check: pyctcdecode imports and builds a decoder"
 else
-  fail "check: python -c 'import pyctcdecode, kenlm' failed"
+  fail "check: python -c 'import pyctcdecode' failed"
 fi
 
 if [[ ${#FAILED[@]} -gt 0 ]]; then
   echo "install_kenlm: ${#FAILED[@]} step(s) failed: ${FAILED[*]}" >&2
-  echo "install_kenlm: greedy decoding still works; beam search / LM features will raise clear errors." >&2
+  echo "install_kenlm: decoding (greedy and LM beam search) still works; building LMs / hotwords will raise clear errors." >&2
   [[ $STRICT -eq 1 ]] && exit 1
   exit 0
 fi

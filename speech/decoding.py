@@ -57,7 +57,7 @@ from speech.text import Vocabulary
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode, kenlm, lmplz and build_binary)"
+INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode and lmplz)"
 # pyctcdecode's own default is 100. The bundled model's dev split (251 utterances, LM weights tuned for each width):
 # WER 0.193 / 0.187 / 0.180 / 0.180 at 32 / 64 / 128 / 256. Beam 128 costs about 2.3 times beam 32's CPU in
 # transcribe_files (28 against 66 audio-seconds per CPU-second on scripts/bench.py's clips; greedy 119).

@@ -422,3 +422,27 @@ def test_a_request_of_no_items_gets_no_items_back(exported) -> None:
     assert all(v.shape[0] == 0 for v in out.values())
     out = model.signatures["transcribe_waveform"](waveform=tf.zeros([0, 0]), lengths=tf.zeros([0], tf.int32))
     assert all(v.shape[0] == 0 for v in out.values())
+
+
+def test_the_readme_rest_request_has_the_shape_the_signature_takes(exported, tmp_path) -> None:
+    # TF Serving's REST "instances" (row) format: one object per item, input name -> value, {"b64": ...} for bytes.
+    import base64
+    import re
+
+    import tensorflow as tf
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    template = re.search(r"printf '(\{.*\})'", readme).group(1)
+    wav = tmp_path / "go.wav"
+    sf.write(wav, tone_speech("go", seed=5), SR, subtype="PCM_16")
+    body = json.loads(template.replace("%s", base64.b64encode(wav.read_bytes()).decode()))
+    signature = tf.saved_model.load(str(exported[1])).signatures[body["signature_name"]]
+    specs = signature.structured_input_signature[1]
+    inputs: dict[str, list] = {name: [] for name in specs}
+    for instance in body["instances"]:
+        assert set(instance) == set(specs)
+        for name, value in instance.items():
+            assert specs[name].dtype == tf.string and specs[name].shape.rank == 1 and set(value) == {"b64"}
+            inputs[name].append(base64.b64decode(value["b64"]))
+    out = signature(**{name: tf.constant(values) for name, values in inputs.items()})
+    assert out["error"].numpy().tolist() == [b""] and out["transcript"].numpy()[0] == b"go"
