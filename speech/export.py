@@ -28,6 +28,7 @@ is this graph's FFT filter rather than soxr, so audio at other rates can give sl
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -44,6 +45,7 @@ from speech.text import Vocabulary
 from speech.tf_features import feature_constants, tf_speech_features
 from speech.tf_prefix_search import LMTables, Search, SearchSettings, ctc_align, prefix_beam_search
 
+log = logging.getLogger(__name__)
 RESAMPLE_PASS, RESAMPLE_STOP = 0.93, 0.99  # low-pass transition, as fractions of the lower Nyquist frequency
 
 # ---------------------------------------------------------------------------------------------------------
@@ -463,6 +465,9 @@ def decoding_search(options: DecodingOptions, vocab: Vocabulary) -> Search | Non
     """The graph's search for a model's decoding options (None: greedy); the LM's tables are built here."""
     if options.greedy:
         return None
+    if options.hotwords or options.hop_lengths or options.fmaxes:
+        log.warning("the SavedModel's search runs without the model's hotwords and decoding search (the CLI's "
+                    "pyctcdecode and feature variants); only the beam search, LM and blank penalty are in the graph")
     tables = LMTables(load_ngram_lm(options.lm_path), vocab) if options.lm_path else None
     width = options.beam_width if options.beam_width > 1 else DEFAULT_BEAM_WIDTH
     settings = SearchSettings(alpha=options.alpha, beta=options.beta, beam_width=width)

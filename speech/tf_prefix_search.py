@@ -113,7 +113,7 @@ def _merge(keys: tf.Tensor, scores: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf
     order = tf.argsort(keys, axis=1, stable=True)
     sorted_keys = tf.gather(keys, order, batch_dims=1)
     sorted_scores = tf.gather(scores, order, batch_dims=1)
-    first = tf.concat([tf.ones([batch, 1], tf.bool), sorted_keys[:, 1:] != sorted_keys[:, :-1]], axis=1)
+    first = tf.concat([tf.ones([batch, 1], tf.bool), tf.not_equal(sorted_keys[:, 1:], sorted_keys[:, :-1])], axis=1)
     segment = tf.cumsum(tf.cast(first, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * width
     count = batch * width
     top = tf.math.unsorted_segment_max(sorted_scores, segment, count)
@@ -345,7 +345,7 @@ def ctc_align(log_probs: tf.Tensor, labels: tf.Tensor, vocab: Vocabulary) -> tf.
     back = back.write(0, tf.zeros([num_states], tf.int32))
     _, score, back = tf.while_loop(lambda t, *_: t < num_frames, forward, (tf.constant(1), score, back))
     back = back.stack()
-    last = tf.where((num_states == 1) | (score[-1] >= score[tf.maximum(num_states - 2, 0)]), num_states - 1,
+    last = tf.where(tf.equal(num_states, 1) | (score[-1] >= score[tf.maximum(num_states - 2, 0)]), num_states - 1,
                     num_states - 2)
 
     def backward(t, last, path):

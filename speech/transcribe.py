@@ -274,6 +274,22 @@ def batched_log_probs(predict: Predict, features: Sequence[np.ndarray], batch_si
     return out  # type: ignore[return-value]
 
 
+DECODE_BATCH = 16  # utterances the beam search decodes at once (it runs as graph ops, a batch per call)
+
+
+def decode_all(decoder, log_probs: Sequence[np.ndarray], batch_size: int = DECODE_BATCH) -> list[Hypothesis]:
+    """One hypothesis per utterance of ``log_probs`` (each ``[T', C]``), decoded in length-sorted batches."""
+    out: list[Hypothesis | None] = [None] * len(log_probs)
+    lengths = [len(x) for x in log_probs]
+    for batch in length_sorted_batches(lengths, batch_size, max_padded=batch_size * max(lengths, default=0)):
+        padded = np.zeros((len(batch), max(lengths[i] for i in batch), log_probs[batch[0]].shape[1]), np.float32)
+        for row, i in enumerate(batch):
+            padded[row, :lengths[i]] = log_probs[i]
+        for i, hyp in zip(batch, decoder.decode_batch(padded, np.array([lengths[i] for i in batch]))):
+            out[i] = hyp
+    return out  # type: ignore[return-value]
+
+
 class Decoding:
     """:class:`DecodingOptions` made ready for one model: its decoder and the feature variants of its decoding
     search. The one path from features to hypotheses, shared by the :class:`Transcriber` (and so the CLI and
@@ -303,7 +319,7 @@ class Decoding:
         together (deletions are most of the unseen voices' character errors). Decoding at a shorter hop reads the
         same audio as if spoken slower; the search's own objective picks the rate for each utterance."""
         flat = [f for feats in candidates for f in feats]
-        hyps = [self.decoder.decode(lp) for lp in log_probs(flat)]
+        hyps = decode_all(self.decoder, log_probs(flat))
         out, k = [], 0
         for feats in candidates:
             out.append(search_choice(hyps[k:k + len(feats)], self.variants, self.features,
@@ -352,7 +368,7 @@ class Transcriber:
         return batched_log_probs(predict, features, self.batch_size, self.max_batch_frames)
 
     def decode(self, log_probs: Sequence[np.ndarray]) -> list[Hypothesis]:
-        return [self.decoder.decode(lp) for lp in log_probs]
+        return decode_all(self.decoder, log_probs)
 
     def transcribe_features(self, features: Sequence[np.ndarray]) -> list[Hypothesis]:
         """Features of the model's own config in, hypotheses out (no decoding search)."""
