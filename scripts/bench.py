@@ -10,7 +10,9 @@ Measured on generated speech-like clips (16-bit WAVs in a temp folder):
    steps that trace a graph are excluded); "ctc": the same model's train step on 8-second clips at batch 16
    and 64, with dense and with sparse CTC labels (the Trainer uses sparse on CPU);
 3. inference: real-time factor of the model on feature batches, and batch transcription with
-   ``Transcriber.transcribe_files`` in audio-seconds per CPU-second (worker processes included);
+   ``Transcriber.transcribe_files`` (the model's decoding, ``--no-search`` and greedy) in audio-seconds per
+   CPU-second (worker processes included) and CPU-seconds per audio-second beside PocketSphinx 5.1.1's on the
+   same audio (``pip install -r requirements-bench.txt``), on the clips and on one 10-minute recording;
 4. export: latency of the exported SavedModel on one 5-second clip (needs ``pipelines/export.py``);
 5. torch: the same training step for an equal PyTorch model on the same batches, and the TF/PyTorch ratio
    (``pip install -r requirements-bench.txt``).
@@ -61,10 +63,13 @@ class Sizes:
     batch_size: int
     train_steps: int  # measured steps, after the ones that trace a graph
     latency_calls: int
+    long_seconds: float  # the one long recording the "transcribe" section also decodes
 
 
-DEFAULT_SIZES = Sizes(clips=200, min_seconds=2.0, max_seconds=8.0, batch_size=16, train_steps=5, latency_calls=10)
-QUICK_SIZES = Sizes(clips=24, min_seconds=1.0, max_seconds=2.0, batch_size=8, train_steps=2, latency_calls=3)
+DEFAULT_SIZES = Sizes(clips=200, min_seconds=2.0, max_seconds=8.0, batch_size=16, train_steps=5, latency_calls=10,
+                      long_seconds=600.0)
+QUICK_SIZES = Sizes(clips=24, min_seconds=1.0, max_seconds=2.0, batch_size=8, train_steps=2, latency_calls=3,
+                    long_seconds=20.0)
 # The "ctc" section: (clip seconds, batch sizes). 8-second clips with 16.7 characters a second, the built-in
 # corpus's median speaking rate.
 CTC_SIZES = {"default": (8.0, (16, 64)), "quick": (1.0, (2, 4))}
@@ -490,28 +495,59 @@ def bench_inference(clips: Sequence[Clip], model_dir: Path, cache_dir: Path, bat
     return {"batch_size": batch_size, "audio_seconds": audio, "rtf": wall / audio, "rtf_cpu": cpu / audio}
 
 
-def bench_transcribe(clips: Sequence[Clip], model_dir: Path, model_name: str) -> dict:
-    """``Transcriber.transcribe_files`` over the clips with the model's own decoding (the bundled model: LM beam
-    search with its decoding search), the same with no search (``one_hop_``: the model's own features only), and greedy:
-    audio-seconds per CPU-second (process + workers) and per wall-second."""
+def _pocketsphinx_cpu(paths: Sequence[str]) -> float | None:
+    """CPU-seconds PocketSphinx 5.1.1 (stock en-us model) spends on ``paths``, fed 30 s at a time; None when it
+    is not installed (``pip install -r requirements-bench.txt``)."""
+    try:
+        from bench_real import pocketsphinx_decoder, pocketsphinx_text
+    except ImportError:
+        return None
+    try:
+        decoder = pocketsphinx_decoder()
+    except ImportError:
+        return None
+    from speech.audio import load_audio
+
+    start = cpu_seconds()
+    for path in paths:
+        wave = load_audio(path, SR)
+        for begin in range(0, len(wave), 30 * SR):
+            pocketsphinx_text(decoder, wave[begin:begin + 30 * SR])
+    return cpu_seconds() - start
+
+
+DECODINGS = (("", None, None), ("one_hop_", None, ()), ("greedy_", 1, None))  # the model's own, --no-search, greedy
+
+
+def bench_transcribe(clips: Sequence[Clip], long_clip: Clip, model_dir: Path, model_name: str) -> dict:
+    """``Transcriber.transcribe_files`` with the model's own decoding (the bundled model: the LM beam search),
+    the same with no search (``one_hop_``: the model's own features only) and greedy, on the clips and on one long
+    recording (``long_``): audio-seconds per CPU-second (process + workers) and per wall-second, CPU-seconds per
+    audio-second, and how many times PocketSphinx's CPU that is on the same audio."""
     from speech.transcribe import Transcriber, model_decoding
 
-    figures: dict = {"model": model_name, "files": len(clips)}
-    for prefix, beam_width, search in (("", None, None), ("one_hop_", None, ()), ("greedy_", 1, None)):
-        options = model_decoding(str(model_dir), beam_width, hop_lengths=search, fmaxes=search)
-        transcriber = Transcriber(str(model_dir), options)
-        transcriber.transcribe_waveform(speechlike("warm up"))  # traces the predict function
-        cpu0, start = cpu_seconds(), time.perf_counter()
-        transcripts = list(transcriber.transcribe_files([c.path for c in clips]))
-        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
-        errors = [t for t in transcripts if t.error]
-        if errors:
-            raise RuntimeError(f"transcription failed: {errors[0].audio_filepath}: {errors[0].error}")
-        audio = sum(t.duration for t in transcripts)
-        figures.update({f"{prefix}decoder": type(transcriber.decoder).__name__, "audio_seconds": audio,
-                        f"{prefix}variants": len(transcriber.variants),
-                        f"{prefix}audio_s_per_cpu_s": rate(audio, cpu), f"{prefix}audio_s_per_s": rate(audio, wall),
-                        "workers_counted": _stop_forkserver()})
+    figures: dict = {"model": model_name, "files": len(clips), "long_seconds": long_clip.seconds}
+    for where, paths in (("", [c.path for c in clips]), ("long_", [long_clip.path])):
+        pocketsphinx = _pocketsphinx_cpu(paths)
+        for prefix, beam_width, search in DECODINGS:
+            options = model_decoding(str(model_dir), beam_width, hop_lengths=search, fmaxes=search)
+            transcriber = Transcriber(str(model_dir), options)
+            transcriber.transcribe_waveform(speechlike("warm up"))  # traces the network and the search
+            cpu0, start = cpu_seconds(), time.perf_counter()
+            transcripts = list(transcriber.transcribe_files(paths))
+            wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+            errors = [t for t in transcripts if t.error]
+            if errors:
+                raise RuntimeError(f"transcription failed: {errors[0].audio_filepath}: {errors[0].error}")
+            audio = sum(t.duration for t in transcripts)
+            key = where + prefix
+            figures.update({f"{prefix}decoder": type(transcriber.decoder).__name__, f"{where}audio_seconds": audio,
+                            f"{prefix}variants": len(transcriber.variants),
+                            f"{key}audio_s_per_cpu_s": rate(audio, cpu), f"{key}audio_s_per_s": rate(audio, wall),
+                            f"{key}cpu_per_audio_s": cpu / audio, "workers_counted": _stop_forkserver()})
+            if pocketsphinx is not None:
+                figures[f"{where}pocketsphinx_cpu_per_audio_s"] = pocketsphinx / audio
+                figures[f"{key}times_pocketsphinx_speed"] = pocketsphinx / cpu
     return figures
 
 
@@ -608,6 +644,16 @@ ROWS = [  # section, key, label, unit, format
     ("transcribe", "one_hop_audio_s_per_cpu_s", "transcribe_files, model's decoding with --no-search",
      "audio-s / CPU-s", ",.0f"),
     ("transcribe", "greedy_audio_s_per_cpu_s", "transcribe_files, greedy", "audio-s / CPU-s", ",.0f"),
+    *(("transcribe", f"{where}{key}", f"{what}, {label}", unit, fmt)
+      for where, what in (("", "the clips"), ("long_", "the long recording"))
+      for key, label, unit, fmt in (
+          ("cpu_per_audio_s", "model's decoding", "CPU-s / audio-s", ".4f"),
+          ("one_hop_cpu_per_audio_s", "--no-search", "CPU-s / audio-s", ".4f"),
+          ("greedy_cpu_per_audio_s", "greedy", "CPU-s / audio-s", ".4f"),
+          ("pocketsphinx_cpu_per_audio_s", "PocketSphinx 5.1.1", "CPU-s / audio-s", ".4f"),
+          ("times_pocketsphinx_speed", "model's decoding, speed over PocketSphinx's", "x", ".1f"),
+          ("one_hop_times_pocketsphinx_speed", "--no-search, speed over PocketSphinx's", "x", ".1f"),
+          ("greedy_times_pocketsphinx_speed", "greedy, speed over PocketSphinx's", "x", ".1f"))),
     ("export", "latency_ms", "SavedModel, one 5 s clip, median", "ms", ",.1f"),
     ("export", "rtf", "SavedModel real-time factor", "s / audio-s", ".4f"),
 ]
@@ -623,7 +669,8 @@ SECTION_NOTES: dict[str, Callable[[dict], str]] = {
     "training": lambda f: f"batch {f['batch_size']}, mean {f['mean_batch']:.1f} clips, {f['steps']} steps",
     "ctc": lambda f: f"random features, {f['clip_seconds']:g} s clips, {f['label_length']} labels each",
     "torch": lambda f: f"torch {f['torch_version']}, {f['threads']} threads, same batches",
-    "transcribe": lambda f: f"model: {f['model']}, decoder: {f['decoder']}, feature variants: {f['variants']}",
+    "transcribe": lambda f: (f"model: {f['model']}, decoder: {f['decoder']}, feature variants: {f['variants']}; "
+                             f"long recording {f['long_seconds']:.0f} s; in-process CPU, model loaded and traced"),
     "export": lambda f: f"model: {f['model']}",
 }
 
@@ -716,7 +763,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ModelError:
             model_dir, model_name = fresh, f"fresh {args.preset} preset (random weights; no bundled model)"
         run_section("inference", report, args.skip, lambda: bench_inference(clips, fresh, cache_dir, sizes.batch_size))
-        run_section("transcribe", report, args.skip, lambda: bench_transcribe(clips, model_dir, model_name))
+        run_section("transcribe", report, args.skip, lambda: bench_transcribe(
+            clips, write_clip(tmp / "long.wav", random_text(np.random.default_rng(2), sizes.long_seconds), seed=2,
+                              seconds=sizes.long_seconds), model_dir, model_name))
         run_section("export", report, args.skip,
                     lambda: bench_export(model_dir, model_name, five, tmp / "saved_model", sizes.latency_calls))
     print(format_report(report))
