@@ -5,8 +5,9 @@ It is read from an ARPA file (what KenLM's ``lmplz`` writes) and saved as ``.npz
 rule exactly as KenLM computes them: ``log10 p(w | h)`` is the longest listed n-gram's probability plus the
 back-off weights of the contexts that were shortened to reach it. Words outside the LM score as ``<unk>``.
 
-N-grams are found by a 62-bit key of their word ids (:func:`ngram_keys`: two 31-bit polynomial hashes, the
-n-gram's order mixed in), the same integer arithmetic in numpy and in TensorFlow's int64 ops, so the graph's hash
+N-grams are found by an int64 key of their word ids (:func:`ngram_keys`): the ids packed side by side under the
+n-gram's order when they fit in 62 bits (a 3-gram LM of up to a million words), else two 31-bit polynomial hashes
+with the order mixed in; the same integer arithmetic in numpy and in TensorFlow's int64 ops, so the graph's hash
 table and this module's sorted keys agree bit for bit.
 """
 
@@ -34,10 +35,24 @@ def combine_lanes(lane1: np.ndarray, lane2: np.ndarray) -> np.ndarray:
     return (np.asarray(lane1, np.int64) << LANE_BITS) | np.asarray(lane2, np.int64)
 
 
-def ngram_keys(ids: np.ndarray) -> np.ndarray:
-    """Keys of n-grams ``ids [N, n]`` (word ids, oldest first): int64 ``[N]``; the order ``n`` is mixed in, so an
-    n-gram never shares a key with a shorter one by construction of the start value."""
+def packed_id_bits(num_words: int, order: int) -> int | None:
+    """Bits per word id when ``order`` ids (plus one, so 0 is no word) and the order fit in an int64 key; None
+    when they do not (the keys are hashed instead)."""
+    bits = max(1, int(num_words).bit_length())
+    return bits if order * bits + max(1, order.bit_length()) <= 62 else None
+
+
+def ngram_keys(ids: np.ndarray, id_bits: int | None = None, order: int = 0) -> np.ndarray:
+    """Keys of n-grams ``ids [N, n]`` (word ids, oldest first): int64 ``[N]``. With ``id_bits``
+    (:func:`packed_id_bits` of the LM's size and ``order``), ``n`` above the ids packed ``id_bits`` apiece (exact);
+    without, a two-lane hash whose start value is ``n``. Either way an n-gram never shares a key with a shorter
+    one."""
     ids = np.asarray(ids, np.int64)
+    if id_bits is not None:
+        key = np.zeros(ids.shape[0], np.int64)
+        for j in range(ids.shape[1]):
+            key = (key << id_bits) | (ids[:, j] + 1)
+        return key | (np.int64(ids.shape[1]) << (order * id_bits))
     lanes = []
     for prime, mult in zip(PRIMES, WORD_ID_MULTIPLIERS):
         lane = np.full(ids.shape[0], ids.shape[1], np.int64)
@@ -62,7 +77,8 @@ class NGramLM:
         for name in (UNK, BOS, EOS):
             if name not in self.index:
                 raise ModelError(f"the language model has no {name} word")
-        keys = np.concatenate([ngram_keys(g) for g in self.ngrams])
+        self.id_bits = packed_id_bits(len(self.words), self.order)
+        keys = np.concatenate([self.keys(g) for g in self.ngrams])
         order = np.argsort(keys, kind="stable")
         self._keys = keys[order]
         if np.any(self._keys[1:] == self._keys[:-1]):  # a repeated n-gram or (never seen) a hash collision
@@ -73,6 +89,10 @@ class NGramLM:
     @property
     def order(self) -> int:
         return len(self.ngrams)
+
+    def keys(self, ids: np.ndarray) -> np.ndarray:
+        """This LM's keys of n-grams ``ids [N, n]`` (:func:`ngram_keys`)."""
+        return ngram_keys(ids, self.id_bits, self.order)
 
     @property
     def unk(self) -> int:
@@ -101,17 +121,17 @@ class NGramLM:
     def log10_prob(self, context: list[int] | tuple[int, ...], word: int) -> float:
         """``log10 p(word | context)`` (context: word ids, oldest first; only the last ``order - 1`` count)."""
         context = list(context)[-(self.order - 1):] if self.order > 1 else []
-        _, score, _ = self._lookup(ngram_keys(np.array([[word]])))
+        _, score, _ = self._lookup(self.keys(np.array([[word]])))
         score = float(score[0])
         # Upward: an n-gram that is listed replaces the lower-order estimate; one that is not adds its context's
         # back-off weight (0 for a context that is not listed either).
         for n in range(2, len(context) + 2):
             gram = [*context[len(context) - n + 1:], word]
-            found, prob, _ = self._lookup(ngram_keys(np.array([gram])))
+            found, prob, _ = self._lookup(self.keys(np.array([gram])))
             if found[0]:
                 score = float(prob[0])
             else:
-                _, _, backoff = self._lookup(ngram_keys(np.array([gram[:-1]])))
+                _, _, backoff = self._lookup(self.keys(np.array([gram[:-1]])))
                 score += float(backoff[0])
         return score
 

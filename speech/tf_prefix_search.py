@@ -53,7 +53,7 @@ class LMTables(tf.Module):
     def __init__(self, lm: NGramLM, vocab: Vocabulary):
         super().__init__(name="lm_tables")
         words = spellable_words(lm, vocab)
-        self.order, self.unk, self.bos, self.eos = lm.order, lm.unk, lm.bos, lm.eos
+        self.order, self.unk, self.bos, self.eos, self.id_bits = lm.order, lm.unk, lm.bos, lm.eos, lm.id_bits
         self.word_ids = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(word_keys([w for w, _ in words], vocab)),
                                                 tf.constant([i for _, i in words], tf.int32)),
@@ -72,15 +72,24 @@ class LMTables(tf.Module):
         self.backoffs = tf.constant(np.append(backoffs, 0.0).astype(np.float32))
 
     def _ngram(self, ids: list[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(listed, log10 prob, log10 back-off) of the n-grams ``ids`` (oldest first); an id < 0 is no word."""
-        lanes = []
-        for prime, mult in zip(PRIMES, WORD_ID_MULTIPLIERS):
-            lane = tf.fill(tf.shape(ids[0]), tf.constant(len(ids), tf.int64))
+        """(listed, log10 prob, log10 back-off) of the n-grams ``ids`` (oldest first); an id < 0 is no word.
+        The keys are :func:`speech.ngram.ngram_keys`'."""
+        if self.id_bits is not None:
+            bits = tf.constant(self.id_bits, tf.int64)
+            keys = tf.zeros(tf.shape(ids[0]), tf.int64)
             for word in ids:
-                lane = (lane * mult + tf.cast(word, tf.int64) + 1) % prime
-            lanes.append(lane)
-        some_missing = tf.reduce_any(tf.stack([w < 0 for w in ids]), axis=0)
-        keys = tf.where(some_missing, tf.constant(-1, tf.int64), _key(lanes[0], lanes[1]))
+                keys = tf.bitwise.bitwise_or(tf.bitwise.left_shift(keys, bits), tf.cast(word, tf.int64) + 1)
+            keys = tf.bitwise.bitwise_or(keys, tf.constant(len(ids) << (self.order * self.id_bits), tf.int64))
+        else:
+            lanes = []
+            for prime, mult in zip(PRIMES, WORD_ID_MULTIPLIERS):
+                lane = tf.fill(tf.shape(ids[0]), tf.constant(len(ids), tf.int64))
+                for word in ids:
+                    lane = (lane * mult + tf.cast(word, tf.int64) + 1) % prime
+                lanes.append(lane)
+            keys = _key(lanes[0], lanes[1])
+        some_missing = tf.reduce_any(tf.stack([w < 0 for w in ids]), axis=0) if len(ids) > 1 else ids[0] < 0
+        keys = tf.where(some_missing, tf.constant(-1, tf.int64), keys)
         row = self.ngrams.lookup(keys)
         listed = row < self.unlisted
         prob, backoff = tf.gather(self.probs, row), tf.gather(self.backoffs, row)
@@ -149,20 +158,31 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
     alpha_ln10 = settings.alpha * LN10
     zeros64 = tf.zeros([batch, width], tf.int64)
 
-    def complete_word(state):
-        """Per beam, what completing its part as a word gives: (lm total, text lanes, context)."""
+    def complete_word(state, need: tf.Tensor | None = None):
+        """Per beam, what completing its part as a word gives: (lm total, text lanes, context). With ``need``
+        ([B, K] bool), the LM scores only those beams (the others keep their own lm and context): in most frames
+        few beams can complete a word, as a space is tried in about one row-frame in ten."""
         text1, text2 = state["text1"], state["text2"]
         new_text1 = (text1 * TEXT_MULTIPLIERS[0] + state["part1"] + 1) % PRIMES[0]
         new_text2 = (text2 * TEXT_MULTIPLIERS[1] + state["part2"] + 1) % PRIMES[1]
         if tables is None:
             return state["lm"], new_text1, new_text2, state["context"]
-        word = tables.word_ids.lookup(_key(state["part1"], state["part2"]))
-        log10 = tables.log10_prob(state["context"], word)
+        where = tf.where(need) if need is not None else None
+
+        def pick(x):
+            return x if where is None else tf.gather_nd(x, where)
+
+        word = tables.word_ids.lookup(_key(pick(state["part1"]), pick(state["part2"])))
+        context = pick(state["context"])
+        log10 = tables.log10_prob(context, word)
         log10 += tf.where(tf.equal(word, tables.unk), tf.constant(settings.unk_score_offset, tf.float64),
                           tf.constant(0.0, tf.float64))
-        lm = state["lm"] + alpha_ln10 * log10 + settings.beta
-        context = tf.concat([state["context"][..., 1:], word[..., None]], axis=-1)
-        return lm, new_text1, new_text2, context
+        lm = pick(state["lm"]) + alpha_ln10 * log10 + settings.beta
+        context = tf.concat([context[..., 1:], word[..., None]], axis=-1)
+        if where is None:
+            return lm, new_text1, new_text2, context
+        return (tf.tensor_scatter_nd_update(state["lm"], where, lm), new_text1, new_text2,
+                tf.tensor_scatter_nd_update(state["context"], where, context))
 
     def step(t, state, parents, emits):
         # Only the classes tried in some row of this frame become candidates (often 1-3 of the C): the rows' classes
@@ -180,7 +200,9 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         is_letter = tf.logical_not(same | is_space)
         plen = state["plen"][..., None]
         complete = is_space & (plen > 0)
-        done_lm, done_text1, done_text2, done_context = complete_word(state)
+        space_tried = tf.reduce_any(tried & tf.equal(top_classes, space), axis=1)
+        done_lm, done_text1, done_text2, done_context = complete_word(
+            state, state["valid"] & (state["plen"] > 0) & space_tried[:, None])
         letter1, letter2 = _lanes_of_letter(state["part1"][..., None], state["part2"][..., None], codes)
         part1 = tf.where(is_letter, letter1, tf.where(is_space, tf.constant(0, tf.int64), state["part1"][..., None]))
         part2 = tf.where(is_letter, letter2, tf.where(is_space, tf.constant(0, tf.int64), state["part2"][..., None]))
@@ -199,7 +221,8 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
             partial = tf.zeros_like(lm)
         valid = state["valid"][..., None] & tried[:, None, :]
         acoustic = tf.where(valid, state["acoustic"][..., None] + values[:, None, :], tf.constant(-np.inf, tf.float64))
-        # The merge key: text, part and last class; an invalid candidate gets a key of its own (negative).
+        # The merge key: text, part and last class, mixed by multiplication (a short word's lanes are small numbers,
+        # which XOR alone would let collide); an invalid candidate gets a key of its own (negative).
         key1 = ((text1 * TEXT_MULTIPLIERS[0] + part1) % PRIMES[0] * KEY_CLASSES + codes) % PRIMES[0]
         key2 = ((text2 * TEXT_MULTIPLIERS[1] + part2) % PRIMES[1] * KEY_CLASSES + codes) % PRIMES[1]
         flat = width * num_tried

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from speech import ngram
 from speech.ngram import read_arpa
 from speech.prefix_search import LN10, prefix_beam_search
 from speech.text import Vocabulary
@@ -34,8 +35,13 @@ def _random_log_probs(rng, batch: int, frames: int, spell: str | None = None) ->
     return (logits - np.logaddexp.reduce(logits, axis=2, keepdims=True)).astype(np.float32)
 
 
-@pytest.mark.parametrize("width", [1, 8, 128])
-def test_the_graph_finds_the_reference_best_path_and_score(lm, width):
+@pytest.mark.parametrize("width,keys", [(1, "packed"), (8, "packed"), (128, "packed"), (8, "hashed")])
+def test_the_graph_finds_the_reference_best_path_and_score(lm, width, keys, tmp_path, monkeypatch):
+    # "hashed": the n-gram keys of an LM too large to pack its ids into 62 bits.
+    if keys == "hashed":
+        monkeypatch.setattr(ngram, "packed_id_bits", lambda num_words, order: None)
+        lm = read_arpa(write_arpa(SENTENCES, tmp_path / "lm.arpa"))
+        assert lm.id_bits is None
     rng = np.random.default_rng(width)
     tables = LMTables(lm, VOCAB)
     lengths = np.array([40, 23, 1, 0])
