@@ -21,24 +21,24 @@ Greedy decoding (exact definition; the TensorFlow graph mirrors it op for op):
 
 Nothing is rounded.
 
-Beam search (:class:`BeamSearchDecoder`) is pyctcdecode's prefix beam search, optionally fused with a KenLM
-n-gram model (shallow fusion: ``score = acoustic + alpha * lm_log10_prob * ln(10) + beta * words``). Only its
-text is used: the text is then force-aligned to the frames (Viterbi CTC alignment, :func:`ctc_align`) and
-the aligned path goes through greedy rules 2-6 in place of the argmax path. So word timings and confidences
-follow the greedy conventions exactly, and the utterance confidence is the per-frame geometric mean of the
-best path that spells the chosen text. When the beam returns the greedy text, the best such path is the
-argmax path and the hypothesis equals greedy's (up to argmax ties); when the LM overrules the acoustic
-model, the confidence drops. When the argmax path spells no letter at all (silence), the result is greedy's
-empty hypothesis: an LM's word bonus never puts words into silence. ``blank_penalty`` (natural-log units,
-default 0) is taken off the blank's log-probability in every frame before all of this, and each frame renormalised
-(:func:`penalize_blank`): a model trained on synthetic voices under-emits letters on real ones, and a small
-penalty gives back letters it heard but ranked below the blank (the "blank penalty" of k2/sherpa decoders).
-(pyctcdecode's own word frame offsets are
-not used: they come from whichever alignment survived its prefix merges and were seen off by several frames on
-noisy input.)
+Beam search (:class:`BeamSearchDecoder`) is the CTC prefix beam search of :mod:`speech.prefix_search`
+(pyctcdecode's algorithm), optionally fused with a word n-gram LM (:mod:`speech.ngram`; shallow fusion:
+``score = acoustic + alpha * lm_log10_prob * ln(10) + beta * words``), run as TensorFlow graph ops
+(:mod:`speech.tf_prefix_search`, the same function the SavedModel runs). Only its text is used: the text is then
+force-aligned to the frames (Viterbi CTC alignment, :func:`ctc_align`) and the aligned path goes through greedy
+rules 2-6 in place of the argmax path. So word timings and confidences follow the greedy conventions exactly, and
+the utterance confidence is the per-frame geometric mean of the best path that spells the chosen text. When the
+beam returns the greedy text, the best such path is the argmax path and the hypothesis equals greedy's (up to
+argmax ties); when the LM overrules the acoustic model, the confidence drops. When the argmax path spells no letter
+at all (silence), the result is greedy's empty hypothesis: an LM's word bonus never puts words into silence.
+``blank_penalty`` (natural-log units, default 0) is taken off the blank's log-probability in every frame before all
+of this, and each frame renormalised (:func:`penalize_blank`): a model trained on synthetic voices under-emits
+letters on real ones, and a small penalty gives back letters it heard but ranked below the blank (the "blank
+penalty" of k2/sherpa decoders). (The search's own word frames are not used: they come from whichever alignment
+survived its prefix merges, and were seen off by several frames on noisy input.)
 
-Beam search needs the optional stack that ``scripts/install_kenlm.sh`` installs (pyctcdecode, and kenlm for
-an LM); without it, asking for a beam raises :class:`DecoderUnavailableError` naming that script.
+Decoding needs nothing beyond TensorFlow and numpy; only ``hotwords`` need pyctcdecode (``scripts/install_kenlm.sh``),
+and without it asking for them raises :class:`DecoderUnavailableError` naming that script.
 """
 
 from __future__ import annotations
