@@ -68,7 +68,7 @@ DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's own default
 @dataclass(frozen=True)
 class DecodingOptions:
     """How a model's log-probabilities become text; a model folder keeps its own as the ``decoder`` section of
-    its ``config.json`` (:meth:`to_config`), its LM as ``lm.binary`` beside it.
+    its ``config.json`` (:meth:`to_config`), its LM as ``lm.npz`` beside it.
 
     ``beam_width`` 1 with no ``lm_path`` is greedy decoding (the SavedModel's in-graph twin), which takes none of
     the other settings. Otherwise a beam search (``beam_width`` 1 with an LM: :data:`DEFAULT_BEAM_WIDTH`) with
