@@ -23,9 +23,9 @@ from speech.prefix_search import (
     LN10,
     TOKEN_MIN_LOGP,
     UNK_SCORE_OFFSET,
+    prefix_keys,
     spellable_words,
     word_keys,
-    word_prefixes,
 )
 from speech.text import Vocabulary
 
@@ -58,10 +58,10 @@ class LMTables(tf.Module):
             tf.lookup.KeyValueTensorInitializer(tf.constant(word_keys([w for w, _ in words], vocab)),
                                                 tf.constant([i for _, i in words], tf.int32)),
             default_value=lm.unk)
-        prefixes = sorted(word_prefixes(lm, vocab))
+        prefixes = prefix_keys([w for w, _ in words], vocab)
         self.prefixes = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(word_keys(prefixes, vocab)),
-                                                tf.ones(len(prefixes), tf.int32)), default_value=0)
+            tf.lookup.KeyValueTensorInitializer(tf.constant(prefixes), tf.ones(len(prefixes), tf.int32)),
+            default_value=0)
         keys, probs, backoffs = lm.table()
         self.ngrams = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.range(len(keys), dtype=tf.int32)),

@@ -92,3 +92,20 @@ def test_the_reference_equals_pyctcdecode(lm, tmp_path):
             spoken = [b for b in beams if b[0].strip()]
             expected = prefix_beam_search(row, VOCAB, lm, 0.7, 0.5, 16)
             assert (spoken[0][0], spoken[0][-1]) == pytest.approx(expected) if spoken else expected is None
+
+
+def test_word_and_prefix_keys_are_the_letters_hashed_one_by_one(lm):
+    from speech.ngram import PRIMES, combine_lanes
+    from speech.prefix_search import CHAR_MULTIPLIERS, prefix_keys, word_keys, word_prefixes
+
+    def by_hand(word: str) -> int:
+        lanes = [0, 0]
+        for char in word:
+            lanes = [(lane * mult + VOCAB.chars.index(char) + 1) % prime
+                     for lane, mult, prime in zip(lanes, CHAR_MULTIPLIERS, PRIMES)]
+        return int(combine_lanes(np.array([lanes[0]]), np.array([lanes[1]]))[0])
+
+    words = ["the", "cat's", "a", "", "mat", "at"]
+    assert word_keys(words, VOCAB).tolist() == [by_hand(w) for w in words]
+    prefixes = word_prefixes(lm, VOCAB)
+    assert prefix_keys([w for w in lm.words if w.isalpha()], VOCAB).tolist() == sorted({by_hand(p) for p in prefixes})
