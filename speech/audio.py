@@ -44,6 +44,10 @@ TRUNCATION_TOLERANCE_SECONDS = 0.5
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 384000
 PIECE_SECONDS = 0.25  # files are read in pieces this long, so memory stays bounded however long the file
+# A file whose decoded float32 frames take at most this many bytes (4.4 min of 16 kHz mono, 44 s of 48 kHz stereo)
+# is read in one call: for a short clip the pieces' per-call cost was half the read (0.56 against 0.26 ms a 2-8 s
+# WAV for librosa.load). Longer files stream in pieces, so memory stays flat (issue 38, scripts/bench_memory.py).
+WHOLE_READ_BYTES = 16 << 20
 # ffmpeg waiting this long with no output (a stalled network mount, a pipe no one writes) is stopped and the file
 # reported, so one file cannot hang a batch job. Time the caller spends between pieces does not count.
 FFMPEG_STALL_SECONDS = 60.0
@@ -189,21 +193,31 @@ def _libsndfile_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.
     """
     piece = max(1, round(info.samplerate * PIECE_SECONDS))
     read, problem = 0, None
-    with warnings.catch_warnings(), sf.SoundFile(os.fsencode(path)) as f:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        while True:
-            try:
-                data = f.read(piece, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as e:
-                if read == 0:
-                    raise AudioError(f"cannot decode audio: {e}", path) from e
-                problem = f"decoding failed ({e})"
-                break
-            if len(data):
-                read += len(data)
-                yield data
-            if len(data) < piece:
-                break
+        # Not MP3: libsndfile's MP3 samples depend on how the reads are cut (they differ after the first read), so
+        # a whole read would change them.
+        short = 0 < info.frames * info.channels * 4 <= WHOLE_READ_BYTES and info.format != "MP3"
+        whole = _read_whole(path, info) if short else None
+        if whole is not None:
+            read = len(whole)
+            if read:
+                yield whole
+        else:
+            with sf.SoundFile(os.fsencode(path)) as f:
+                while True:
+                    try:
+                        data = f.read(piece, dtype="float32", always_2d=True)
+                    except (sf.LibsndfileError, RuntimeError) as e:
+                        if read == 0:
+                            raise AudioError(f"cannot decode audio: {e}", path) from e
+                        problem = f"decoding failed ({e})"
+                        break
+                    if len(data):
+                        read += len(data)
+                        yield data
+                    if len(data) < piece:
+                        break
     if notes is None:
         return
     missing = (info.frames - read) / info.samplerate
@@ -212,6 +226,18 @@ def _libsndfile_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.
                      f"{info.frames / info.samplerate:.2f} s of audio, {read / info.samplerate:.2f} s could be read")
     elif info.format == "WAV" and (note := wav_truncation(path)):
         notes.append(note)
+
+
+def _read_whole(path: str, info) -> np.ndarray | None:
+    """A short file's frames in one read (:data:`WHOLE_READ_BYTES`), or None where the pieces must be read instead:
+    the decoder failed part-way (a FLAC cut mid-frame; the pieces keep the audio before the damage, and libsndfile
+    may not seek back after the error), or there were more frames than the header said."""
+    try:
+        with sf.SoundFile(os.fsencode(path)) as f:
+            data = f.read(info.frames + 1, dtype="float32", always_2d=True)  # +1: the end is seen in this call
+    except (sf.LibsndfileError, RuntimeError):
+        return None
+    return data if len(data) <= info.frames else None
 
 
 def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
@@ -303,7 +329,9 @@ def read_audio(path: str | os.PathLike, notes: list[str] | None = None) -> tuple
     """Decode a file as it is: float32 samples ``[time]`` or ``[time, channels]`` and its sample rate."""
     with open_audio(path, notes) as stream:
         pieces = list(stream)
-    data = np.concatenate(pieces) if pieces else np.zeros((0, stream.channels), np.float32)
+    # One piece (a short file, read whole) is used as it is: concatenating it would copy it.
+    data = (pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces
+            else np.zeros((0, stream.channels), np.float32))
     return (data[:, 0] if stream.channels == 1 else data), stream.sample_rate
 
 

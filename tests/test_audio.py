@@ -342,3 +342,18 @@ def test_a_chained_ogg_is_read_to_its_end(tmp_path):
     assert abs(len(wave) - 6 * 16000) < 800
     second = np.abs(np.fft.rfft(wave[-16000:]))
     assert abs(np.argmax(second) - 660) < 5  # the second stream's tone, not the first's repeated
+
+
+def test_a_short_file_is_read_in_one_piece_and_a_long_one_streams_in_pieces(tmp_path, monkeypatch):
+    # One read for a short clip (the pieces' per-call cost was half the read); past WHOLE_READ_BYTES the pieces keep
+    # a long recording's memory flat. Either way the samples are the file's.
+    import speech.audio
+
+    monkeypatch.setattr(speech.audio, "WHOLE_READ_BYTES", 2 * 16000 * 4)  # 2 s of 16 kHz mono float32
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 3).astype(np.float32)
+    for seconds, pieces in [(2.0, 1), (3.0, 12)]:
+        sf.write(tmp_path / "a.wav", wave[:int(seconds * 16000)], 16000, subtype="FLOAT")
+        with speech.audio.open_audio(tmp_path / "a.wav") as stream:
+            got = list(stream)
+        assert len(got) == pieces and max(len(p) for p in got) <= (32000 if pieces == 1 else 4000)
+        np.testing.assert_array_equal(np.concatenate(got)[:, 0], wave[:int(seconds * 16000)])
