@@ -323,10 +323,13 @@ def _config_ident(config: FeatureConfig) -> str:
 def _source_key(path: str, config: FeatureConfig) -> str:
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name
         st = None
     if st is None or not stat.S_ISREG(st.st_mode):
-        raise AudioError("file not found", path)
+        from speech.audio import require_file
+
+        require_file(path)  # says what is there instead ("is a folder", a device), as every other reader does
+        raise AudioError("file not found", path)  # a regular file again by now: it was replaced while we looked
     # json.dumps([real path, size, mtime_ns, config.to_json(), FEATURE_VERSION]), with the config's part made once
     # per config: the same keys as ever, so existing caches stay valid.
     ident = (f"[{json.dumps(os.path.realpath(path))}, {st.st_size}, {st.st_mtime_ns}, {_config_ident(config)}, "

@@ -311,3 +311,11 @@ def test_a_dc_offset_does_not_make_the_cut_take_speech_for_silence(offset):
     assert clean[0] > 0 and clean[1] < len(wave)
     shifted = speech_bounds(wave + np.float32(offset), 16000, -45.0, floor_margin_db=3.0)
     assert abs(shifted[0] - clean[0]) <= 160 and abs(shifted[1] - clean[1]) <= 160
+
+
+def test_a_folder_or_a_device_named_for_audio_is_reported_as_such_not_as_missing(tmp_path):
+    (tmp_path / "folder.wav").mkdir()
+    paths = [str(tmp_path / "folder.wav"), str(tmp_path / "gone.wav"), "/dev/null", str(tmp_path / "nul\0.wav")]
+    results = extract_features(paths, FeatureConfig(), tmp_path / "cache", jobs=1)
+    assert [r.error for r in results] == ["is a folder, not an audio file", "file not found",
+                                          "not a regular file (a device, pipe or socket)", "file not found"]
