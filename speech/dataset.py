@@ -67,9 +67,8 @@ def prepare_examples(utterances: Sequence[Utterance], vocab: Vocabulary, feature
         except TranscriptError as e:
             skipped.append(Skipped(utt.audio_filepath, e.reason))
     # Nothing left to read (an empty manifest, or every transcript refused) is an empty result, for the caller to
-    # report as it reports a set with no usable utterance; the feature pool would refuse zero workers.
-    paths = [u.audio_filepath for u, _ in encoded]
-    results = extract_features(paths, features, cache_dir, jobs, progress) if paths else []
+    # report as it reports a set with no usable utterance.
+    results = extract_features([u.audio_filepath for u, _ in encoded], features, cache_dir, jobs, progress)
     examples: list[Example] = []
     for (utt, labels), result in zip(encoded, results):
         if result.error:

@@ -432,10 +432,13 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
                      jobs: int | None = None, progress: bool = False) -> list[ExtractResult]:
     """Compute (or find in the cache) features of every file, in parallel across processes.
 
-    Returns one result per input, in order; bad files carry an ``error`` instead of raising.
+    Returns one result per input, in order; bad files carry an ``error`` instead of raising. No input is an empty
+    result, with no worker pool or progress bar started.
     """
     jobs = jobs or os.cpu_count() or 1
     tasks = [(str(p), str(cache_dir), config) for p in audio_paths]
+    if not tasks:
+        return []
     bar = None
     if progress:
         from tqdm import tqdm

@@ -319,3 +319,15 @@ def test_a_folder_or_a_device_named_for_audio_is_reported_as_such_not_as_missing
     results = extract_features(paths, FeatureConfig(), tmp_path / "cache", jobs=1)
     assert [r.error for r in results] == ["is a folder, not an audio file", "file not found",
                                           "not a regular file (a device, pipe or socket)", "file not found"]
+
+
+@pytest.mark.parametrize("jobs", [None, 1, 2])
+def test_no_input_is_an_empty_result_with_no_pool_started(tmp_path, monkeypatch, jobs):
+    monkeypatch.setattr("speech.features.PARALLEL_MIN_FILES", 0)  # the pool's branch, were there any file
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for no file")
+
+    monkeypatch.setattr("speech.features.ProcessPoolExecutor", no_pool)
+    assert extract_features([], FeatureConfig(), tmp_path / "cache", jobs=jobs, progress=True) == []
+    assert not (tmp_path / "cache").exists()
