@@ -358,20 +358,17 @@ class _PyctcdecodeLM:
         return (self.lm.bos,)
 
     def score_partial_token(self, partial_token: str) -> float:
-        from speech.prefix_search import AVG_WORD_LENGTH, UNK_SCORE_OFFSET
+        from speech.prefix_search import unknown_part_score
 
-        if not partial_token or partial_token in self.prefixes:
-            return 0.0
-        return UNK_SCORE_OFFSET * max(1.0, len(partial_token) / AVG_WORD_LENGTH)
+        return unknown_part_score(partial_token, self.prefixes)
 
     def score(self, prev_state: tuple[int, ...], word: str, is_last_word: bool = False) -> tuple[float, tuple]:
-        from speech.prefix_search import LN10, UNK_SCORE_OFFSET
+        from speech.prefix_search import LN10, word_log10
 
         if not word:
             end = self.lm.log10_prob(prev_state, self.lm.eos) if is_last_word else 0.0
             return self.alpha * LN10 * end, prev_state
-        word_id = self.lm.word_id(word)
-        log10 = self.lm.log10_prob(prev_state, word_id) + (UNK_SCORE_OFFSET if word_id == self.lm.unk else 0.0)
+        log10, word_id = word_log10(self.lm, prev_state, word)
         state = (*prev_state, word_id)[-max(self.lm.order - 1, 1):]
         if is_last_word:
             log10 += self.lm.log10_prob(state, self.lm.eos)
@@ -484,8 +481,8 @@ class BeamSearchDecoder:
                 for x in _split_batch(log_probs, lengths)]
         space = self.vocab.chars.index(" ")
         # Where the acoustic model hears no letter in any frame (silence), the LM's word bonus must not invent one.
-        heard = [i for i, x in enumerate(rows)
-                 if len(x) and np.any((np.argmax(x, axis=1) != self.vocab.blank) & (np.argmax(x, axis=1) != space))]
+        best = [np.argmax(x, axis=1) for x in rows]
+        heard = [i for i, path in enumerate(best) if np.any((path != self.vocab.blank) & (path != space))]
         found = dict(zip(heard, self._search_texts([rows[i] for i in heard]))) if heard else {}
         out = []
         for i, x in enumerate(rows):

@@ -37,7 +37,7 @@ BEAM_PRUNE_LOGP = -10.0
 UNK_SCORE_OFFSET = -10.0
 AVG_WORD_LENGTH = 6  # letters; a longer unknown part costs proportionally more
 LN10 = math.log(10.0)
-# Hashing of spelled words for the graph's tables (see word_keys): one multiplier per lane, letters coded 1..C-1.
+# Hashing of spelled words for the graph's tables (word_and_prefix_keys): one multiplier per lane, letters 1..C-1.
 CHAR_MULTIPLIERS = (131, 137)
 
 
@@ -68,26 +68,17 @@ def _spelled_lanes(words: list[str], vocab: Vocabulary) -> tuple[list[np.ndarray
     return lanes, lengths
 
 
-def word_keys(words: Iterable[str], vocab: Vocabulary) -> np.ndarray:
-    """int64 keys of spelled words, as the graph hashes the letters of a beam's part (each character is its class
-    index + 1; the empty word is 0)."""
+def word_and_prefix_keys(words: Iterable[str], vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys of words, sorted distinct keys of every non-empty prefix of them, the words included)``: int64, as the
+    graph hashes the letters of a beam's part (each character is its class index + 1; the empty word is 0)."""
     words = list(words)
     if not words:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     lanes, lengths = _spelled_lanes(words, vocab)
-    last = np.maximum(lengths - 1, 0)
-    rows = np.arange(len(words))
-    return np.where(lengths > 0, combine_lanes(*(lane[rows, last] for lane in lanes)), 0)
-
-
-def prefix_keys(words: Iterable[str], vocab: Vocabulary) -> np.ndarray:
-    """Sorted distinct keys (:func:`word_keys`) of every non-empty prefix of ``words``, the words included."""
-    words = list(words)
-    if not words:
-        return np.zeros(0, np.int64)
-    lanes, lengths = _spelled_lanes(words, vocab)
+    last, rows = np.maximum(lengths - 1, 0), np.arange(len(words))
+    whole = np.where(lengths > 0, combine_lanes(*(lane[rows, last] for lane in lanes)), 0)
     inside = np.arange(lanes[0].shape[1])[None, :] < lengths[:, None]
-    return np.unique(combine_lanes(*(lane[inside] for lane in lanes)))
+    return whole, np.unique(combine_lanes(*(lane[inside] for lane in lanes)))
 
 
 def spellable_words(lm: NGramLM, vocab: Vocabulary) -> list[tuple[str, int]]:
@@ -107,6 +98,21 @@ def _log_add(a: float, b: float) -> float:
     return a if b == -math.inf else a + math.log1p(math.exp(b - a))
 
 
+def word_log10(lm: NGramLM, context: tuple[int, ...], word: str,
+               unk_score_offset: float = UNK_SCORE_OFFSET) -> tuple[float, int]:
+    """``(log10 p(word | context), plus unk_score_offset for a word the LM lacks; the word's id)``."""
+    word_id = lm.word_id(word)
+    return lm.log10_prob(context, word_id) + (unk_score_offset if word_id == lm.unk else 0.0), word_id
+
+
+def unknown_part_score(part: str, prefixes: set[str], unk_score_offset: float = UNK_SCORE_OFFSET) -> float:
+    """The score of a word being spelled: 0 when empty or a prefix of an LM word (``prefixes``), else
+    ``unk_score_offset``, times ``len(part) / 6`` past 6 letters (not scaled by alpha, as pyctcdecode)."""
+    if not part or part in prefixes:
+        return 0.0
+    return unk_score_offset * max(1.0, len(part) / AVG_WORD_LENGTH)
+
+
 class _LMScorer:
     """Cumulative LM scores of word sequences, cached by sequence (words -> (score, context ids))."""
 
@@ -119,8 +125,7 @@ class _LMScorer:
     def words(self, words: tuple[str, ...]) -> tuple[float, tuple[int, ...]]:
         if words not in self.cache:
             previous, context = self.words(words[:-1])
-            word_id = self.lm.word_id(words[-1])
-            log10 = self.lm.log10_prob(context, word_id) + (self.unk if word_id == self.lm.unk else 0.0)
+            log10, word_id = word_log10(self.lm, context, words[-1], self.unk)
             self.cache[words] = (previous + self.alpha * LN10 * log10 + self.beta, (*context, word_id))
         return self.cache[words]
 
@@ -128,9 +133,7 @@ class _LMScorer:
         return 0.0 if self.lm is None else self.words(words)[0]
 
     def partial(self, part: str) -> float:
-        if self.lm is None or not part or part in self.prefixes:
-            return 0.0
-        return self.unk * max(1.0, len(part) / AVG_WORD_LENGTH)
+        return 0.0 if self.lm is None else unknown_part_score(part, self.prefixes, self.unk)
 
     def end(self, words: tuple[str, ...]) -> float:
         if self.lm is None:

@@ -4,8 +4,8 @@ of :func:`speech.decoding.ctc_align`, for word timings. The SavedModel runs both
 search through the same function.
 
 A beam's text is kept as hashes (two 31-bit lanes each for the completed words and the part being spelled, as
-:func:`speech.prefix_search.word_keys`), so beams merge and LM lookups happen on integers; the letters come back at
-the end by following each step's back-pointers from the best beam.
+:func:`speech.prefix_search.word_and_prefix_keys`), so beams merge and LM lookups happen on integers; the letters
+come back at the end by following each step's back-pointers from the best beam.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from speech.prefix_search import (
     LN10,
     TOKEN_MIN_LOGP,
     UNK_SCORE_OFFSET,
-    prefix_keys,
     spellable_words,
-    word_keys,
+    word_and_prefix_keys,
 )
 from speech.text import Vocabulary
 
@@ -54,11 +53,10 @@ class LMTables(tf.Module):
         super().__init__(name="lm_tables")
         words = spellable_words(lm, vocab)
         self.order, self.unk, self.bos, self.eos, self.id_bits = lm.order, lm.unk, lm.bos, lm.eos, lm.id_bits
+        whole, prefixes = word_and_prefix_keys([w for w, _ in words], vocab)
         self.word_ids = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(word_keys([w for w, _ in words], vocab)),
-                                                tf.constant([i for _, i in words], tf.int32)),
+            tf.lookup.KeyValueTensorInitializer(tf.constant(whole), tf.constant([i for _, i in words], tf.int32)),
             default_value=lm.unk)
-        prefixes = prefix_keys([w for w, _ in words], vocab)
         self.prefixes = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(prefixes), tf.ones(len(prefixes), tf.int32)),
             default_value=0)

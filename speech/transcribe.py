@@ -256,6 +256,18 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_padded: i
     return batches
 
 
+def padded_batches(arrays: Sequence[np.ndarray], batch_size: int,
+                   max_padded: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """``(indices, padded float32 [B, T, D], lengths int32 [B])`` of ``arrays`` (each ``[T_i, D]``) in the batches of
+    :func:`length_sorted_batches`."""
+    for batch in length_sorted_batches([len(a) for a in arrays], batch_size, max_padded):
+        lengths = np.array([len(arrays[i]) for i in batch], np.int32)
+        padded = np.zeros((len(batch), lengths.max(), arrays[batch[0]].shape[1]), np.float32)
+        for row, i in enumerate(batch):
+            padded[row, :lengths[row]] = arrays[i]
+        yield batch, padded, lengths
+
+
 def batched_log_probs(predict: Predict, features: Sequence[np.ndarray], batch_size: int,
                       max_batch_frames: int) -> list[np.ndarray]:
     """Per-utterance log-probabilities ``[T', C]`` (valid frames only) of ``features`` (each ``[T, n_mfcc]``), run
@@ -263,11 +275,7 @@ def batched_log_probs(predict: Predict, features: Sequence[np.ndarray], batch_si
     batches of at most ``batch_size`` utterances and ``max_batch_frames`` padded frames. ``predict`` is the Keras
     model (:class:`Transcriber`) or a SavedModel's ``logits`` signature (the Beam job)."""
     out: list[np.ndarray | None] = [None] * len(features)
-    for batch in length_sorted_batches([len(f) for f in features], batch_size, max_batch_frames):
-        lengths = np.array([len(features[i]) for i in batch], np.int32)
-        padded = np.zeros((len(batch), lengths.max(), features[batch[0]].shape[1]), np.float32)
-        for row, i in enumerate(batch):
-            padded[row, :lengths[row]] = features[i]
+    for batch, padded, lengths in padded_batches(features, batch_size, max_batch_frames):
         log_probs, out_lengths = predict(padded, lengths)
         for row, i in enumerate(batch):
             out[i] = np.asarray(log_probs[row, :out_lengths[row]])
@@ -280,12 +288,9 @@ DECODE_BATCH = 16  # utterances the beam search decodes at once (it runs as grap
 def decode_all(decoder, log_probs: Sequence[np.ndarray], batch_size: int = DECODE_BATCH) -> list[Hypothesis]:
     """One hypothesis per utterance of ``log_probs`` (each ``[T', C]``), decoded in length-sorted batches."""
     out: list[Hypothesis | None] = [None] * len(log_probs)
-    lengths = [len(x) for x in log_probs]
-    for batch in length_sorted_batches(lengths, batch_size, max_padded=batch_size * max(lengths, default=0)):
-        padded = np.zeros((len(batch), max(lengths[i] for i in batch), log_probs[batch[0]].shape[1]), np.float32)
-        for row, i in enumerate(batch):
-            padded[row, :lengths[i]] = log_probs[i]
-        for i, hyp in zip(batch, decoder.decode_batch(padded, np.array([lengths[i] for i in batch]))):
+    longest = max((len(x) for x in log_probs), default=0)
+    for batch, padded, lengths in padded_batches(log_probs, batch_size, max_padded=batch_size * longest):
+        for i, hyp in zip(batch, decoder.decode_batch(padded, lengths)):
             out[i] = hyp
     return out  # type: ignore[return-value]
 

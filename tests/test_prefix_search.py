@@ -96,7 +96,7 @@ def test_the_reference_equals_pyctcdecode(lm, tmp_path):
 
 def test_word_and_prefix_keys_are_the_letters_hashed_one_by_one(lm):
     from speech.ngram import PRIMES, combine_lanes
-    from speech.prefix_search import CHAR_MULTIPLIERS, prefix_keys, word_keys, word_prefixes
+    from speech.prefix_search import CHAR_MULTIPLIERS, word_and_prefix_keys, word_prefixes
 
     def by_hand(word: str) -> int:
         lanes = [0, 0]
@@ -106,6 +106,7 @@ def test_word_and_prefix_keys_are_the_letters_hashed_one_by_one(lm):
         return int(combine_lanes(np.array([lanes[0]]), np.array([lanes[1]]))[0])
 
     words = ["the", "cat's", "a", "", "mat", "at"]
-    assert word_keys(words, VOCAB).tolist() == [by_hand(w) for w in words]
+    assert word_and_prefix_keys(words, VOCAB)[0].tolist() == [by_hand(w) for w in words]
     prefixes = word_prefixes(lm, VOCAB)
-    assert prefix_keys([w for w in lm.words if w.isalpha()], VOCAB).tolist() == sorted({by_hand(p) for p in prefixes})
+    spelled = [w for w in lm.words if w.isalpha()]
+    assert word_and_prefix_keys(spelled, VOCAB)[1].tolist() == sorted({by_hand(p) for p in prefixes})
