@@ -6,7 +6,8 @@ out); other rates are resampled (soxr); integer PCM of any width and float files
 ([-1, 1]); a header claiming an implausible rate is refused. Silence is valid audio. Every format is streamed
 (:func:`open_audio`); a file cut short (its header promises more audio than the file holds) or reported damaged
 by its decoder is read as far as it goes, and a note saying how much could be read goes to the caller's
-``notes``, for it to report.
+``notes``, for it to report. An MP3 is never read from libsndfile in pieces (:func:`_mp3_in_one_read`): a short one
+is read in one call, a long one through ffmpeg.
 """
 
 from __future__ import annotations
@@ -94,19 +95,26 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
         info, error = None, e
     if info is not None and not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
         raise _bad_rate(info.samplerate, path)
-    stream = None
-    if (info is None or not _frames_are_exact(path, info)) and shutil.which("ffmpeg") is not None:
+    stream, whole = None, None
+    exact = info is not None and _frames_are_exact(path, info)
+    mp3 = info is not None and info.format == "MP3"
+    if mp3 and exact and _fits_one_read(info):
+        whole = _read_whole(path, info)  # libsndfile reads MP3 right in one call only; None: damaged
+    # A long MP3 goes to ffmpeg, and so does a damaged one: libsndfile's pieces of it would be wrong.
+    if (not exact or (mp3 and whole is None)) and shutil.which("ffmpeg") is not None:
         try:
-            stream = _open_ffmpeg(path, notes)
+            stream = _open_ffmpeg(path, notes, info.frames if mp3 and exact else None)
         except AudioError as e:
             bad = re.search(r"invalid sample rate:?\s*(-?\d+)", e.reason, re.IGNORECASE)
             if bad:  # a header ffmpeg reads as a rate no recording has; it reads the 32 bits as signed, the header
                 # means them unsigned (2**31 Hz, not -2147483648)
                 raise _bad_rate(int(bad.group(1)) % 2**32, path) from e
-            if info is None:
+            if info is None or (mp3 and not _fits_one_read(info)):  # nothing else reads it (right)
                 raise
+    if stream is None and mp3 and whole is None:  # no ffmpeg (or it failed): libsndfile, in one call or not at all
+        whole = _mp3_in_one_read(path, info)
     if stream is None and info is not None:  # libsndfile's own format (or no ffmpeg to do better)
-        stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes))
+        stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes, whole))
     if stream is None:
         reason = str(error)
         if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
@@ -182,8 +190,38 @@ def _ogg_is_chained(path: str) -> bool:
     return False
 
 
-def _libsndfile_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.ndarray]:
-    """A file's frames in fresh arrays of :data:`PIECE_SECONDS`, until the data ends.
+def _fits_one_read(info) -> bool:
+    """Whether a file's decoded float32 frames fit :data:`WHOLE_READ_BYTES`, so that it is read in one call."""
+    return 0 < info.frames * info.channels * 4 <= WHOLE_READ_BYTES
+
+
+def _mp3_in_one_read(path: str, info) -> np.ndarray:
+    """An MP3's frames from libsndfile in one read, for when ffmpeg is not there to stream it (or fails on it).
+
+    ``soundfile``'s ``read`` asks libsndfile for the position before each read, which re-seeks its MP3 decoder
+    and drops the state carried from frame to frame (the bit reservoir, the overlap): every read after the first
+    came out wrong (a 22.05 kHz tone off by up to 0.6 from its first 0.25 s piece on; its one read matched ffmpeg
+    to 2e-6). So a long MP3 is refused rather than decoded wrong, and so is one libsndfile fails on part-way.
+    """
+    if not _fits_one_read(info):
+        decoded = info.frames * info.channels * 4 / (1 << 20)
+        raise AudioError(f"cannot decode audio: an MP3 this long ({info.frames / info.samplerate / 60:.1f} min) "
+                         "needs ffmpeg on PATH (scripts/setup.sh installs it): libsndfile decodes MP3 right only in "
+                         f"one read, which would take {decoded:.0f} MiB here (the limit is "
+                         f"{WHOLE_READ_BYTES / (1 << 20):g} MiB)", path)
+    try:
+        with sf.SoundFile(os.fsencode(path)) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return f.read(info.frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(f"cannot decode audio: {e} (ffmpeg reads a damaged MP3 past the damage: scripts/setup.sh "
+                         "installs it)", path) from e
+
+
+def _libsndfile_pieces(path: str, info, notes: list[str] | None,
+                       whole: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """A file's frames in fresh arrays of :data:`PIECE_SECONDS`, until the data ends; ``whole``, its frames read
+    already in one call (an MP3: :func:`_mp3_in_one_read`), is handed out as it is.
 
     Not ``soundfile.blocks``: when a compressed file ends before its header says (a cut MP3 or OGG), its buffer
     is handed out again and the last block's audio repeats to the promised length. Here a short read ends the
@@ -195,10 +233,8 @@ def _libsndfile_pieces(path: str, info, notes: list[str] | None) -> Iterator[np.
     read, problem = 0, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # Not MP3: libsndfile's MP3 samples depend on how the reads are cut (they differ after the first read), so
-        # a whole read would change them.
-        short = 0 < info.frames * info.channels * 4 <= WHOLE_READ_BYTES and info.format != "MP3"
-        whole = _read_whole(path, info) if short else None
+        if whole is None and _fits_one_read(info):
+            whole = _read_whole(path, info)
         if whole is not None:
             read = len(whole)
             if read:
@@ -233,17 +269,20 @@ def _read_whole(path: str, info) -> np.ndarray | None:
     the decoder failed part-way (a FLAC cut mid-frame; the pieces keep the audio before the damage, and libsndfile
     may not seek back after the error), or there were more frames than the header said."""
     try:
-        with sf.SoundFile(os.fsencode(path)) as f:
+        with sf.SoundFile(os.fsencode(path)) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             data = f.read(info.frames + 1, dtype="float32", always_2d=True)  # +1: the end is seen in this call
     except (sf.LibsndfileError, RuntimeError):
         return None
     return data if len(data) <= info.frames else None
 
 
-def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
+def _open_ffmpeg(path: str, notes: list[str] | None, header_frames: int | None = None) -> AudioStream:
     """Stream ``path`` through the ffmpeg command as big-endian float32 Sun AU: a 24-byte header gives the rate and
     channels, the pipe bounds memory. ffmpeg's complaints about a file it could still decode (a cut m4a: "partial
-    file") become a note; with no audio at all they are the error."""
+    file") become a note; with no audio at all they are the error. ``header_frames``, the length an MP3's frame
+    count promises, makes a file that ends well short of it a "truncated file" note, as libsndfile's reads do: ffmpeg
+    reads a cut MP3 without a word."""
     command = [b"ffmpeg", b"-nostdin", b"-v", b"error", b"-i", b"file:" + os.fsencode(os.path.abspath(path)),
                b"-map", b"0:a:0", b"-c:a", b"pcm_f32be", b"-f", b"au", b"pipe:1"]
     errors = tempfile.TemporaryFile()  # not a pipe: a damaged file's many messages could fill it and stall ffmpeg
@@ -321,6 +360,9 @@ def _open_ffmpeg(path: str, notes: list[str] | None) -> AudioStream:
         errors.seek(0)
         if notes is not None and errors.read(1):
             notes.append(f"damaged file: ffmpeg reports \"{messages()}\"; {frames / sample_rate:.2f} s could be read")
+        elif notes is not None and (header_frames or 0) - frames > TRUNCATION_TOLERANCE_SECONDS * sample_rate:
+            notes.append(f"truncated file: its header promises {header_frames / sample_rate:.2f} s of audio, "
+                         f"{frames / sample_rate:.2f} s could be read")
 
     return AudioStream(sample_rate, channels, pieces(), stop)
 

@@ -357,3 +357,70 @@ def test_a_short_file_is_read_in_one_piece_and_a_long_one_streams_in_pieces(tmp_
             got = list(stream)
         assert len(got) == pieces and max(len(p) for p in got) <= (32000 if pieces == 1 else 4000)
         np.testing.assert_array_equal(np.concatenate(got)[:, 0], wave[:int(seconds * 16000)])
+
+
+def _tone_mp3(path, sample_rate: int, seconds: float = 5.0) -> np.ndarray:
+    """A 440 Hz tone written to ``path`` as MP3 (libsndfile's encoder, else ffmpeg's; skip if neither), and the
+    file's frames from one libsndfile read: the reference, which matched ffmpeg's decode to 2e-6."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    if "MP3" in sf.available_formats():
+        sf.write(path, tone, sample_rate, format="MP3", subtype="MPEG_LAYER_III")
+    elif shutil.which("ffmpeg") is not None:
+        sf.write(path.with_suffix(".wav"), tone, sample_rate, subtype="FLOAT")
+        _ffmpeg("-i", str(path.with_suffix(".wav")), "-c:a", "libmp3lame", str(path))
+    else:
+        pytest.skip("neither libsndfile nor ffmpeg here can write MP3")
+    return sf.read(path, dtype="float32")[0]
+
+
+def _read_every_way(path, sample_rate: int) -> list[np.ndarray]:
+    """``path``'s samples from read_audio and from iter_audio_blocks (1 s blocks, at the file's own rate)."""
+    from speech.audio import read_audio
+
+    blocks = [block for _, block in iter_audio_blocks(path, block_seconds=1.0, sample_rate=sample_rate)]
+    return [read_audio(path)[0], np.concatenate(blocks)]
+
+
+@pytest.mark.parametrize("rate", [22050, 8000, 16000, 44100])
+def test_a_short_mp3_decodes_as_one_libsndfile_read_does(tmp_path, rate):
+    # libsndfile's MP3 samples went wrong from its second read on (soundfile re-seeks the decoder before each): a
+    # 22.05 kHz tone read in 0.25 s pieces was off by up to 0.6 from the first piece's end.
+    reference = _tone_mp3(tmp_path / "a.mp3", rate)
+    for got in _read_every_way(tmp_path / "a.mp3", rate):
+        assert len(got) == len(reference)
+        np.testing.assert_allclose(got, reference, atol=1e-4)
+
+
+@needs_ffmpeg
+def test_a_long_mp3_streams_through_ffmpeg_and_decodes_right(tmp_path, monkeypatch):
+    # Past WHOLE_READ_BYTES an MP3 cannot be read in one call, nor in libsndfile's pieces: ffmpeg streams it.
+    import speech.audio
+
+    monkeypatch.setattr(speech.audio, "WHOLE_READ_BYTES", 22050 * 4)  # 1 s of 22.05 kHz mono float32
+    reference = _tone_mp3(tmp_path / "a.mp3", 22050)
+    with speech.audio.open_audio(tmp_path / "a.mp3") as stream:
+        assert len(list(stream)) > 1  # streamed, memory bounded
+    for got in _read_every_way(tmp_path / "a.mp3", 22050):
+        assert len(got) == len(reference)
+        np.testing.assert_allclose(got, reference, atol=1e-4)
+    # ffmpeg reads a cut MP3 without a word; its frame count still says it was cut.
+    whole = (tmp_path / "a.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(whole[:len(whole) // 2])
+    notes: list[str] = []
+    got = speech.audio.read_audio(tmp_path / "cut.mp3", notes)[0]
+    assert 0.3 * len(reference) < len(got) < 0.7 * len(reference)
+    np.testing.assert_allclose(got[:len(got) // 2], reference[:len(got) // 2], atol=1e-4)
+    assert len(notes) == 1 and notes[0].startswith("truncated file: its header promises 5.00 s"), notes
+
+
+def test_without_ffmpeg_a_long_mp3_is_refused_not_decoded_wrong(tmp_path, monkeypatch):
+    import speech.audio
+
+    reference = _tone_mp3(tmp_path / "a.mp3", 22050)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    np.testing.assert_allclose(speech.audio.read_audio(tmp_path / "a.mp3")[0], reference, atol=1e-4)
+    monkeypatch.setattr(speech.audio, "WHOLE_READ_BYTES", 22050 * 4)
+    for read in (load_audio, lambda p: list(iter_audio_blocks(p, block_seconds=1.0))):
+        with pytest.raises(AudioError, match=r"an MP3 this long \(0\.1 min\) needs ffmpeg on PATH"):
+            read(tmp_path / "a.mp3")
