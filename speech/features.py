@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import stat
 import threading
@@ -181,8 +182,7 @@ def log_mel(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
         segment[end - a:b - a] = 0.0
         step = segment.strides[0]
         # The window's non-zero part of each frame, straight from the samples (no framed copy, no multiplying zeros).
-        view = np.lib.stride_tricks.as_strided(segment[lo:], shape=(m, hi - lo), strides=(hop * step, step),
-                                               writeable=False)
+        view = np.ndarray((m, hi - lo), segment.dtype, buffer=segment, offset=lo * step, strides=(hop * step, step))
         windowed = space.windowed[:m]
         np.multiply(view, window, out=windowed[:, lo:hi])
         if _NUMPY_FFT_OUT:
@@ -206,10 +206,12 @@ NORM_EPS = 1e-3  # MFCCs span about +-400; a coefficient with std below this is 
 
 def normalize_features(features: np.ndarray, eps: float = NORM_EPS) -> np.ndarray:
     """Per-utterance mean/variance normalisation over time. A constant input (silence) becomes zeros."""
-    features = features.astype(np.float64)
-    mean = features.mean(axis=0, keepdims=True)
-    std = np.sqrt(np.mean((features - mean) ** 2, axis=0, keepdims=True))
-    return ((features - mean) / (std + eps)).astype(np.float32)
+    centred = features.astype(np.float64)
+    centred -= centred.mean(axis=0, keepdims=True)
+    std = np.sqrt(np.mean(np.square(centred), axis=0, keepdims=True))
+    std += eps
+    centred /= std
+    return centred.astype(np.float32)
 
 
 MAX_SAFE_PEAK = 1e12  # squared and summed over a frame, still far below float32's 3.4e38
@@ -238,6 +240,22 @@ def compute_features(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     if not np.all(np.isfinite(mfcc)):
         raise AudioError("features are not finite (samples out of range?)")
     return normalize_features(mfcc) if config.normalize else mfcc
+
+
+def _percentile(values: np.ndarray, percent: float) -> float:
+    """``float(np.percentile(values, percent))`` of a non-empty 1-D float64 array, bit for bit (linear interpolation,
+    NaN when a value is), without its general machinery (about a fifth of the edge cut's time on 2-8 s clips)."""
+    n = len(values)
+    virtual = (n - 1) * (percent / 100)
+    lo = min(math.floor(virtual), n - 1)
+    hi = min(lo + 1, n - 1)
+    ordered = np.partition(values, [lo, hi, n - 1]) if n > 1 else values
+    if np.isnan(ordered[-1]):  # NaN sorts last
+        return float("nan")
+    below, above = float(ordered[lo]), float(ordered[hi])
+    gap, weight = above - below, virtual - lo
+    # numpy's lerp, which takes the nearer end as its base
+    return above - gap * (1 - weight) if weight >= 0.5 else below + gap * weight
 
 
 TRIM_BLOCK_FRAMES = 1024  # 10 ms frames per pass of speech_bounds (1.3 MB of float64 at 16 kHz)
@@ -287,7 +305,7 @@ def speech_bounds(wave: np.ndarray, sample_rate: int, threshold_db: float,
     with np.errstate(invalid="ignore"):
         level = 20 * np.log10(energy / (energy.max() + 1e-12))
         if floor_margin_db is not None:
-            floor = float(np.percentile(level, TRIM_FLOOR_PERCENTILE))
+            floor = _percentile(level, TRIM_FLOOR_PERCENTILE)
             threshold_db = max(threshold_db, floor + floor_margin_db)  # NaN floor: the peak rule
         loud = np.nonzero(level > threshold_db)[0]
     if len(loud) == 0:
@@ -389,7 +407,7 @@ class FeatureCache:
         from speech.audio import load_audio
 
         entry = self.path_for(audio_path)
-        features = self.load(entry) if entry.exists() else None
+        features = self.load(entry)  # None when there is none (no separate stat for it)
         if features is None:
             notes: list[str] = []
             wave = load_audio(audio_path, self.config.sample_rate, notes)
