@@ -190,74 +190,98 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         num_tried = tf.maximum(tf.reduce_max(tried_count), 1)
         values, top_classes = tf.math.top_k(frame, k=num_tried)  # [B, M]
         tried = (values >= settings.token_min_logp) | (tf.range(num_tried)[None, :] < 1)
-        classes = top_classes[:, None, :]  # [B, 1, M]
+        space_tried = tf.reduce_any(tried & tf.equal(top_classes, space), axis=1)
+        plen = state["plen"]
+        done_lm, done_text1, done_text2, done_context = complete_word(
+            state, state["valid"] & (plen > 0) & space_tried[:, None])
+        # What a space gives each beam: the part completed as a word, or nothing when there is no part.
+        has_part = plen > 0
+        space_lm = tf.where(has_part, done_lm, state["lm"])
+        space_text1 = tf.where(has_part, done_text1, state["text1"])
+        space_text2 = tf.where(has_part, done_text2, state["text2"])
+
+        # Every candidate [B, K, M] (beam k followed by class m) gets only what choosing the beams needs: its merge
+        # key and its score. The chosen K then take the rest of their state from their parents.
+        classes = top_classes[:, None, :]
         codes = tf.cast(classes, tf.int64) + 1
-        last = state["last"][..., None]
-        same = tf.equal(classes, blank) | tf.equal(classes, last)
+        same = tf.equal(classes, blank) | tf.equal(classes, state["last"][..., None])
         is_space = tf.logical_not(same) & tf.equal(classes, space)
         is_letter = tf.logical_not(same | is_space)
-        plen = state["plen"][..., None]
-        complete = is_space & (plen > 0)
-        space_tried = tf.reduce_any(tried & tf.equal(top_classes, space), axis=1)
-        done_lm, done_text1, done_text2, done_context = complete_word(
-            state, state["valid"] & (state["plen"] > 0) & space_tried[:, None])
         letter1, letter2 = _lanes_of_letter(state["part1"][..., None], state["part2"][..., None], codes)
-        part1 = tf.where(is_letter, letter1, tf.where(is_space, tf.constant(0, tf.int64), state["part1"][..., None]))
-        part2 = tf.where(is_letter, letter2, tf.where(is_space, tf.constant(0, tf.int64), state["part2"][..., None]))
-        new_plen = tf.where(is_letter, plen + 1, tf.where(is_space, 0, plen))
-        text1 = tf.where(complete, done_text1[..., None], state["text1"][..., None])
-        text2 = tf.where(complete, done_text2[..., None], state["text2"][..., None])
-        lm = tf.where(complete, done_lm[..., None], state["lm"][..., None])
-        words = state["words"][..., None] + tf.cast(complete, tf.int32)
+        lm_partial = (state["lm"] + state["partial"])[..., None]
         if tables is not None:
             known = tables.prefixes.lookup(_key(letter1, letter2)) > 0
-            letter_partial = tf.where(known, tf.constant(0.0, tf.float64), settings.unk_score_offset * tf.maximum(
-                tf.constant(1.0, tf.float64), tf.cast(plen + 1, tf.float64) / AVG_WORD_LENGTH))
-            partial = tf.where(is_letter, letter_partial, tf.where(is_space, tf.constant(0.0, tf.float64),
-                                                                   state["partial"][..., None]))
+            unknown_letter = settings.unk_score_offset * tf.maximum(
+                tf.constant(1.0, tf.float64), tf.cast(plen + 1, tf.float64) / AVG_WORD_LENGTH)
+            letter_partial = tf.where(known, tf.constant(0.0, tf.float64), unknown_letter[..., None])
+            letter_extra = state["lm"][..., None] + letter_partial
         else:
-            partial = tf.zeros_like(lm)
+            letter_extra = state["lm"][..., None]
+        extra = tf.where(is_letter, letter_extra, tf.where(is_space, space_lm[..., None], lm_partial))
         valid = state["valid"][..., None] & tried[:, None, :]
         acoustic = tf.where(valid, state["acoustic"][..., None] + values[:, None, :], tf.constant(-np.inf, tf.float64))
         # The merge key: text, part and last class, mixed by multiplication (a short word's lanes are small numbers,
         # which XOR alone would let collide); an invalid candidate gets a key of its own (negative).
-        key1 = ((text1 * TEXT_MULTIPLIERS[0] + part1) % PRIMES[0] * KEY_CLASSES + codes) % PRIMES[0]
-        key2 = ((text2 * TEXT_MULTIPLIERS[1] + part2) % PRIMES[1] * KEY_CLASSES + codes) % PRIMES[1]
+        def merge_lane(lane):
+            text, part, letter, space_text = (state[f"text{lane}"], state[f"part{lane}"], (letter1, letter2)[lane - 1],
+                                              (space_text1, space_text2)[lane - 1])
+            prime, mult = PRIMES[lane - 1], TEXT_MULTIPLIERS[lane - 1]
+            text_part = tf.where(is_letter, (text[..., None] * mult + letter) % prime,
+                                 tf.where(is_space, (space_text * mult % prime)[..., None],
+                                          ((text * mult + part) % prime)[..., None]))
+            return (text_part * KEY_CLASSES + codes) % prime
+
+        key1, key2 = merge_lane(1), merge_lane(2)
         flat = width * num_tried
         unique = -1 - tf.range(flat, dtype=tf.int64)[None, :]
-        keys = tf.where(tf.reshape(valid, [batch, flat]), tf.reshape(_key(key1, key2), [batch, flat]),
-                        unique)
+        keys = tf.where(tf.reshape(valid, [batch, flat]), tf.reshape(_key(key1, key2), [batch, flat]), unique)
         order, first, merged = _merge(keys, tf.reshape(acoustic, [batch, flat]))
-
-        def sorted_flat(x):
-            return tf.gather(tf.reshape(x, [batch, flat, *x.shape[3:]]), order, batch_dims=1)
-
-        shape3 = [batch, width, num_tried]
-        lm_s, partial_s = sorted_flat(tf.broadcast_to(lm, shape3)), sorted_flat(tf.broadcast_to(partial, shape3))
-        total = tf.where(first, merged + lm_s + partial_s, tf.constant(-np.inf, tf.float64))
+        total = tf.where(first, merged + tf.gather(tf.reshape(extra, [batch, flat]), order, batch_dims=1),
+                         tf.constant(-np.inf, tf.float64))
         floor = tf.reduce_max(total, axis=1, keepdims=True) + settings.beam_prune_logp
         total = tf.where(total >= floor, total, tf.constant(-np.inf, tf.float64))
         best_total, chosen = tf.math.top_k(total, k=width, sorted=True)  # positions in sorted order
         source = tf.gather(order, chosen, batch_dims=1)  # flat candidate index
 
-        def pick(x):
-            return tf.gather(tf.reshape(tf.broadcast_to(x, [*shape3, *x.shape[3:]]), [batch, flat, *x.shape[3:]]),
-                             source, batch_dims=1)
+        # The chosen beams' state, from their parents and classes.
+        parent, column = source // num_tried, source % num_tried
 
-        context = tf.where(complete[..., None], done_context[:, :, None, :], state["context"][:, :, None, :])
+        def of_parent(x):
+            return tf.gather(x, parent, batch_dims=1)
+
+        cls = tf.gather(top_classes, column, batch_dims=1)  # [B, K]
+        last, part1, part2, parent_plen = of_parent(state["last"]), of_parent(state["part1"]), of_parent(
+            state["part2"]), of_parent(plen)
+        chose_same = tf.equal(cls, blank) | tf.equal(cls, last)
+        chose_space = tf.logical_not(chose_same) & tf.equal(cls, space)
+        chose_letter = tf.logical_not(chose_same | chose_space)
+        complete = chose_space & (parent_plen > 0)
+        new_part1, new_part2 = _lanes_of_letter(part1, part2, tf.cast(cls, tf.int64) + 1)
+        zero64 = tf.constant(0, tf.int64)
+        if tables is not None:
+            chosen_partial = tf.gather(tf.reshape(letter_partial, [batch, flat]), source, batch_dims=1)
+        else:
+            chosen_partial = tf.zeros([batch, width], tf.float64)
         new_state = {
             "valid": tf.math.is_finite(best_total),
             "acoustic": tf.gather(merged, chosen, batch_dims=1),
-            "lm": pick(lm), "partial": pick(partial), "last": pick(tf.broadcast_to(classes, shape3)),
-            "text1": pick(text1), "text2": pick(text2), "part1": pick(part1), "part2": pick(part2),
-            "plen": pick(new_plen), "words": pick(words), "context": pick(context),
+            "lm": tf.where(complete, of_parent(done_lm), of_parent(state["lm"])),
+            "partial": tf.where(chose_letter, chosen_partial,
+                                tf.where(chose_space, tf.constant(0.0, tf.float64), of_parent(state["partial"]))),
+            "last": cls,
+            "text1": tf.where(complete, of_parent(done_text1), of_parent(state["text1"])),
+            "text2": tf.where(complete, of_parent(done_text2), of_parent(state["text2"])),
+            "part1": tf.where(chose_letter, new_part1, tf.where(chose_space, zero64, part1)),
+            "part2": tf.where(chose_letter, new_part2, tf.where(chose_space, zero64, part2)),
+            "plen": tf.where(chose_letter, parent_plen + 1, tf.where(chose_space, 0, parent_plen)),
+            "words": of_parent(state["words"]) + tf.cast(complete, tf.int32),
+            "context": tf.where(complete[..., None], of_parent(done_context), of_parent(state["context"])),
         }
-        emit = tf.where(is_letter, classes, tf.where(complete, space, -1))
-        parent = source // num_tried
+        emit = tf.where(chose_letter, cls, tf.where(complete, space, -1))
         active = t < lengths  # rows whose audio has ended keep their beams
         keep = tf.range(width, dtype=tf.int32)[None, :]
         parents = parents.write(t, tf.where(active[:, None], parent, keep))
-        emits = emits.write(t, tf.where(active[:, None], pick(emit), -1))
+        emits = emits.write(t, tf.where(active[:, None], emit, -1))
         state = {name: tf.where(tf.reshape(active, [-1] + [1] * (len(value.shape) - 1)), new_state[name], value)
                  for name, value in state.items()}
         return t + 1, state, parents, emits
