@@ -30,6 +30,7 @@ from speech.text import Vocabulary
 
 TEXT_MULTIPLIERS = (1000033, 999979)  # folds a completed word's lane into the text's lane
 KEY_CLASSES = 64  # room for the last class in a beam's merge key
+ROW_SLOTS = 1 << 16  # the row mixed into a merge key's first lane
 
 
 @dataclass(frozen=True)
@@ -112,22 +113,30 @@ def _lanes_of_letter(lane1: tf.Tensor, lane2: tf.Tensor, code: tf.Tensor) -> tup
     return ((lane1 * CHAR_MULTIPLIERS[0] + code) % PRIMES[0], (lane2 * CHAR_MULTIPLIERS[1] + code) % PRIMES[1])
 
 
-def _merge(keys: tf.Tensor, scores: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Rows of candidates ``[B, N]``: ``(order, first, merged)`` where ``order`` sorts each row by key, ``first``
-    marks (in sorted order) the first candidate of each key, and ``merged`` is the log-sum-exp of the scores of its
-    key's candidates, at every sorted position."""
-    batch, width = tf.shape(keys)[0], tf.shape(keys)[1]
-    order = tf.argsort(keys, axis=1, stable=True)
-    sorted_keys = tf.gather(keys, order, batch_dims=1)
-    sorted_scores = tf.gather(scores, order, batch_dims=1)
-    first = tf.concat([tf.ones([batch, 1], tf.bool), tf.not_equal(sorted_keys[:, 1:], sorted_keys[:, :-1])], axis=1)
-    segment = tf.cumsum(tf.cast(first, tf.int32), axis=1) - 1 + tf.range(batch)[:, None] * width
-    count = batch * width
-    top = tf.math.unsorted_segment_max(sorted_scores, segment, count)
+def _merge(keys: tf.Tensor, scores: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
+    """Rows of candidates ``[B, N]`` whose ``keys`` already tell rows apart (:func:`_row_lane`): at the first valid
+    candidate of each key in its row, the log-sum-exp of the scores of that key's valid candidates; -inf elsewhere.
+    Equal keys are found by hashing (``tf.unique``) the valid candidates only, often under half of them."""
+    shape = tf.shape(keys)
+    where = tf.where(tf.reshape(valid, [-1]))
+    _, group = tf.unique(tf.gather_nd(tf.reshape(keys, [-1]), where), out_idx=tf.int32)
+    scores = tf.gather_nd(tf.reshape(scores, [-1]), where)
+    count = tf.size(scores)
+    top = tf.math.unsorted_segment_max(scores, group, count)
     top = tf.where(tf.math.is_finite(top), top, tf.zeros_like(top))
-    total = tf.math.unsorted_segment_sum(tf.exp(sorted_scores - tf.gather(top, segment)), segment, count)
-    merged = tf.gather(tf.math.log(total) + top, segment)
-    return order, first, merged
+    total = tf.math.unsorted_segment_sum(tf.exp(scores - tf.gather(top, group)), group, count)
+    merged = tf.gather(tf.math.log(total) + top, group)
+    position = tf.range(count)
+    first = tf.equal(tf.gather(tf.math.unsorted_segment_min(position, group, count), group), position)
+    minus_inf = tf.fill([tf.reduce_prod(shape)], tf.constant(-np.inf, tf.float64))
+    out = tf.tensor_scatter_nd_update(minus_inf, where, tf.where(first, merged, tf.constant(-np.inf, tf.float64)))
+    return tf.reshape(out, shape)
+
+
+def _row_lane(lane: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+    """A first key lane that also says the row (``rows`` broadcast against ``lane``): one-to-one within a row,
+    so rows merge nothing they did not merge before, and keys of different rows collide only by hash chance."""
+    return (lane * ROW_SLOTS + rows) % PRIMES[0]
 
 
 @dataclass
@@ -155,6 +164,7 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
     context_size = max(tables.order - 1, 1) if tables is not None else 1
     alpha_ln10 = settings.alpha * LN10
     zeros64 = tf.zeros([batch, width], tf.int64)
+    rows = tf.range(tf.cast(batch, tf.int64))[:, None]
 
     def complete_word(state, need: tf.Tensor | None = None):
         """Per beam, what completing its part as a word gives: (lm total, text lanes, context). With ``need``
@@ -209,8 +219,12 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         is_letter = tf.logical_not(same | is_space)
         letter1, letter2 = _lanes_of_letter(state["part1"][..., None], state["part2"][..., None], codes)
         lm_partial = (state["lm"] + state["partial"])[..., None]
+        valid = state["valid"][..., None] & tried[:, None, :]
         if tables is not None:
-            known = tables.prefixes.lookup(_key(letter1, letter2)) > 0
+            # Looked up for the valid letters only, often under half of the candidates.
+            where = tf.where(valid & is_letter)
+            known = tf.scatter_nd(where, tables.prefixes.lookup(
+                _key(tf.gather_nd(letter1, where), tf.gather_nd(letter2, where))), tf.shape(letter1, tf.int64)) > 0
             unknown_letter = settings.unk_score_offset * tf.maximum(
                 tf.constant(1.0, tf.float64), tf.cast(plen + 1, tf.float64) / AVG_WORD_LENGTH)
             letter_partial = tf.where(known, tf.constant(0.0, tf.float64), unknown_letter[..., None])
@@ -218,7 +232,6 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         else:
             letter_extra = state["lm"][..., None]
         extra = tf.where(is_letter, letter_extra, tf.where(is_space, space_lm[..., None], lm_partial))
-        valid = state["valid"][..., None] & tried[:, None, :]
         acoustic = tf.where(valid, state["acoustic"][..., None] + values[:, None, :], tf.constant(-np.inf, tf.float64))
         # The merge key: text, part and last class, mixed by multiplication (a short word's lanes are small numbers,
         # which XOR alone would let collide); an invalid candidate gets a key of its own (negative).
@@ -231,17 +244,14 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
                                           ((text * mult + part) % prime)[..., None]))
             return (text_part * KEY_CLASSES + codes) % prime
 
-        key1, key2 = merge_lane(1), merge_lane(2)
+        key1, key2 = _row_lane(merge_lane(1), rows[..., None]), merge_lane(2)
         flat = width * num_tried
-        unique = -1 - tf.range(flat, dtype=tf.int64)[None, :]
-        keys = tf.where(tf.reshape(valid, [batch, flat]), tf.reshape(_key(key1, key2), [batch, flat]), unique)
-        order, first, merged = _merge(keys, tf.reshape(acoustic, [batch, flat]))
-        total = tf.where(first, merged + tf.gather(tf.reshape(extra, [batch, flat]), order, batch_dims=1),
-                         tf.constant(-np.inf, tf.float64))
+        merged = _merge(tf.reshape(_key(key1, key2), [batch, flat]), tf.reshape(acoustic, [batch, flat]),
+                        tf.reshape(valid, [batch, flat]))
+        total = merged + tf.reshape(extra, [batch, flat])
         floor = tf.reduce_max(total, axis=1, keepdims=True) + settings.beam_prune_logp
         total = tf.where(total >= floor, total, tf.constant(-np.inf, tf.float64))
-        best_total, chosen = tf.math.top_k(total, k=width, sorted=True)  # positions in sorted order
-        source = tf.gather(order, chosen, batch_dims=1)  # flat candidate index
+        best_total, source = tf.math.top_k(total, k=width, sorted=True)  # flat candidate index
 
         # The chosen beams' state, from their parents and classes.
         parent, column = source // num_tried, source % num_tried
@@ -264,7 +274,7 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
             chosen_partial = tf.zeros([batch, width], tf.float64)
         new_state = {
             "valid": tf.math.is_finite(best_total),
-            "acoustic": tf.gather(merged, chosen, batch_dims=1),
+            "acoustic": tf.gather(merged, source, batch_dims=1),
             "lm": tf.where(complete, of_parent(done_lm), of_parent(state["lm"])),
             "partial": tf.where(chose_letter, chosen_partial,
                                 tf.where(chose_space, tf.constant(0.0, tf.float64), of_parent(state["partial"]))),
@@ -313,17 +323,14 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
     if tables is not None:
         context = tf.where(has_part[..., None], done_context, state["context"])
         lm += alpha_ln10 * tables.log10_prob(context, tf.fill(tf.shape(words), tables.eos))
-    unique = -1 - tf.range(width, dtype=tf.int64)[None, :]
-    keys = tf.where(state["valid"], _key(text1, text2), unique)
-    order, first, merged = _merge(keys, state["acoustic"])
-    total = tf.where(first, merged + tf.gather(lm, order, batch_dims=1), tf.constant(-np.inf, tf.float64))
+    total = _merge(_key(_row_lane(text1, rows), text2), state["acoustic"], state["valid"]) + lm
     floor = tf.reduce_max(total, axis=1, keepdims=True) + settings.beam_prune_logp
-    spoken = (total >= floor) & (tf.gather(words, order, batch_dims=1) > 0)
+    spoken = (total >= floor) & (words > 0)
     spoken_total = tf.where(spoken, total, tf.constant(-np.inf, tf.float64))
     best = tf.argmax(spoken_total, axis=1, output_type=tf.int32)
     found = tf.reduce_any(spoken, axis=1)
     best_total = tf.gather(spoken_total, best, batch_dims=1)
-    beam = tf.gather(order, best, batch_dims=1)
+    beam = best
 
     # Follow the back-pointers from the best beam to read its letters.
     parents, emits = parents.stack(), emits.stack()  # [T, B, K]
