@@ -159,6 +159,10 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
     lengths = tf.cast(lengths, tf.int32)
     # At least one frame, so that the loops' arrays are never empty (a row of length 0 ignores it).
     log_probs = tf.pad(log_probs, [[0, 0], [0, tf.maximum(1 - tf.shape(log_probs)[1], 0)], [0, 0]])
+    # Longest rows first: at every frame the rows still speaking are the first few, and only they are searched (a
+    # batch's rows end at different frames; the ended ones would otherwise cost as much as the rest).
+    order = tf.argsort(lengths, direction="DESCENDING", stable=True)
+    log_probs, lengths = tf.gather(log_probs, order), tf.gather(lengths, order)
     batch, num_frames = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
     width, blank, space = settings.beam_width, vocab.blank, vocab.chars.index(" ")
     context_size = max(tables.order - 1, 1) if tables is not None else 1
@@ -192,10 +196,13 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         return (tf.tensor_scatter_nd_update(state["lm"], where, lm), new_text1, new_text2,
                 tf.tensor_scatter_nd_update(state["context"], where, context))
 
-    def step(t, state, parents, emits):
+    def step(t, all_rows, parents, emits):
+        speaking = tf.reduce_sum(tf.cast(t < lengths, tf.int32))
+        state = {name: value[:speaking] for name, value in all_rows.items()}
+        batch, rows = speaking, tf.range(tf.cast(speaking, tf.int64))[:, None]
         # Only the classes tried in some row of this frame become candidates (often 1-3 of the C): the rows' classes
         # in descending order, as many as the row that tries most; those a row does not try are invalid there.
-        frame = log_probs[:, t, :]  # [B, C]
+        frame = log_probs[:speaking, t, :]  # [B, C]
         tried_count = tf.reduce_sum(tf.cast(frame >= settings.token_min_logp, tf.int32), axis=1)
         num_tried = tf.maximum(tf.reduce_max(tried_count), 1)
         values, top_classes = tf.math.top_k(frame, k=num_tried)  # [B, M]
@@ -288,13 +295,11 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
             "context": tf.where(complete[..., None], of_parent(done_context), of_parent(state["context"])),
         }
         emit = tf.where(chose_letter, cls, tf.where(complete, space, -1))
-        active = t < lengths  # rows whose audio has ended keep their beams
-        keep = tf.range(width, dtype=tf.int32)[None, :]
-        parents = parents.write(t, tf.where(active[:, None], parent, keep))
-        emits = emits.write(t, tf.where(active[:, None], emit, -1))
-        state = {name: tf.where(tf.reshape(active, [-1] + [1] * (len(value.shape) - 1)), new_state[name], value)
-                 for name, value in state.items()}
-        return t + 1, state, parents, emits
+        ended = tf.shape(lengths)[0] - speaking  # rows whose audio has ended keep their beams
+        parents = parents.write(t, tf.concat([parent, tf.tile(tf.range(width)[None, :], [ended, 1])], axis=0))
+        emits = emits.write(t, tf.concat([emit, tf.fill([ended, width], -1)], axis=0))
+        all_rows = {name: tf.concat([new_state[name], value[speaking:]], axis=0) for name, value in all_rows.items()}
+        return t + 1, all_rows, parents, emits
 
     first_beam = tf.range(width)[None, :] < 1
     state = {
@@ -345,8 +350,9 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
     table = tf.constant(["", *vocab.chars])
     text = tf.strings.strip(tf.strings.reduce_join(tf.gather(table, letters + 1), axis=1))
     letters = tf.where(found[:, None], letters, -1)
-    return (tf.where(found, text, ""), tf.where(found, best_total, tf.constant(-np.inf, tf.float64)), found,
-            letters)
+    back_in_order = tf.math.invert_permutation(order)
+    return tuple(tf.gather(x, back_in_order) for x in (
+        tf.where(found, text, ""), tf.where(found, best_total, tf.constant(-np.inf, tf.float64)), found, letters))
 
 
 ALIGN_FLOOR = float(np.log(1e-30))  # as speech.decoding's: every path stays finite
