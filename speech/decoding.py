@@ -58,10 +58,11 @@ from speech.text import Vocabulary
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode and lmplz)"
-# pyctcdecode's own default is 100. The bundled model's dev split (251 utterances, LM weights tuned for each width):
-# WER 0.193 / 0.187 / 0.180 / 0.180 at 32 / 64 / 128 / 256. Beam 128 costs about 2.3 times beam 32's CPU in
-# transcribe_files (28 against 66 audio-seconds per CPU-second on scripts/bench.py's clips; greedy 119).
-DEFAULT_BEAM_WIDTH = 128
+# pyctcdecode's own default is 100. The bundled model (stage 29) at 64 against 128, scored by `speech compare`:
+# real speech (../shared/realdev, 169 clips) WER 0.908 against 0.921 (64 better), synthetic test split 0.2324
+# against 0.2305 (no clear difference); 96 was no better than 64. The search's cost is about linear in the width
+# (docs/experiments.md, "Decoding cost (session 29)").
+DEFAULT_BEAM_WIDTH = 64
 DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's own default
 
 

@@ -18,12 +18,11 @@ import numpy as np
 from speech.audio import iter_audio_blocks
 from speech.decoding import BeamSearchDecoder, DecodingOptions, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
-from speech.features import FeatureConfig, speech_feature_variants
+from speech.features import PARALLEL_MIN_FILES, FeatureConfig, speech_feature_variants
 from speech.workers import init_worker
 
 log = logging.getLogger("speech.transcribe")
 
-PARALLEL_MIN_FILES = 32
 # Longer audio is cut into segments of at most this length. The bundled model trained on sentence-length clips
 # (median 2.2 s, 99% under 10 s), and it reads long recordings worse than their parts: dev clips joined four by
 # four into 11 s recordings (scripts/bench_long.py) gave WER 0.225 with 30 s segments, 0.217 with 10 and 0.216
@@ -402,7 +401,8 @@ class Transcriber:
         killed job loses at most one chunk of work, however long its recordings. ``on_audio(seconds)`` is called as
         each :data:`PROGRESS_SECONDS` or so of audio is decoded (a progress bar that moves within a long file)."""
         paths = list(paths)
-        # Worker start-up costs a few seconds: a handful of files is faster in this process.
+        # Worker start-up costs a few seconds, and a file's features cost a small part of decoding it: 200 clips
+        # (scripts/bench.py's) took less CPU and less wall time in this process than with a worker per core.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
         tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.variants, self.long_file_seconds)
                  for p in paths)
