@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Install the optional language-model tools, idempotently (used by CI and developers). Decoding with an LM needs
-# neither: the beam search runs as TensorFlow ops and reads the LM as arrays (speech.ngram).
+# Install the optional language-model tool, idempotently (used by CI and developers). Decoding with an LM (and
+# hotwords) needs none: the beam search runs as TensorFlow ops and reads the LM as arrays (speech.ngram).
 #   * KenLM's lmplz, built from the kenlm source package into .tools/kenlm/bin/: builds an LM from text
 #     (`speech lm`, the default model's build).
-#   * Python: pygtrie, pyctcdecode==0.5.0 (--no-deps: its metadata pins numpy<2, but it works on numpy 2.x), for
-#     `--hotwords` only.
 # Work already done is skipped. Build failures are reported; the exit status is non-zero only with --strict.
 #
 # Usage: scripts/install_kenlm.sh [--strict]        (VENV=path overrides the venv, default .venv)
@@ -14,7 +12,7 @@ STRICT=0
 for arg in "$@"; do
   case "$arg" in
     --strict) STRICT=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install_kenlm: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -24,7 +22,6 @@ VENV="${VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 TOOLS="$ROOT/.tools/kenlm"
 BIN="$TOOLS/bin"
-PYCTCDECODE_VERSION="0.5.0"
 FAILED=()
 
 log() { echo "install_kenlm: $*"; }
@@ -57,22 +54,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-has_module() { "$PY" -c "import $1" >/dev/null 2>&1; }
-
-# --- 1. pyctcdecode + pygtrie (pure Python) ---------------------------------------------------------
-if has_module pygtrie; then log "pygtrie: present"; else
-  log "installing pygtrie"
-  "$PY" -m pip install -q pygtrie || fail "pygtrie (pip install)"
-fi
-if [[ "$("$PY" -c 'import importlib.metadata as m; print(m.version("pyctcdecode"))' 2>/dev/null)" == "$PYCTCDECODE_VERSION" ]]; then
-  log "pyctcdecode $PYCTCDECODE_VERSION: present"
-else
-  log "installing pyctcdecode==$PYCTCDECODE_VERSION --no-deps"
-  # --no-deps: the numpy<2 pin in its metadata is stale; its real deps (numpy, pygtrie) are handled here.
-  "$PY" -m pip install -q --no-deps "pyctcdecode==$PYCTCDECODE_VERSION" || fail "pyctcdecode (pip install)"
-fi
-
-# --- 2. lmplz -----------------------------------------------------------------------------------------
+# --- lmplz -----------------------------------------------------------------------------------------
 if [[ -x "$BIN/lmplz" ]]; then
   log "lmplz: present in $BIN"
 else
@@ -105,16 +87,9 @@ else
   build_tools || fail "lmplz (see $TOOLS/cmake.log and $TOOLS/build.log)"
 fi
 
-# --- 3. check ---------------------------------------------------------------------------------------
-if "$PY" -c "import numpy, pyctcdecode; pyctcdecode.build_ctcdecoder(['', 'a', ' '])" >/dev/null 2>&1; then
-  log "check: pyctcdecode imports and builds a decoder"
-else
-  fail "check: python -c 'import pyctcdecode' failed"
-fi
-
 if [[ ${#FAILED[@]} -gt 0 ]]; then
   echo "install_kenlm: ${#FAILED[@]} step(s) failed: ${FAILED[*]}" >&2
-  echo "install_kenlm: decoding (greedy and LM beam search) still works; building LMs / hotwords will raise clear errors." >&2
+  echo "install_kenlm: decoding (greedy, LM beam search, hotwords) still works; building LMs will raise clear errors." >&2
   [[ $STRICT -eq 1 ]] && exit 1
   exit 0
 fi

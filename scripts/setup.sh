@@ -3,8 +3,8 @@
 #   1. a virtual environment (.venv, or $VENV) with requirements.txt (tensorflow-cpu by default), and this package
 #      installed editable on top (the `speech` command);
 #   2. the offline TTS engines and text packages for the built-in corpus (scripts/install_tts.sh);
-#   3. KenLM's lmplz for building LMs and pyctcdecode for --hotwords (scripts/install_kenlm.sh; decoding with the
-#      bundled LM needs neither);
+#   3. KenLM's lmplz for building LMs (scripts/install_kenlm.sh; decoding with the bundled LM, hotwords included,
+#      does not need it);
 #   4. apache-beam (requirements-beam.txt) for pipelines/beam_transcribe.py.
 # Steps 2-3 need root (apt); what cannot be installed is reported and the rest still works.
 # Usage: bash scripts/setup.sh [--minimal]     (--minimal: step 1 only)

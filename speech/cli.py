@@ -30,9 +30,8 @@ VERBS = {
 # The verbs that run TensorFlow (the rest start without importing it).
 TENSORFLOW_VERBS = ("featurize", "train", "evaluate", "transcribe", "export", "beam", "build-default")
 
-# Libraries whose INFO lines are noise to a user (pyctcdecode's "Alphabet determined ...", Beam's start-up notes);
-# -v lets them through.
-QUIET_LOGGERS = ("pyctcdecode", "absl", "h5py", "numba", "apache_beam")
+# Libraries whose INFO lines are noise to a user (Beam's start-up notes); -v lets them through.
+QUIET_LOGGERS = ("absl", "h5py", "numba", "apache_beam")
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:

@@ -23,7 +23,7 @@ Nothing is rounded.
 
 Beam search (:class:`BeamSearchDecoder`) is the CTC prefix beam search of :mod:`speech.prefix_search`
 (pyctcdecode's algorithm), optionally fused with a word n-gram LM (:mod:`speech.ngram`; shallow fusion:
-``score = acoustic + alpha * lm_log10_prob * ln(10) + beta * words``), run as TensorFlow graph ops
+``score = acoustic + alpha * lm_log10_prob * ln(10) + beta * words``) and with hotwords, run as TensorFlow graph ops
 (:mod:`speech.tf_prefix_search`, the same function the SavedModel runs). Only its text is used: the text is then
 force-aligned to the frames (Viterbi CTC alignment, :func:`ctc_align`) and the aligned path goes through greedy
 rules 2-6 in place of the argmax path. So word timings and confidences follow the greedy conventions exactly, and
@@ -37,13 +37,11 @@ letters on real ones, and a small penalty gives back letters it heard but ranked
 penalty" of k2/sherpa decoders). (The search's own word frames are not used: they come from whichever alignment
 survived its prefix merges, and were seen off by several frames on noisy input.)
 
-Decoding needs nothing beyond TensorFlow and numpy; only ``hotwords`` need pyctcdecode (``scripts/install_kenlm.sh``),
-and without it asking for them raises :class:`DecoderUnavailableError` naming that script.
+Decoding needs nothing beyond TensorFlow and numpy, hotwords included.
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 import math
@@ -57,13 +55,12 @@ from speech.text import Vocabulary
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "run scripts/install_kenlm.sh (installs pyctcdecode and lmplz)"
 # pyctcdecode's own default is 100. The bundled model (stage 29) at 64 against 128, scored by `speech compare`:
 # real speech (../shared/realdev, 169 clips) WER 0.908 against 0.921 (64 better), synthetic test split 0.2324
 # against 0.2305 (no clear difference); 96 was no better than 64. The search's cost is about linear in the width
 # (docs/experiments.md, "Decoding cost (session 29)").
 DEFAULT_BEAM_WIDTH = 64
-DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's own default
+DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's default (speech.prefix_search.HOTWORD_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -120,10 +117,6 @@ class DecodingOptions:
         """Options from a ``decoder`` config section (other keys, such as tuning figures, are ignored)."""
         names = {f.name for f in fields(cls)} - {"lm_path"}
         return cls(lm_path=lm_path, **{k: v for k, v in section.items() if k in names and v is not None})
-
-
-class DecoderUnavailableError(ImportError):
-    """Beam search or LM fusion was asked for but its optional dependencies are not installed."""
 
 
 @dataclass
@@ -330,58 +323,12 @@ def ctc_align(log_probs: np.ndarray, text: str, vocab: Vocabulary) -> np.ndarray
     return path
 
 
-def _require(module: str, what: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise DecoderUnavailableError(
-            f"{what} needs the Python package '{module}', which is not installed: {INSTALL_HINT}"
-        ) from exc
-
-
-class _PyctcdecodeLM:
-    """An :class:`speech.ngram.NGramLM` behind pyctcdecode's language-model interface (order, start state, partial
-    and word scores), scoring as :mod:`speech.prefix_search` does, so hotword decoding differs from the default
-    search by the hotwords alone. An empty last word is the sentence end only (pyctcdecode 0.5 scored it as an
-    unknown word, so with an LM silence could never decode to nothing)."""
-
-    def __init__(self, lm, vocab: Vocabulary, alpha: float, beta: float):
-        from speech.prefix_search import word_prefixes
-
-        self.lm, self.alpha, self.beta = lm, alpha, beta
-        self.prefixes = word_prefixes(lm, vocab)
-
-    @property
-    def order(self) -> int:
-        return self.lm.order
-
-    def get_start_state(self) -> tuple[int, ...]:
-        return (self.lm.bos,)
-
-    def score_partial_token(self, partial_token: str) -> float:
-        from speech.prefix_search import unknown_part_score
-
-        return unknown_part_score(partial_token, self.prefixes)
-
-    def score(self, prev_state: tuple[int, ...], word: str, is_last_word: bool = False) -> tuple[float, tuple]:
-        from speech.prefix_search import LN10, word_log10
-
-        if not word:
-            end = self.lm.log10_prob(prev_state, self.lm.eos) if is_last_word else 0.0
-            return self.alpha * LN10 * end, prev_state
-        log10, word_id = word_log10(self.lm, prev_state, word)
-        state = (*prev_state, word_id)[-max(self.lm.order - 1, 1):]
-        if is_last_word:
-            log10 += self.lm.log10_prob(state, self.lm.eos)
-        return self.alpha * LN10 * log10 + self.beta, state
-
-
 class BeamSearchDecoder:
     """CTC prefix beam search, fused with a word n-gram LM when ``lm_path`` is given (an ``.npz`` from ``speech lm``
     or an ARPA file): the search :mod:`speech.prefix_search` defines, run as TensorFlow graph ops
     (:func:`speech.tf_prefix_search.prefix_beam_search`, the function the SavedModel runs in its graph), a batch
-    of utterances at a time. ``hotwords`` take pyctcdecode's search instead (the same algorithm plus its hotword
-    scoring; an optional package, ``scripts/install_kenlm.sh``).
+    of utterances at a time. ``hotwords`` (phrases) steer the same search (:mod:`speech.prefix_search` defines
+    their scores; ``hotword_weight`` 0 turns them off).
     """
 
     def __init__(
@@ -397,6 +344,7 @@ class BeamSearchDecoder:
         hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
     ):
         from speech.ngram import load_ngram_lm
+        from speech.prefix_search import hotword_phrases
 
         if beam_width < 1:
             raise ValueError(f"beam_width must be >= 1, got {beam_width}")
@@ -409,40 +357,29 @@ class BeamSearchDecoder:
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.blank_penalty = float(blank_penalty)
-        # Words and phrases to favour (names, jargon; in the LM or not): pyctcdecode adds hotword_weight per matched
-        # word and part of it per partial match during the search.
+        # Words and phrases to favour (names, jargon; in the LM or not): the search adds hotword_weight per phrase
+        # said and part of it per partial word.
         self.hotwords = [h.strip() for h in hotwords if h.strip()]
         self.hotword_weight = float(hotword_weight)
-        if any(c not in vocab.chars for h in self.hotwords for c in h):
-            raise ValueError(f"hotwords must be spelled with the model's characters ({vocab.chars!r}): {self.hotwords}")
-        if self.hotwords:
-            _require("pyctcdecode", "decoding with hotwords")
+        hotword_phrases(self.hotwords, vocab)  # a ValueError names hotwords the model cannot spell
         self.lm = load_ngram_lm(self.lm_path) if self.lm_path is not None else None
-        self._tables = None
         self._build()
 
     def _build(self) -> None:
-        if self.hotwords:
-            import pyctcdecode
-            from pyctcdecode.alphabet import Alphabet
-
-            lm = _PyctcdecodeLM(self.lm, self.vocab, self.alpha, self.beta) if self.lm is not None else None
-            # The blank is "" at index len(chars), matching the vocabulary's class order; " " delimits words.
-            self._decoder = pyctcdecode.BeamSearchDecoderCTC(Alphabet.build_alphabet([*self.vocab.chars, ""]), lm)
-            return
         import tensorflow as tf
 
-        from speech.tf_prefix_search import LMTables, SearchSettings, prefix_beam_search
+        from speech.tf_prefix_search import HotwordTables, LMTables, SearchSettings, prefix_beam_search
 
-        if self._tables is None and self.lm is not None:
-            self._tables = LMTables(self.lm, self.vocab)
-        vocab, tables, width = self.vocab, self._tables, self.beam_width
+        tables = LMTables(self.lm, self.vocab) if self.lm is not None else None
+        hot = HotwordTables(self.hotwords, self.vocab, self.hotword_weight) \
+            if self.hotwords and self.hotword_weight else None
+        vocab, width = self.vocab, self.beam_width
         scalar = tf.TensorSpec([], tf.float64)
 
         # The LM weights are inputs, so tuning them does not trace the search again.
         def search(log_probs, lengths, alpha, beta):
             settings = SearchSettings(alpha=alpha, beta=beta, beam_width=width)
-            return prefix_beam_search(log_probs, lengths, vocab, settings, tables)[1:]
+            return prefix_beam_search(log_probs, lengths, vocab, settings, tables, hot)[1:]
 
         self._search = tf.function(search, input_signature=[
             tf.TensorSpec([None, None, vocab.num_classes], tf.float32), tf.TensorSpec([None], tf.int32), scalar,
@@ -451,8 +388,6 @@ class BeamSearchDecoder:
     def set_lm_weights(self, alpha: float, beta: float) -> None:
         """Change the LM weights without reloading the LM (used by :func:`tune_lm_weights`)."""
         self.alpha, self.beta = float(alpha), float(beta)
-        if self.hotwords:
-            self._build()
 
     def decode(self, log_probs: np.ndarray) -> Hypothesis:
         log_probs = _check_matrix(log_probs, self.vocab)
@@ -460,14 +395,6 @@ class BeamSearchDecoder:
 
     def _search_texts(self, rows: list[np.ndarray]) -> list[tuple[str, float] | None]:
         """``(text, score)`` of the search's best spoken beam per row, None where no beam says a word."""
-        if self.hotwords:
-            out = []
-            for x in rows:
-                beams = self._decoder.decode_beams(x.astype(np.float64), beam_width=self.beam_width,
-                                                   hotwords=self.hotwords, hotword_weight=self.hotword_weight)
-                spoken = [b for b in beams if b[0].strip()]
-                out.append((spoken[0][0], float(spoken[0][-1])) if spoken else None)
-            return out
         batch = np.zeros((len(rows), max(len(x) for x in rows), self.vocab.num_classes), np.float32)
         for i, x in enumerate(rows):
             batch[i, :len(x)] = x
@@ -513,11 +440,7 @@ class BeamSearchDecoder:
 
     def close(self) -> None:
         """Release the LM and the compiled search."""
-        decoder = getattr(self, "_decoder", None)
-        if decoder is not None:
-            decoder.cleanup()
-            self._decoder = None
-        self._search = self._tables = self.lm = None
+        self._search = self.lm = None
 
 
 def make_decoder(vocab: Vocabulary, frame_duration: float, options: DecodingOptions | None = None) -> Decoder:

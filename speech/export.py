@@ -467,7 +467,7 @@ def decoding_search(options: DecodingOptions, vocab: Vocabulary) -> Search | Non
         return None
     if options.hotwords or options.hop_lengths or options.fmaxes:
         log.warning("the SavedModel's search runs without the model's hotwords and decoding search (the CLI's "
-                    "pyctcdecode and feature variants); only the beam search, LM and blank penalty are in the graph")
+                    "hotword tables and feature variants); only the beam search, LM and blank penalty are in the graph")
     tables = LMTables(load_ngram_lm(options.lm_path), vocab) if options.lm_path else None
     width = options.beam_width if options.beam_width > 1 else DEFAULT_BEAM_WIDTH
     settings = SearchSettings(alpha=options.alpha, beta=options.beta, beam_width=width)

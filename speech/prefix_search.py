@@ -18,8 +18,22 @@ The algorithm is pyctcdecode's (0.5), restated:
   beams with equal words merge; the result is the best total among those within ``beam_prune_logp`` of the best
   that say at least one word, or ``None`` when none does (the caller then keeps the best path).
 
-Without an LM the totals are the acoustic scores alone. Ties are broken by the order of first appearance here and
-by hash order in the graph: on real logits exact ties do not occur, and the tests compare on random ones.
+Hotwords (phrases of one or more words, weight ``w``; pyctcdecode's intent, restated on our beams) add to a beam's
+LM score, so they steer ranking and pruning as the LM does:
+
+- a part that is a prefix of some word of a hotword scores ``w * len(part) / len(shortest such word)`` in place of
+  ``partial(part)``, so a hotword survives pruning while it is being spelled;
+- completing a word (a space, or the end of the utterance) adds ``w`` for each hotword phrase that the last completed
+  words equal (the last ``n`` for a phrase of ``n`` words: with hotwords "anna karenina" and "karenina", completing
+  "karenina" after "anna" adds ``2 w``). pyctcdecode instead adds ``w`` per word of any hotword said anywhere.
+- a word of a hotword that the LM lacks scores without ``unk_score_offset`` (the LM's ``<unk>`` probability only).
+  pyctcdecode adds it: completing such a word then cost more than ``w``, so the beams that kept spelling it (at
+  ``w``) pruned those that completed it, and the rest of the utterance was lost.
+
+A weight of 0 is no hotwords. Without an LM the totals are the acoustic scores plus the hotwords'.
+
+Ties are broken by the order of first appearance here and by hash order in the graph: on real logits exact ties do
+not occur, and the tests compare on random ones.
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from speech.ngram import PRIMES, NGramLM, combine_lanes
+from speech.ngram import LANE_BITS, PRIMES, NGramLM, combine_lanes
 from speech.text import Vocabulary
 
 TOKEN_MIN_LOGP = -5.0  # pyctcdecode's defaults, which the bundled model's decoding was tuned with
@@ -37,8 +51,10 @@ BEAM_PRUNE_LOGP = -10.0
 UNK_SCORE_OFFSET = -10.0
 AVG_WORD_LENGTH = 6  # letters; a longer unknown part costs proportionally more
 LN10 = math.log(10.0)
+HOTWORD_WEIGHT = 10.0  # pyctcdecode's default
 # Hashing of spelled words for the graph's tables (word_and_prefix_keys): one multiplier per lane, letters 1..C-1.
 CHAR_MULTIPLIERS = (131, 137)
+PHRASE_MULTIPLIERS = (1000037, 999961)  # folds a word's lane into a hotword phrase's lane (phrase_keys)
 
 
 def _spelled_lanes(words: list[str], vocab: Vocabulary) -> tuple[list[np.ndarray], np.ndarray]:
@@ -81,6 +97,44 @@ def word_and_prefix_keys(words: Iterable[str], vocab: Vocabulary) -> tuple[np.nd
     return whole, np.unique(combine_lanes(*(lane[inside] for lane in lanes)))
 
 
+def hotword_phrases(hotwords: Iterable[str], vocab: Vocabulary) -> list[tuple[str, ...]]:
+    """The distinct phrases of ``hotwords`` as word tuples, in order of first appearance (blank ones dropped);
+    a ValueError names any that the vocabulary cannot spell."""
+    allowed = set(vocab.chars)
+    bad = [h for h in hotwords if not set(h) <= allowed]
+    if bad:
+        raise ValueError(f"hotwords must be spelled with the model's characters ({vocab.chars!r}): {bad}")
+    return list(dict.fromkeys(tuple(h.split()) for h in hotwords if h.split()))
+
+
+def hotword_prefix_lengths(phrases: Iterable[tuple[str, ...]]) -> dict[str, int]:
+    """Every non-empty prefix of every word of the phrases -> the length of the shortest of those words it begins."""
+    lengths: dict[str, int] = {}
+    for word in {w for phrase in phrases for w in phrase}:
+        for n in range(1, len(word) + 1):
+            lengths[word[:n]] = min(lengths.get(word[:n], len(word)), len(word))
+    return lengths
+
+
+def split_key(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two hash lanes of keys made by :func:`speech.ngram.combine_lanes`."""
+    key = np.asarray(key, np.int64)
+    return key >> LANE_BITS, key & ((1 << LANE_BITS) - 1)
+
+
+def phrase_keys(phrases: list[tuple[str, ...]], vocab: Vocabulary) -> np.ndarray:
+    """int64 keys of word sequences, as the graph hashes a beam's last completed words: each lane starts at the
+    number of words and folds in each word's lane (of :func:`word_and_prefix_keys`) plus 1."""
+    keys = []
+    for phrase in phrases:
+        lanes = [len(phrase), len(phrase)]
+        for word_lanes in zip(*split_key(word_and_prefix_keys(phrase, vocab)[0])):
+            lanes = [(lane * mult + int(w) + 1) % prime
+                     for lane, w, mult, prime in zip(lanes, word_lanes, PHRASE_MULTIPLIERS, PRIMES)]
+        keys.append(int(combine_lanes(np.array(lanes[0]), np.array(lanes[1]))))
+    return np.array(keys, np.int64)
+
+
 def spellable_words(lm: NGramLM, vocab: Vocabulary) -> list[tuple[str, int]]:
     """``(word, id)`` of the LM's words that the vocabulary can spell (not ``<s>``, ``</s>``, ``<unk>``)."""
     allowed = set(vocab.chars) - {" "}
@@ -114,30 +168,43 @@ def unknown_part_score(part: str, prefixes: set[str], unk_score_offset: float = 
 
 
 class _LMScorer:
-    """Cumulative LM scores of word sequences, cached by sequence (words -> (score, context ids))."""
+    """Cumulative LM (and hotword) scores of word sequences, cached by sequence (words -> (score, context ids))."""
 
-    def __init__(self, lm: NGramLM | None, vocab: Vocabulary, alpha: float, beta: float, unk_score_offset: float):
+    def __init__(self, lm: NGramLM | None, vocab: Vocabulary, alpha: float, beta: float, unk_score_offset: float,
+                 hotwords: list[tuple[str, ...]], hotword_weight: float):
         self.lm, self.alpha, self.beta, self.unk = lm, alpha, beta, unk_score_offset
         self.prefixes = word_prefixes(lm, vocab) if lm is not None else set()
+        self.phrases, self.weight = set(hotwords), hotword_weight
+        self.hot_prefixes = hotword_prefix_lengths(hotwords)
+        self.hot_words = {w for phrase in hotwords for w in phrase}
+        self.longest = max(map(len, hotwords), default=0)
         self.cache: dict[tuple[str, ...], tuple[float, tuple[int, ...]]] = {
             (): (0.0, (lm.bos,) if lm is not None else ())}
 
     def words(self, words: tuple[str, ...]) -> tuple[float, tuple[int, ...]]:
         if words not in self.cache:
-            previous, context = self.words(words[:-1])
-            log10, word_id = word_log10(self.lm, context, words[-1], self.unk)
-            self.cache[words] = (previous + self.alpha * LN10 * log10 + self.beta, (*context, word_id))
+            score, context = self.words(words[:-1])
+            if self.lm is not None:
+                unk = 0.0 if words[-1] in self.hot_words else self.unk
+                log10, word_id = word_log10(self.lm, context, words[-1], unk)
+                score, context = score + self.alpha * LN10 * log10 + self.beta, (*context, word_id)
+            if self.phrases:
+                matched = sum(words[-n:] in self.phrases for n in range(1, min(self.longest, len(words)) + 1))
+                score += self.weight * matched
+            self.cache[words] = (score, context)
         return self.cache[words]
 
     def total(self, words: tuple[str, ...]) -> float:
-        return 0.0 if self.lm is None else self.words(words)[0]
+        return 0.0 if self.lm is None and not self.phrases else self.words(words)[0]
 
     def partial(self, part: str) -> float:
+        if part in self.hot_prefixes:
+            return self.weight * len(part) / self.hot_prefixes[part]
         return 0.0 if self.lm is None else unknown_part_score(part, self.prefixes, self.unk)
 
     def end(self, words: tuple[str, ...]) -> float:
         if self.lm is None:
-            return 0.0
+            return self.total(words)
         score, context = self.words(words)
         return score + self.alpha * LN10 * self.lm.log10_prob(context, self.lm.eos)
 
@@ -152,12 +219,16 @@ def prefix_beam_search(
     beam_prune_logp: float = BEAM_PRUNE_LOGP,
     token_min_logp: float = TOKEN_MIN_LOGP,
     unk_score_offset: float = UNK_SCORE_OFFSET,
+    hotwords: Iterable[str] = (),
+    hotword_weight: float = HOTWORD_WEIGHT,
 ) -> tuple[str, float] | None:
     """``(text, total score)`` of the best beam that says a word, for ``log_probs [T, C]`` (log-softmax, blank
-    last); ``None`` when no surviving beam says a word. The module docstring defines the search."""
+    last); ``None`` when no surviving beam says a word. ``hotwords``: phrases, words separated by spaces. The module
+    docstring defines the search."""
     log_probs = np.asarray(log_probs, np.float64)
     blank, space = vocab.blank, vocab.chars.index(" ")
-    scorer = _LMScorer(lm, vocab, alpha, beta, unk_score_offset)
+    phrases = hotword_phrases(hotwords, vocab) if hotword_weight else []
+    scorer = _LMScorer(lm, vocab, alpha, beta, unk_score_offset, phrases, hotword_weight)
     beams: dict[tuple[tuple[str, ...], str, int], float] = {((), "", blank): 0.0}
     for row in log_probs:
         classes = [c for c in range(len(row)) if row[c] >= token_min_logp or c == int(np.argmax(row))]

@@ -21,8 +21,12 @@ from speech.prefix_search import (
     BEAM_PRUNE_LOGP,
     CHAR_MULTIPLIERS,
     LN10,
+    PHRASE_MULTIPLIERS,
     TOKEN_MIN_LOGP,
     UNK_SCORE_OFFSET,
+    hotword_phrases,
+    hotword_prefix_lengths,
+    phrase_keys,
     spellable_words,
     word_and_prefix_keys,
 )
@@ -105,6 +109,61 @@ class LMTables(tf.Module):
         return score
 
 
+class HotwordTables(tf.Module):
+    """Hotwords (phrases, words separated by spaces) and their weight as lookup tables: spelled prefix of a hotword's
+    word -> the length of the shortest such word, phrase key (:func:`speech.prefix_search.phrase_keys`) -> 1.
+    Beams keep the keys of their last ``history`` completed words to match phrases of more than one word."""
+
+    def __init__(self, hotwords: list[str] | tuple[str, ...], vocab: Vocabulary, weight: float):
+        super().__init__(name="hotword_tables")
+        phrases = hotword_phrases(hotwords, vocab)
+        if not phrases:
+            raise ValueError("no hotwords")
+        self.weight = float(weight)
+        self.lengths = sorted({len(p) for p in phrases})
+        self.history = self.lengths[-1] - 1
+        prefixes = hotword_prefix_lengths(phrases)
+        keys, _ = word_and_prefix_keys(list(prefixes), vocab)
+        self.prefixes = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(list(prefixes.values()), tf.int32)),
+            default_value=0)
+        self.phrases = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(phrase_keys(phrases, vocab)),
+                                                tf.ones(len(phrases), tf.int32)), default_value=0)
+
+    def partial(self, part1: tf.Tensor, part2: tf.Tensor, plen: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(length of the shortest hotword's word it begins, 0: none; its score)`` of parts given by their lanes
+        and lengths. A part is a hotword's word where that length is its own."""
+        shortest = self.prefixes.lookup(_key(part1, part2))
+        score = self.weight * tf.cast(plen, tf.float64) / tf.cast(tf.maximum(shortest, 1), tf.float64)
+        return shortest, score
+
+    def complete(self, recent: tf.Tensor | None, part1: tf.Tensor, part2: tf.Tensor
+                 ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """``(bonus, recent words)`` when the parts ``part1``, ``part2`` complete a word: ``weight`` per phrase that
+        the last words equal; ``recent [..., history]`` the earlier words' keys (oldest first; -1: none)."""
+        mask = tf.constant((1 << LANE_BITS) - 1, tf.int64)
+        shift = tf.constant(LANE_BITS, tf.int64)
+        words = [(tf.bitwise.right_shift(recent[..., j], shift), tf.bitwise.bitwise_and(recent[..., j], mask))
+                 for j in range(self.history)] + [(part1, part2)]
+        matched = tf.zeros(tf.shape(part1), tf.int32)
+        for n in self.lengths:
+            lanes = []
+            for lane, (prime, mult) in enumerate(zip(PRIMES, PHRASE_MULTIPLIERS)):
+                value = tf.fill(tf.shape(part1), tf.constant(n, tf.int64))
+                for word in words[len(words) - n:]:
+                    value = (value * mult + word[lane] + 1) % prime
+                lanes.append(value)
+            found = self.phrases.lookup(_key(*lanes)) > 0
+            if n > 1:  # the beam has said fewer words than the phrase has
+                found &= recent[..., self.history - n + 1] >= 0
+            matched += tf.cast(found, tf.int32)
+        bonus = self.weight * tf.cast(matched, tf.float64)
+        if not self.history:
+            return bonus, recent
+        return bonus, tf.concat([recent[..., 1:], _key(part1, part2)[..., None]], axis=-1)
+
+
 def _key(lane1: tf.Tensor, lane2: tf.Tensor) -> tf.Tensor:
     return tf.bitwise.bitwise_or(tf.bitwise.left_shift(lane1, tf.constant(LANE_BITS, tf.int64)), lane2)
 
@@ -150,11 +209,14 @@ class Search:
 
 
 def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabulary, settings: SearchSettings,
-                       tables: LMTables | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+                       tables: LMTables | None = None, hotwords: HotwordTables | None = None
+                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """``log_probs [B, T, C]`` (log-softmax, blank last) and ``lengths [B]`` -> ``(text [B] string, total [B]
     float64, found [B] bool, letters [B, T'] int32)``: the best beam that says a word, as
     :func:`speech.prefix_search.prefix_beam_search` (``found`` false where that returns None; the text is then
-    empty), and its classes in order (letters and the spaces between words; -1 fills the rest)."""
+    empty), and its classes in order (letters and the spaces between words; -1 fills the rest). ``hotwords``
+    (None: none) add their scores as that function's ``hotwords`` and ``hotword_weight`` do."""
+    hot = hotwords if hotwords is not None and hotwords.weight else None  # weight 0: no hotwords
     log_probs = tf.cast(log_probs, tf.float64)
     lengths = tf.cast(lengths, tf.int32)
     # At least one frame, so that the loops' arrays are never empty (a row of length 0 ignores it).
@@ -170,31 +232,45 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
     zeros64 = tf.zeros([batch, width], tf.int64)
     rows = tf.range(tf.cast(batch, tf.int64))[:, None]
 
+    # The state that completing a word changes besides the text: the LM's context, the hotwords' recent words.
+    scored = ["lm", *(["context"] if tables is not None else []), *(["recent"] if hot is not None and hot.history
+                                                                    else [])]
+
     def complete_word(state, need: tf.Tensor | None = None):
-        """Per beam, what completing its part as a word gives: (lm total, text lanes, context). With ``need``
-        ([B, K] bool), the LM scores only those beams (the others keep their own lm and context): in most frames
-        few beams can complete a word, as a space is tried in about one row-frame in ten."""
+        """Per beam, what completing its part as a word gives: the text lanes and the ``scored`` state (the lm
+        total, ...). With ``need`` ([B, K] bool), the LM scores only those beams (the others keep their own): in
+        most frames few beams can complete a word, as a space is tried in about one row-frame in ten."""
         text1, text2 = state["text1"], state["text2"]
-        new_text1 = (text1 * TEXT_MULTIPLIERS[0] + state["part1"] + 1) % PRIMES[0]
-        new_text2 = (text2 * TEXT_MULTIPLIERS[1] + state["part2"] + 1) % PRIMES[1]
-        if tables is None:
-            return state["lm"], new_text1, new_text2, state["context"]
+        done = {"text1": (text1 * TEXT_MULTIPLIERS[0] + state["part1"] + 1) % PRIMES[0],
+                "text2": (text2 * TEXT_MULTIPLIERS[1] + state["part2"] + 1) % PRIMES[1]}
+        if tables is None and hot is None:
+            return {**done, "lm": state["lm"]}
         where = tf.where(need) if need is not None else None
 
         def pick(x):
             return x if where is None else tf.gather_nd(x, where)
 
-        word = tables.word_ids.lookup(_key(pick(state["part1"]), pick(state["part2"])))
-        context = pick(state["context"])
-        log10 = tables.log10_prob(context, word)
-        log10 += tf.where(tf.equal(word, tables.unk), tf.constant(settings.unk_score_offset, tf.float64),
-                          tf.constant(0.0, tf.float64))
-        lm = pick(state["lm"]) + alpha_ln10 * log10 + settings.beta
-        context = tf.concat([context[..., 1:], word[..., None]], axis=-1)
-        if where is None:
-            return lm, new_text1, new_text2, context
-        return (tf.tensor_scatter_nd_update(state["lm"], where, lm), new_text1, new_text2,
-                tf.tensor_scatter_nd_update(state["context"], where, context))
+        new = {name: pick(state[name]) for name in scored}
+        part1, part2, plen = pick(state["part1"]), pick(state["part2"]), pick(state["plen"])
+        if tables is not None:
+            word = tables.word_ids.lookup(_key(part1, part2))
+            context = new["context"]
+            log10 = tables.log10_prob(context, word)
+            unknown = tf.equal(word, tables.unk)
+            if hot is not None:  # a hotword's word is no unknown word
+                unknown &= tf.not_equal(hot.partial(part1, part2, plen)[0], plen)
+            log10 += tf.where(unknown, tf.constant(settings.unk_score_offset, tf.float64),
+                              tf.constant(0.0, tf.float64))
+            new["lm"] = new["lm"] + alpha_ln10 * log10 + settings.beta
+            new["context"] = tf.concat([context[..., 1:], word[..., None]], axis=-1)
+        if hot is not None:
+            bonus, recent = hot.complete(new.get("recent"), part1, part2)
+            new["lm"] += bonus
+            if hot.history:
+                new["recent"] = recent
+        if where is not None:
+            new = {name: tf.tensor_scatter_nd_update(state[name], where, value) for name, value in new.items()}
+        return {**done, **new}
 
     def step(t, all_rows, parents, emits):
         speaking = tf.reduce_sum(tf.cast(t < lengths, tf.int32))
@@ -209,13 +285,12 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         tried = (values >= settings.token_min_logp) | (tf.range(num_tried)[None, :] < 1)
         space_tried = tf.reduce_any(tried & tf.equal(top_classes, space), axis=1)
         plen = state["plen"]
-        done_lm, done_text1, done_text2, done_context = complete_word(
-            state, state["valid"] & (plen > 0) & space_tried[:, None])
+        done = complete_word(state, state["valid"] & (plen > 0) & space_tried[:, None])
         # What a space gives each beam: the part completed as a word, or nothing when there is no part.
         has_part = plen > 0
-        space_lm = tf.where(has_part, done_lm, state["lm"])
-        space_text1 = tf.where(has_part, done_text1, state["text1"])
-        space_text2 = tf.where(has_part, done_text2, state["text2"])
+        space_lm = tf.where(has_part, done["lm"], state["lm"])
+        space_text1 = tf.where(has_part, done["text1"], state["text1"])
+        space_text2 = tf.where(has_part, done["text2"], state["text2"])
 
         # Every candidate [B, K, M] (beam k followed by class m) gets only what choosing the beams needs: its merge
         # key and its score. The chosen K then take the rest of their state from their parents.
@@ -227,14 +302,24 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         letter1, letter2 = _lanes_of_letter(state["part1"][..., None], state["part2"][..., None], codes)
         lm_partial = (state["lm"] + state["partial"])[..., None]
         valid = state["valid"][..., None] & tried[:, None, :]
-        if tables is not None:
+        if tables is not None or hot is not None:
             # Looked up for the valid letters only, often under half of the candidates.
             where = tf.where(valid & is_letter)
-            known = tf.scatter_nd(where, tables.prefixes.lookup(
-                _key(tf.gather_nd(letter1, where), tf.gather_nd(letter2, where))), tf.shape(letter1, tf.int64)) > 0
+            valid_letter1, valid_letter2 = tf.gather_nd(letter1, where), tf.gather_nd(letter2, where)
+            letter_shape = tf.shape(letter1, tf.int64)
+        if tables is not None:
+            known = tf.scatter_nd(where, tables.prefixes.lookup(_key(valid_letter1, valid_letter2)), letter_shape) > 0
             unknown_letter = settings.unk_score_offset * tf.maximum(
                 tf.constant(1.0, tf.float64), tf.cast(plen + 1, tf.float64) / AVG_WORD_LENGTH)
             letter_partial = tf.where(known, tf.constant(0.0, tf.float64), unknown_letter[..., None])
+        else:
+            letter_partial = tf.zeros(tf.shape(letter1), tf.float64)
+        if hot is not None:
+            # A hotword's prefix scores as the hotword, in place of the LM's unknown-part penalty.
+            shortest, hot_score = hot.partial(valid_letter1, valid_letter2, tf.gather_nd(plen, where[:, :2]) + 1)
+            letter_partial = tf.where(tf.scatter_nd(where, shortest, letter_shape) > 0,
+                                      tf.scatter_nd(where, hot_score, letter_shape), letter_partial)
+        if tables is not None or hot is not None:
             letter_extra = state["lm"][..., None] + letter_partial
         else:
             letter_extra = state["lm"][..., None]
@@ -275,25 +360,28 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         complete = chose_space & (parent_plen > 0)
         new_part1, new_part2 = _lanes_of_letter(part1, part2, tf.cast(cls, tf.int64) + 1)
         zero64 = tf.constant(0, tf.int64)
-        if tables is not None:
+        if tables is not None or hot is not None:
             chosen_partial = tf.gather(tf.reshape(letter_partial, [batch, flat]), source, batch_dims=1)
         else:
             chosen_partial = tf.zeros([batch, width], tf.float64)
         new_state = {
             "valid": tf.math.is_finite(best_total),
             "acoustic": tf.gather(merged, source, batch_dims=1),
-            "lm": tf.where(complete, of_parent(done_lm), of_parent(state["lm"])),
+            "lm": tf.where(complete, of_parent(done["lm"]), of_parent(state["lm"])),
             "partial": tf.where(chose_letter, chosen_partial,
                                 tf.where(chose_space, tf.constant(0.0, tf.float64), of_parent(state["partial"]))),
             "last": cls,
-            "text1": tf.where(complete, of_parent(done_text1), of_parent(state["text1"])),
-            "text2": tf.where(complete, of_parent(done_text2), of_parent(state["text2"])),
+            "text1": tf.where(complete, of_parent(done["text1"]), of_parent(state["text1"])),
+            "text2": tf.where(complete, of_parent(done["text2"]), of_parent(state["text2"])),
             "part1": tf.where(chose_letter, new_part1, tf.where(chose_space, zero64, part1)),
             "part2": tf.where(chose_letter, new_part2, tf.where(chose_space, zero64, part2)),
             "plen": tf.where(chose_letter, parent_plen + 1, tf.where(chose_space, 0, parent_plen)),
             "words": of_parent(state["words"]) + tf.cast(complete, tf.int32),
-            "context": tf.where(complete[..., None], of_parent(done_context), of_parent(state["context"])),
+            "context": tf.where(complete[..., None], of_parent(done["context"]), of_parent(state["context"]))
+            if tables is not None else of_parent(state["context"]),
         }
+        if "recent" in scored:
+            new_state["recent"] = tf.where(complete[..., None], of_parent(done["recent"]), of_parent(state["recent"]))
         emit = tf.where(chose_letter, cls, tf.where(complete, space, -1))
         ended = tf.shape(lengths)[0] - speaking  # rows whose audio has ended keep their beams
         parents = parents.write(t, tf.concat([parent, tf.tile(tf.range(width)[None, :], [ended, 1])], axis=0))
@@ -312,6 +400,8 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
         "context": tf.concat([tf.fill([batch, width, context_size - 1], -1),
                               tf.fill([batch, width, 1], tables.bos if tables is not None else -1)], axis=-1),
     }
+    if "recent" in scored:
+        state["recent"] = tf.fill([batch, width, hot.history], tf.constant(-1, tf.int64))
     parents = tf.TensorArray(tf.int32, size=num_frames, element_shape=[None, width])
     emits = tf.TensorArray(tf.int32, size=num_frames, element_shape=[None, width])
     _, state, parents, emits = tf.while_loop(
@@ -321,12 +411,12 @@ def prefix_beam_search(log_probs: tf.Tensor, lengths: tf.Tensor, vocab: Vocabula
 
     # End of the utterance: complete the part, add the sentence end, merge beams that now say the same words.
     has_part = state["plen"] > 0
-    done_lm, done_text1, done_text2, done_context = complete_word(state)
-    lm = tf.where(has_part, done_lm, state["lm"])
-    text1, text2 = tf.where(has_part, done_text1, state["text1"]), tf.where(has_part, done_text2, state["text2"])
+    done = complete_word(state)
+    lm = tf.where(has_part, done["lm"], state["lm"])
+    text1, text2 = tf.where(has_part, done["text1"], state["text1"]), tf.where(has_part, done["text2"], state["text2"])
     words = state["words"] + tf.cast(has_part, tf.int32)
     if tables is not None:
-        context = tf.where(has_part[..., None], done_context, state["context"])
+        context = tf.where(has_part[..., None], done["context"], state["context"])
         lm += alpha_ln10 * tables.log10_prob(context, tf.fill(tf.shape(words), tables.eos))
     total = _merge(_key(_row_lane(text1, rows), text2), state["acoustic"], state["valid"]) + lm
     floor = tf.reduce_max(total, axis=1, keepdims=True) + settings.beam_prune_logp
