@@ -51,6 +51,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from speech.prefix_search import HOTWORD_WEIGHT
 from speech.text import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 # against 0.2305 (no clear difference); 96 was no better than 64. The search's cost is about linear in the width
 # (docs/experiments.md, "Decoding cost (session 29)").
 DEFAULT_BEAM_WIDTH = 64
-DEFAULT_HOTWORD_WEIGHT = 10.0  # pyctcdecode's default (speech.prefix_search.HOTWORD_WEIGHT)
+DEFAULT_HOTWORD_WEIGHT = HOTWORD_WEIGHT
 
 
 @dataclass(frozen=True)
