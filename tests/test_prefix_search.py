@@ -162,7 +162,7 @@ def _clear(spec: str) -> np.ndarray:
     return log_probs
 
 
-@pytest.mark.parametrize("width", [8, 32])  # width 1: the test without hotwords
+@pytest.mark.parametrize("width", [8, pytest.param(32, marks=pytest.mark.slow)])  # width 1: the test without hotwords
 def test_the_graph_finds_the_reference_best_path_and_score_with_hotwords(lm, width):
     # One-word hotwords in and out of the LM ("mats": its prefixes "m", "ma", "mat" score too), and phrases of two
     # and three words, one of them ending in another hotword.
