@@ -3,9 +3,10 @@
 
 Measured on generated speech-like clips (16-bit WAVs in a temp folder):
 
-1. features: the cold path (``extract_features`` on an empty cache, a job per core) and the cached one,
-   against a naive loop making the same features one file at a time with librosa's high-level calls
-   (audio-seconds per wall-second), on BLAS's own threads and on one; best of interleaved rounds;
+1. features: the cold path (``extract_features`` on an empty cache) and the cached one, against a naive loop
+   making the same features one file at a time with librosa's high-level calls (audio-seconds per wall-second),
+   on BLAS's own threads and on one; best of interleaved rounds; on the clips (a small job: one process) and on a
+   corpus job of 1,000 other clips (a worker process per core);
 2. training: the real ``Trainer`` train step on batches from ``make_dataset`` (audio-seconds per second;
    steps that trace a graph are excluded); "ctc": the same model's train step on 8-second clips at batch 16
    and 64, with dense and with sparse CTC labels (the Trainer uses sparse on CPU);
@@ -64,12 +65,15 @@ class Sizes:
     train_steps: int  # measured steps, after the ones that trace a graph
     latency_calls: int
     long_seconds: float  # the one long recording the "transcribe" section also decodes
+    # The "features" section also measures a job of this many clips, where extract_features starts worker processes
+    # (speech.features.PARALLEL_MIN_FILES), as a corpus's featurizing does; 0: not measured.
+    corpus_clips: int
 
 
 DEFAULT_SIZES = Sizes(clips=200, min_seconds=2.0, max_seconds=8.0, batch_size=16, train_steps=5, latency_calls=10,
-                      long_seconds=600.0)
+                      long_seconds=600.0, corpus_clips=1000)
 QUICK_SIZES = Sizes(clips=24, min_seconds=1.0, max_seconds=2.0, batch_size=8, train_steps=2, latency_calls=3,
-                    long_seconds=20.0)
+                    long_seconds=20.0, corpus_clips=0)
 # The "ctc" section: (clip seconds, batch sizes). 8-second clips with 16.7 characters a second, the built-in
 # corpus's median speaking rate.
 CTC_SIZES = {"default": (8.0, (16, 64)), "quick": (1.0, (2, 4))}
@@ -171,8 +175,8 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path, rounds: int = 3) -> d
     """The cold feature path against a naive loop that makes the same features, on the same clips.
 
     Cold path: ``extract_features`` on an empty cache (read, edge-silence cut, MFCC, normalisation, cache writes)
-    with a job per core (below ``PARALLEL_MIN_FILES`` files, this process alone, one file at a time); cached: the
-    same call again. Naive loop: one file at a time,
+    with a worker process per core (below ``PARALLEL_MIN_FILES`` files to compute, this process alone, one file at a
+    time; every round starts its pool afresh); cached: the same call again. Naive loop: one file at a time,
     ``librosa.load``, the same edge cut, ``librosa.feature.melspectrogram`` + ``power_to_db`` + ``mfcc``, the same
     normalisation, no cache; on BLAS's default threads (librosa's mel product goes through BLAS) and on one BLAS
     thread, the single-threaded loop. Every figure is the best of ``rounds`` interleaved rounds (a shared
@@ -225,6 +229,22 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path, rounds: int = 3) -> d
             "cold_over_naive": best["naive"] / best["cold"],
             "cold_over_naive_one_blas_thread": best["naive_one_blas_thread"] / best["cold"],
             "max_abs_diff": diff}
+
+
+def features_at_two_scales(clips: Sequence[Clip], cache_dir: Path, sizes: Sizes, corpus_dir: Path,
+                           rounds: int) -> dict:
+    """:func:`bench_features` on the clips, and (keys ``corpus_...``) on a job of ``sizes.corpus_clips`` other
+    clips, made in ``corpus_dir`` and removed afterwards."""
+    import shutil
+    from dataclasses import replace
+
+    figures = bench_features(clips, cache_dir, rounds)
+    if sizes.corpus_clips:
+        corpus = make_clips(corpus_dir / "clips", replace(sizes, clips=sizes.corpus_clips), seed=3)
+        at_scale = bench_features(corpus, corpus_dir / "cache", rounds)
+        shutil.rmtree(corpus_dir)
+        figures.update({f"corpus_{key}": value for key, value in at_scale.items()})
+    return figures
 
 
 def naive_features(path: str, config: FeatureConfig) -> np.ndarray:
@@ -620,16 +640,19 @@ def run_section(name: str, report: dict, skip: set[str], fn: Callable[[], dict])
 
 
 ROWS = [  # section, key, label, unit, format
-    ("features", "naive_librosa_audio_s_per_s", "naive loop (librosa, one file at a time), BLAS's own threads",
-     "audio-s / s", ",.0f"),
-    ("features", "naive_librosa_one_blas_thread_audio_s_per_s", "naive loop on one BLAS thread (single-threaded)",
-     "audio-s / s", ",.0f"),
-    ("features", "cold_audio_s_per_s", "cold path (extract_features, empty cache)", "audio-s / s", ",.0f"),
-    ("features", "cold_audio_s_per_cpu_s", "cold path per CPU-second", "audio-s / CPU-s", ",.0f"),
-    ("features", "cached_audio_s_per_s", "extract_features, cached", "audio-s / s", ",.0f"),
-    ("features", "cold_over_naive", "cold path / naive loop", "x", ".2f"),
-    ("features", "cold_over_naive_one_blas_thread", "cold path / naive loop on one BLAS thread", "x", ".2f"),
-    ("features", "max_abs_diff", "largest |cold path - naive loop| feature difference", "", ".1e"),
+    *(("features", f"{scale}{key}", label.format(what), unit, fmt)
+      for scale, what in (("", "the clips"), ("corpus_", "the corpus job"))
+      for key, label, unit, fmt in (
+          ("naive_librosa_audio_s_per_s", "{}: naive loop (librosa, one file at a time), BLAS's own threads",
+           "audio-s / s", ",.0f"),
+          ("naive_librosa_one_blas_thread_audio_s_per_s", "{}: naive loop on one BLAS thread (single-threaded)",
+           "audio-s / s", ",.0f"),
+          ("cold_audio_s_per_s", "{}: cold path (extract_features, empty cache)", "audio-s / s", ",.0f"),
+          ("cold_audio_s_per_cpu_s", "{}: cold path per CPU-second", "audio-s / CPU-s", ",.0f"),
+          ("cached_audio_s_per_s", "{}: extract_features, cached", "audio-s / s", ",.0f"),
+          ("cold_over_naive", "{}: cold path / naive loop", "x", ".2f"),
+          ("cold_over_naive_one_blas_thread", "{}: cold path / naive loop on one BLAS thread", "x", ".2f"),
+          ("max_abs_diff", "{}: largest |cold path - naive loop| feature difference", "", ".1e"))),
     ("input", "pass_audio_s_per_s", "one pass of the input pipeline (cached features)", "audio-s / s", ",.0f"),
     ("input", "count_ms", "steps per epoch from clip lengths (count_batches)", "ms", ",.2f"),
     ("training", "audio_s_per_s", "TensorFlow train step", "audio-s / s", ",.1f"),
@@ -660,9 +683,11 @@ ROWS = [  # section, key, label, unit, format
 
 
 SECTION_NOTES: dict[str, Callable[[dict], str]] = {
-    "features": lambda f: (f"{f['clips']} clips, best of {f['rounds']} interleaved rounds;\n"
-                           f"  cold path: read, edge cut, MFCC, normalise, write the cache; jobs={f['jobs']}: "
-                           f"this process, one file at a time, below {f['parallel_min_files']:,} files;\n"
+    "features": lambda f: (f"{f['clips']} clips" + (f" and a corpus job of {f['corpus_clips']:,} others"
+                                                     if "corpus_clips" in f else "")
+                           + f", best of {f['rounds']} interleaved rounds;\n"
+                           f"  cold path: read, edge cut, MFCC, normalise, write the cache; {f['jobs']} worker "
+                           f"processes from {f['parallel_min_files']:,} files to compute, below that this process;\n"
                            "  naive loop: librosa.load, the same cut, librosa's melspectrogram + power_to_db + mfcc, "
                            "normalise, no cache"),
     "input": lambda f: f"{f['examples']} clips, {f['batches']} batches",
@@ -732,8 +757,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["data"] = {"clips": len(clips), "audio_seconds": sum(c.seconds for c in clips),
                           "min_seconds": sizes.min_seconds, "max_seconds": sizes.max_seconds}
         cache_dir = tmp / "cache"
-        run_section("features", report, args.skip,
-                    lambda: bench_features(clips, cache_dir, rounds=1 if args.quick else 3))
+        run_section("features", report, args.skip, lambda: features_at_two_scales(
+            clips, cache_dir, sizes, tmp / "corpus", rounds=1 if args.quick else 3))
         run_section("input", report, args.skip, lambda: bench_input(clips, spec, cache_dir, sizes.batch_size))
 
         measured: list[tuple] = []

@@ -243,7 +243,7 @@ def _libsndfile_pieces(path: str, info, notes: list[str] | None,
             with sf.SoundFile(os.fsencode(path)) as f:
                 while True:
                     try:
-                        data = f.read(piece, dtype="float32", always_2d=True)
+                        data = _read_float(f, piece)
                     except (sf.LibsndfileError, RuntimeError) as e:
                         if read == 0:
                             raise AudioError(f"cannot decode audio: {e}", path) from e
@@ -264,6 +264,16 @@ def _libsndfile_pieces(path: str, info, notes: list[str] | None,
         notes.append(note)
 
 
+def _read_float(f: sf.SoundFile, frames: int) -> np.ndarray:
+    """``f.read(frames, dtype="float32", always_2d=True)``. 16-bit PCM is read as integers and scaled here, the same
+    bits (sample / 32768): libsndfile's own conversion took 0.18 of a 2-8 s WAV's 0.23 ms read."""
+    if f.subtype != "PCM_16":
+        return f.read(frames, dtype="float32", always_2d=True)
+    data = f.read(frames, dtype="int16", always_2d=True).astype(np.float32)
+    data *= np.float32(1 / 32768)
+    return data
+
+
 def _read_whole(path: str, info) -> np.ndarray | None:
     """A short file's frames in one read (:data:`WHOLE_READ_BYTES`), or None where the pieces must be read instead:
     the decoder failed part-way (a FLAC cut mid-frame; the pieces keep the audio before the damage, and libsndfile
@@ -271,7 +281,7 @@ def _read_whole(path: str, info) -> np.ndarray | None:
     try:
         with sf.SoundFile(os.fsencode(path)) as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = f.read(info.frames + 1, dtype="float32", always_2d=True)  # +1: the end is seen in this call
+            data = _read_float(f, info.frames + 1)  # +1: the end is seen in this call
     except (sf.LibsndfileError, RuntimeError):
         return None
     return data if len(data) <= info.frames else None

@@ -84,7 +84,16 @@ class FeatureConfig:
         return cls(**data)
 
 
-@functools.lru_cache(maxsize=64)
+# analysis_filters' tables by configuration; a worker process gets its job's from the job (worker_pool), so that it
+# never imports librosa (about 1 s of a worker's start).
+_FILTERS: dict[tuple, tuple[np.ndarray, scipy.sparse.csr_array]] = {}
+
+
+def filter_key(config: FeatureConfig) -> tuple:
+    """The arguments of :func:`analysis_filters` for ``config``."""
+    return config.sample_rate, config.n_fft, config.win_length, config.n_mels, config.fmin, config.fmax
+
+
 def analysis_filters(sample_rate: int, n_fft: int, win_length: int, n_mels: int, fmin: float,
                      fmax: float | None) -> tuple[np.ndarray, scipy.sparse.csr_array]:
     """librosa's periodic Hann window centred in ``n_fft`` (float64, as ``librosa.stft`` applies it) and its Slaney
@@ -93,6 +102,9 @@ def analysis_filters(sample_rate: int, n_fft: int, win_length: int, n_mels: int,
     The filterbank is sparse (each FFT bin feeds at most two bands: about 5% of it is non-zero), so it is kept as a
     ``scipy.sparse`` matrix: the product then does a twentieth of the work and never calls BLAS, whose threads, on a
     busy machine, turned a 0.2 ms product into 8-15 ms (``librosa.feature.melspectrogram`` goes through BLAS)."""
+    key = (sample_rate, n_fft, win_length, n_mels, fmin, fmax)
+    if key in _FILTERS:
+        return _FILTERS[key]
     import librosa
     import scipy.sparse
 
@@ -100,7 +112,7 @@ def analysis_filters(sample_rate: int, n_fft: int, win_length: int, n_mels: int,
     mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False,
                               norm="slaney")
     window.setflags(write=False)
-    return window, scipy.sparse.csr_array(mel)
+    return _FILTERS.setdefault(key, (window, scipy.sparse.csr_array(mel)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -162,7 +174,7 @@ def log_mel(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
     where a spectrum falls 100 dB and more: a pure tone's normalised features moved by 2e-2."""
     import scipy.fft
 
-    key = (config.sample_rate, config.n_fft, config.win_length, config.n_mels, config.fmin, config.fmax)
+    key = filter_key(config)
     _, mel = analysis_filters(*key)
     lo, hi, window = _window_span(key)
     n_fft, hop, half = config.n_fft, config.hop_length, config.n_fft // 2
@@ -182,9 +194,10 @@ def log_mel(wave: np.ndarray, config: FeatureConfig) -> np.ndarray:
         segment[end - a:b - a] = 0.0
         step = segment.strides[0]
         # The window's non-zero part of each frame, straight from the samples (no framed copy, no multiplying zeros).
+        # einsum makes the same products as np.multiply's broadcast, in 0.55 of its time on these strided rows.
         view = np.ndarray((m, hi - lo), segment.dtype, buffer=segment, offset=lo * step, strides=(hop * step, step))
         windowed = space.windowed[:m]
-        np.multiply(view, window, out=windowed[:, lo:hi])
+        np.einsum("fs,s->fs", view, window, out=windowed[:, lo:hi])
         if _NUMPY_FFT_OUT:
             spectrum = np.fft.rfft(windowed, axis=-1, out=space.spectrum[:m])
         else:
@@ -402,29 +415,69 @@ class FeatureCache:
             raise
 
     def get_or_compute(self, audio_path: str) -> tuple[Path, np.ndarray]:
-        """Cache entry path and features; computed and stored when missing or corrupt. A file cut short or damaged
+        """Cache entry path and features; computed and stored when missing or corrupt (:meth:`compute`)."""
+        entry = self.path_for(audio_path)
+        features = self.load(entry)  # None when there is none (no separate stat for it)
+        return entry, self.compute(audio_path, entry) if features is None else features
+
+    def compute(self, audio_path: str, entry: Path) -> np.ndarray:
+        """Compute a file's features and store them as ``entry``. A file cut short or damaged
         (:func:`speech.audio.open_audio`'s notes) raises AudioError: it is not the recording its transcript is of."""
         from speech.audio import load_audio
 
-        entry = self.path_for(audio_path)
-        features = self.load(entry)  # None when there is none (no separate stat for it)
-        if features is None:
-            notes: list[str] = []
-            wave = load_audio(audio_path, self.config.sample_rate, notes)
-            if notes:  # its transcript is of the whole recording: training on a part would teach a wrong alignment
-                raise AudioError(f"{notes[0]} (not used: the transcript is of the whole recording)", audio_path)
-            features = speech_features(wave, self.config)[1]
-            self.store(entry, features)
-        return entry, features
+        notes: list[str] = []
+        wave = load_audio(audio_path, self.config.sample_rate, notes)
+        if notes:  # its transcript is of the whole recording: training on a part would teach a wrong alignment
+            raise AudioError(f"{notes[0]} (not used: the transcript is of the whole recording)", audio_path)
+        features = speech_features(wave, self.config)[1]
+        self.store(entry, features)
+        return features
 
 
-# Worker start-up (importing numpy, scipy, librosa) costs a few seconds (4.2-4.8 s for two, measured on the 2-core
-# machine, busy), more than one process needs for a thousand short clips (scripts/bench.py measures the cold path):
-# smaller jobs stay in this process, one file at a time. Threads did not pay there: with the cores shared with other
-# work (load 2-2.6), two threads, or one more writing the cache, ran 0.88-0.96 times as fast as one (15-20 paired
-# rounds of 100-150 clips), the GIL (Python's share of each file) and its hand-overs costing more than a second core
-# that was not free gave.
-PARALLEL_MIN_FILES = 1000
+# Below this many files a job's features are computed in its own process, one file at a time: starting the pool
+# costs more than the second core gives back. worker_pool's start costs about 0.4 s (its fork server imports numpy,
+# scipy and soundfile); two processes then save about 1 ms a file. Measured with TensorFlow loaded, as in `speech
+# featurize` and `speech train`, fresh pool each time, medians of 5 interleaved rounds: 300 files 1.05x faster with
+# the pool, 400 files 1.32x, 600 1.45x, 2,000 1.61x (250 files: 0.95x).
+PARALLEL_MIN_FILES = 400
+# What the fork server imports before it forks a worker: the feature path's modules, which each worker would
+# otherwise import itself (a task's own module, e.g. speech.transcribe, still is). "__main__" is multiprocessing's own
+# default.
+WORKER_PRELOAD = ("__main__", "speech.audio", "speech.features", "scipy.fft", "scipy.sparse", "soundfile")
+
+
+def _init_feature_worker(job_pid: int, filters: dict) -> None:
+    init_worker(job_pid)
+    _FILTERS.update(filters)
+
+
+def start_worker_server() -> None:
+    """Start the fork server that :func:`worker_pool`'s workers are forked from, without waiting for its imports
+    (about 0.35 s): a job that knows it will need a pool calls this while it has other work to do. Where there is
+    no fork server (not Linux), nothing."""
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        forkserver.set_forkserver_preload(list(WORKER_PRELOAD))  # no effect once the server runs, as it should be
+        forkserver.ensure_running()
+
+
+def worker_pool(jobs: int, configs: Sequence[FeatureConfig]) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` processes that read audio and compute features under ``configs``.
+
+    Workers are forked from multiprocessing's fork server (:func:`start_worker_server`), a clean process (never a
+    fork of this one, which may run TensorFlow's threads) that imports :data:`WORKER_PRELOAD` once for all of them;
+    they get ``configs``' filters from here, so that none imports librosa. Two workers took 4.2-4.8 s to start when
+    each imported numpy, scipy and librosa itself."""
+    import multiprocessing as mp
+
+    start_worker_server()
+    context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    filters = {filter_key(c): analysis_filters(*filter_key(c)) for c in configs}
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_feature_worker,
+                               initargs=(os.getpid(), filters))
 
 
 @dataclass
@@ -435,23 +488,33 @@ class ExtractResult:
     error: str | None = None
 
 
-def _extract_one(args: tuple[str, str, FeatureConfig]) -> ExtractResult:
+def _failure(audio_path: str, error: SpeechError | OSError) -> ExtractResult:
+    reason = error.reason if isinstance(error, SpeechError) else f"cannot read: {error}"
+    return ExtractResult(audio_path, None, 0, reason)
+
+
+def _extract_one(args: tuple[str, str, FeatureConfig], entry: Path | None = None) -> ExtractResult:
+    """A file's result: its features from the cache, or computed and cached (as ``entry``, its cache entry, known to
+    be missing)."""
     audio_path, cache_dir, config = args
+    cache = FeatureCache(cache_dir, config)
     try:
-        entry, features = FeatureCache(cache_dir, config).get_or_compute(audio_path)
-        return ExtractResult(audio_path, str(entry), int(features.shape[0]))
-    except SpeechError as e:
-        return ExtractResult(audio_path, None, 0, e.reason)
-    except OSError as e:
-        return ExtractResult(audio_path, None, 0, f"cannot read: {e}")
+        if entry is None:
+            entry, features = cache.get_or_compute(audio_path)
+        else:
+            features = cache.compute(audio_path, entry)
+    except (SpeechError, OSError) as e:
+        return _failure(audio_path, e)
+    return ExtractResult(audio_path, str(entry), int(features.shape[0]))
 
 
 def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_dir: str | os.PathLike,
                      jobs: int | None = None, progress: bool = False) -> list[ExtractResult]:
     """Compute (or find in the cache) features of every file, in parallel across processes.
 
-    Returns one result per input, in order; bad files carry an ``error`` instead of raising. No input is an empty
-    result, with no worker pool or progress bar started.
+    Returns one result per input, in order; bad files carry an ``error`` instead of raising. Files found in the cache
+    are read in this process; a worker pool is started only for :data:`PARALLEL_MIN_FILES` files to compute or more.
+    No input is an empty result, with no worker pool or progress bar started.
     """
     jobs = jobs or os.cpu_count() or 1
     tasks = [(str(p), str(cache_dir), config) for p in audio_paths]
@@ -462,21 +525,35 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True, disable=None)
-    results: list[ExtractResult] = []
-    if jobs == 1 or len(tasks) < PARALLEL_MIN_FILES:
-        for task in tasks:
-            results.append(_extract_one(task))
+    cache = FeatureCache(cache_dir, config)
+    results: list[ExtractResult | None] = []
+    missing: dict[int, Path] = {}  # the cache entries to compute, by file
+    for i, (path, _, _) in enumerate(tasks):
+        try:
+            entry = cache.path_for(path)
+            features = cache.load(entry)
+        except (SpeechError, OSError) as e:
+            results.append(_failure(path, e))
+        else:
+            if features is None:
+                results.append(None)
+                missing[i] = entry
+                if len(missing) == PARALLEL_MIN_FILES and jobs > 1:
+                    start_worker_server()  # its imports overlap with the rest of this pass
+                continue
+            results.append(ExtractResult(path, str(entry), int(features.shape[0])))
+        if bar:
+            bar.update()
+    if jobs == 1 or len(missing) < PARALLEL_MIN_FILES:
+        for i, entry in missing.items():
+            results[i] = _extract_one(tasks[i], entry)
             if bar:
                 bar.update()
     else:
-        import multiprocessing as mp
-
-        # forkserver: workers start from a clean process, never a fork of one running TensorFlow threads.
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        context = mp.get_context(method)
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=init_worker, initargs=(os.getpid(),)) as pool:
-            for result in pool.map(_extract_one, tasks, chunksize=8):
-                results.append(result)
+        with worker_pool(jobs, [config]) as pool:
+            computed = pool.map(_extract_one, [tasks[i] for i in missing], missing.values(), chunksize=8)
+            for i, result in zip(missing, computed):
+                results[i] = result
                 if bar:
                     bar.update()
     if bar:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -18,8 +17,7 @@ import numpy as np
 from speech.audio import iter_audio_blocks
 from speech.decoding import BeamSearchDecoder, DecodingOptions, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
-from speech.features import PARALLEL_MIN_FILES, FeatureConfig, speech_feature_variants
-from speech.workers import init_worker
+from speech.features import FeatureConfig, speech_feature_variants, worker_pool
 
 log = logging.getLogger("speech.transcribe")
 
@@ -34,6 +32,9 @@ CHUNK_AUDIO_SECONDS = 300.0
 # a worker, so that memory stays flat with a recording's length.
 LONG_FILE_SECONDS = 600.0
 PROGRESS_SECONDS = 60.0  # audio decoded between two progress reports (Transcriber.transcribe_files' on_audio)
+# Files featurized in worker processes from this many on. A file's features cost a small part of decoding it: 200
+# clips (scripts/bench.py's) took less CPU and less wall time in this process than with a worker per core.
+PARALLEL_MIN_FILES = 1000
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
 
@@ -401,8 +402,6 @@ class Transcriber:
         killed job loses at most one chunk of work, however long its recordings. ``on_audio(seconds)`` is called as
         each :data:`PROGRESS_SECONDS` or so of audio is decoded (a progress bar that moves within a long file)."""
         paths = list(paths)
-        # Worker start-up costs a few seconds, and a file's features cost a small part of decoding it: 200 clips
-        # (scripts/bench.py's) took less CPU and less wall time in this process than with a worker per core.
         jobs = jobs or (os.cpu_count() or 1 if len(paths) >= PARALLEL_MIN_FILES else 1)
         tasks = ((str(p), self.spec.features, self.max_segment_seconds, self.variants, self.long_file_seconds)
                  for p in paths)
@@ -410,11 +409,7 @@ class Transcriber:
             yield from self._transcribe_chunks(map(_featurize_worker, tasks), files_per_batch, seconds_per_batch,
                                                on_audio)
             return
-        import multiprocessing as mp
-
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method), initializer=init_worker,
-                                 initargs=(os.getpid(),)) as pool:
+        with worker_pool(jobs, [self.spec.features, *self.variants]) as pool:
             yield from self._transcribe_chunks(pool.map(_featurize_worker, tasks, chunksize=4), files_per_batch,
                                                seconds_per_batch, on_audio)
 

@@ -27,6 +27,22 @@ def test_any_sample_width_loads_to_the_same_scale(tmp_path, wave, subtype):
     assert np.abs(loaded - wave).max() < tolerance
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+@pytest.mark.parametrize("whole", [True, False])
+def test_16_bit_samples_read_as_libsndfile_scales_them(tmp_path, monkeypatch, suffix, whole):
+    # 16-bit PCM is read as integers and scaled in numpy (libsndfile's own scaling is slower): the same samples,
+    # bit for bit, in one read and in pieces.
+    if not whole:
+        monkeypatch.setattr("speech.audio.WHOLE_READ_BYTES", 1)
+    samples = np.concatenate([[-32768, -32767, -1, 0, 1, 32766, 32767],
+                              np.random.default_rng(0).integers(-32768, 32768, 9000)]).astype(np.int16)
+    path = tmp_path / f"a{suffix}"
+    sf.write(path, np.stack([samples, samples[::-1]], axis=1), 16000, subtype="PCM_16")
+    stereo, _ = sf.read(path, dtype="float32")
+    assert np.array_equal(load_audio(path), stereo.mean(axis=1, dtype=np.float32))
+    assert np.array_equal(stereo[:, 0], samples / np.float32(32768))
+
+
 def test_stereo_is_downmixed_and_other_rates_resampled(tmp_path, wave):
     import librosa
 

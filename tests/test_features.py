@@ -16,6 +16,7 @@ from speech.features import (
     normalize_features,
     speech_bounds,
     speech_features,
+    worker_pool,
 )
 from tests.conftest import tone_speech
 
@@ -215,6 +216,45 @@ def test_parallel_extraction_reports_bad_files_and_keeps_order(tmp_path, jobs, m
     good = [r for r in results if not r.error]
     assert len(good) == 10 and all(np.load(r.cache_path).shape[0] == r.num_frames for r in good)
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_pool_workers_make_the_same_features_and_never_import_librosa(tmp_path, monkeypatch):
+    # Workers get their filters from the job (a second's less start each): a variant config proves they are the
+    # job's own, and a worker that has computed features has still not imported librosa.
+    monkeypatch.setattr("speech.features.PARALLEL_MIN_FILES", 2)
+    config = replace(FeatureConfig(), hop_length=144, fmax=7000.0)
+    paths = []
+    for i in range(4):
+        sf.write(tmp_path / f"{i}.wav", tone_speech("abc" * (i + 1)), 16000)
+        paths.append(str(tmp_path / f"{i}.wav"))
+    pooled = extract_features(paths, config, tmp_path / "pooled", jobs=2)
+    alone = extract_features(paths, config, tmp_path / "alone", jobs=1)
+    for a, b in zip(pooled, alone, strict=True):
+        assert np.array_equal(np.load(a.cache_path), np.load(b.cache_path))
+    with worker_pool(1, [config]) as pool:
+        task = (paths[0], str(tmp_path / "probe"), config)
+        assert pool.submit(speech.features._extract_one, task).result().cache_path
+        assert pool.submit(eval, "'librosa' in __import__('sys').modules").result() is False
+
+
+def test_cached_files_are_read_here_and_a_pool_starts_only_for_enough_files_to_compute(tmp_path, monkeypatch):
+    monkeypatch.setattr("speech.features.PARALLEL_MIN_FILES", 3)
+    started = []
+    real_pool = speech.features.worker_pool
+    monkeypatch.setattr("speech.features.worker_pool", lambda *a: started.append(a) or real_pool(*a))
+    paths = []
+    for i in range(5):
+        sf.write(tmp_path / f"{i}.wav", tone_speech("ab" * (i + 1)), 16000)
+        paths.append(str(tmp_path / f"{i}.wav"))
+    config, cache = FeatureConfig(), tmp_path / "cache"
+    first = extract_features(paths[:3], config, cache, jobs=2)  # three to compute: a pool
+    assert len(started) == 1
+    again = extract_features(paths, config, cache, jobs=2)  # two to compute: none
+    assert len(started) == 1
+    assert again[:3] == first and all(r.cache_path and not r.error for r in again)
+    (tmp_path / "3.wav").unlink()
+    assert [r.error for r in extract_features(paths, config, cache, jobs=2)] == [None] * 3 + ["file not found", None]
+    assert len(started) == 1
 
 
 def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
