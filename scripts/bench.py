@@ -686,9 +686,10 @@ SECTION_NOTES: dict[str, Callable[[dict], str]] = {
     "features": lambda f: (f"{f['clips']} clips" + (f" and a corpus job of {f['corpus_clips']:,} others"
                                                      if "corpus_clips" in f else "")
                            + f", best of {f['rounds']} interleaved rounds;\n"
-                           f"  cold path: read, edge cut, MFCC, normalise, write the cache; {f['jobs']} worker "
-                           f"processes from {f['parallel_min_files']:,} files to compute, below that this process;\n"
-                           "  naive loop: librosa.load, the same cut, librosa's melspectrogram + power_to_db + mfcc, "
+                           "  cold path: read, edge cut, MFCC, normalise, write the cache; "
+                           + (f"{f['jobs']} worker processes from {f['parallel_min_files']:,} files to compute, "
+                              "below that this process;\n" if f["jobs"] > 1 else "this process (one core);\n")
+                           + "  naive loop: librosa.load, the same cut, librosa's melspectrogram + power_to_db + mfcc, "
                            "normalise, no cache"),
     "input": lambda f: f"{f['examples']} clips, {f['batches']} batches",
     "training": lambda f: f"batch {f['batch_size']}, mean {f['mean_batch']:.1f} clips, {f['steps']} steps",

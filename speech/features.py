@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import scipy.sparse
 
+from speech.audio import DECODE_ERRORS, failure_reason
 from speech.errors import AudioError, SpeechError
 from speech.workers import init_worker
 
@@ -390,7 +392,8 @@ class FeatureCache:
 
     def load(self, entry: Path) -> np.ndarray | None:
         try:
-            features = np.load(entry, allow_pickle=False)
+            with open(entry, "rb") as f:  # .npy only: np.load would open a zip (an .npz) as an archive
+                features = np.lib.format.read_array(f, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             return None
         ok = (features.ndim == 2 and features.shape[1] == self.config.n_mfcc and features.shape[0] > 0
@@ -430,7 +433,10 @@ class FeatureCache:
         if notes:  # its transcript is of the whole recording: training on a part would teach a wrong alignment
             raise AudioError(f"{notes[0]} (not used: the transcript is of the whole recording)", audio_path)
         features = speech_features(wave, self.config)[1]
-        self.store(entry, features)
+        try:
+            self.store(entry, features)
+        except OSError as e:  # a full disk, a read-only cache: said as such, not as the audio's fault
+            raise SpeechError(f"cannot write the feature cache: {e}", str(entry)) from e
         return features
 
 
@@ -441,9 +447,8 @@ class FeatureCache:
 # the pool, 400 files 1.32x, 600 1.45x, 2,000 1.61x (250 files: 0.95x).
 PARALLEL_MIN_FILES = 400
 # What the fork server imports before it forks a worker: the feature path's modules, which each worker would
-# otherwise import itself (a task's own module, e.g. speech.transcribe, still is). "__main__" is multiprocessing's own
-# default.
-WORKER_PRELOAD = ("__main__", "speech.audio", "speech.features", "scipy.fft", "scipy.sparse", "soundfile")
+# otherwise import itself (a task's own module, e.g. speech.transcribe, still is).
+WORKER_PRELOAD = ("speech.audio", "speech.features", "scipy.fft", "scipy.sparse", "soundfile", "soxr")
 
 
 def _init_feature_worker(job_pid: int, filters: dict) -> None:
@@ -454,13 +459,14 @@ def _init_feature_worker(job_pid: int, filters: dict) -> None:
 def start_worker_server() -> None:
     """Start the fork server that :func:`worker_pool`'s workers are forked from, without waiting for its imports
     (about 0.35 s): a job that knows it will need a pool calls this while it has other work to do. Where there is
-    no fork server (not Linux), nothing."""
+    no fork server (Windows), nothing."""
     import multiprocessing as mp
 
     if "forkserver" in mp.get_all_start_methods():
         from multiprocessing import forkserver
 
-        forkserver.set_forkserver_preload(list(WORKER_PRELOAD))  # no effect once the server runs, as it should be
+        # No effect once the server runs, as it should be: its workers are alike whoever started it.
+        mp.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
         forkserver.ensure_running()
 
 
@@ -488,22 +494,25 @@ class ExtractResult:
     error: str | None = None
 
 
-def _failure(audio_path: str, error: SpeechError | OSError) -> ExtractResult:
-    reason = error.reason if isinstance(error, SpeechError) else f"cannot read: {error}"
+def _failure(audio_path: str, error: Exception) -> ExtractResult:
+    """A file's result for one of :data:`speech.audio.DECODE_ERRORS`."""
+    reason = f"cannot read: {error}" if isinstance(error, OSError) else failure_reason(error)
     return ExtractResult(audio_path, None, 0, reason)
 
 
-def _extract_one(args: tuple[str, str, FeatureConfig], entry: Path | None = None) -> ExtractResult:
-    """A file's result: its features from the cache, or computed and cached (as ``entry``, its cache entry, known to
-    be missing)."""
+def _extract_one(args: tuple[str, str, FeatureConfig], missing: bool = False) -> ExtractResult:
+    """A file's result: its features from the cache, or computed and cached. ``missing``: the caller found no entry
+    for it, so none is looked for again; its key is taken again, from the file as it is now, just before it is read
+    (a job's pool may compute it minutes after the caller looked)."""
     audio_path, cache_dir, config = args
     cache = FeatureCache(cache_dir, config)
     try:
-        if entry is None:
-            entry, features = cache.get_or_compute(audio_path)
-        else:
+        if missing:
+            entry = cache.path_for(audio_path)
             features = cache.compute(audio_path, entry)
-    except (SpeechError, OSError) as e:
+        else:
+            entry, features = cache.get_or_compute(audio_path)
+    except DECODE_ERRORS as e:
         return _failure(audio_path, e)
     return ExtractResult(audio_path, str(entry), int(features.shape[0]))
 
@@ -527,17 +536,17 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
         bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True, disable=None)
     cache = FeatureCache(cache_dir, config)
     results: list[ExtractResult | None] = []
-    missing: dict[int, Path] = {}  # the cache entries to compute, by file
+    missing: list[int] = []  # the files to compute
     for i, (path, _, _) in enumerate(tasks):
         try:
             entry = cache.path_for(path)
             features = cache.load(entry)
-        except (SpeechError, OSError) as e:
+        except DECODE_ERRORS as e:
             results.append(_failure(path, e))
         else:
             if features is None:
                 results.append(None)
-                missing[i] = entry
+                missing.append(i)
                 if len(missing) == PARALLEL_MIN_FILES and jobs > 1:
                     start_worker_server()  # its imports overlap with the rest of this pass
                 continue
@@ -545,13 +554,13 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
         if bar:
             bar.update()
     if jobs == 1 or len(missing) < PARALLEL_MIN_FILES:
-        for i, entry in missing.items():
-            results[i] = _extract_one(tasks[i], entry)
+        for i in missing:
+            results[i] = _extract_one(tasks[i], missing=True)
             if bar:
                 bar.update()
     else:
         with worker_pool(jobs, [config]) as pool:
-            computed = pool.map(_extract_one, [tasks[i] for i in missing], missing.values(), chunksize=8)
+            computed = pool.map(_extract_one, [tasks[i] for i in missing], itertools.repeat(True), chunksize=8)
             for i, result in zip(missing, computed):
                 results[i] = result
                 if bar:

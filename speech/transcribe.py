@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from speech.audio import iter_audio_blocks
+from speech.audio import DECODE_ERRORS, failure_reason, iter_audio_blocks
 from speech.decoding import BeamSearchDecoder, DecodingOptions, Hypothesis, Word, best_hypothesis, make_decoder
 from speech.errors import SpeechError
 from speech.features import FeatureConfig, speech_feature_variants, worker_pool
@@ -33,7 +33,8 @@ CHUNK_AUDIO_SECONDS = 300.0
 LONG_FILE_SECONDS = 600.0
 PROGRESS_SECONDS = 60.0  # audio decoded between two progress reports (Transcriber.transcribe_files' on_audio)
 # Files featurized in worker processes from this many on. A file's features cost a small part of decoding it: 200
-# clips (scripts/bench.py's) took less CPU and less wall time in this process than with a worker per core.
+# clips (scripts/bench.py's) took less CPU and less wall time in this process than with a worker per core (session
+# 29, when a pool took 1.5-2 s to start; 0.3-0.4 s since session 30, not measured again here).
 PARALLEL_MIN_FILES = 1000
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
@@ -143,18 +144,6 @@ def _featurize_worker(args: tuple[str, FeatureConfig, float, list[FeatureConfig]
         return featurize_file(path, config, max_segment_seconds, variants, max_seconds)
     except DECODE_ERRORS as e:
         return path, 0.0, failure_reason(e), None
-
-
-# What reading a file can raise: SpeechError for what we detect, the rest from decoders, which fail in many ways on
-# broken files.
-DECODE_ERRORS = (SpeechError, OSError, ValueError, RuntimeError, MemoryError)
-
-
-def failure_reason(error: Exception) -> str:
-    """A file's failure, as its transcript reports it, from one of :data:`DECODE_ERRORS`."""
-    if isinstance(error, SpeechError):
-        return error.reason
-    return f"cannot decode audio ({type(error).__name__}: {error})"
 
 
 def merge_segments(parts: Sequence[tuple[float, Hypothesis, float]]) -> tuple[str, float, list[Word]]:

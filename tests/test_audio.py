@@ -39,7 +39,10 @@ def test_16_bit_samples_read_as_libsndfile_scales_them(tmp_path, monkeypatch, su
     path = tmp_path / f"a{suffix}"
     sf.write(path, np.stack([samples, samples[::-1]], axis=1), 16000, subtype="PCM_16")
     stereo, _ = sf.read(path, dtype="float32")
+    asked, read = [], sf.SoundFile.read
+    monkeypatch.setattr(sf.SoundFile, "read", lambda f, *a, **k: asked.append(k.get("dtype")) or read(f, *a, **k))
     assert np.array_equal(load_audio(path), stereo.mean(axis=1, dtype=np.float32))
+    assert set(asked) == {"int16"}  # the integer read, not libsndfile's float one
     assert np.array_equal(stereo[:, 0], samples / np.float32(32768))
 
 

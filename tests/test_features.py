@@ -257,6 +257,38 @@ def test_cached_files_are_read_here_and_a_pool_starts_only_for_enough_files_to_c
     assert len(started) == 1
 
 
+def test_a_pool_reads_each_file_as_it_is_when_it_computes_it(tmp_path, monkeypatch):
+    # The job looks in the cache first; its pool may compute a file much later. A file gone by then is reported, one
+    # rewritten is keyed by what is read, and an entry that is not an .npy (here an .npz) is computed again.
+    import io
+
+    monkeypatch.setattr("speech.features.PARALLEL_MIN_FILES", 2)
+    paths = []
+    for i in range(4):
+        sf.write(tmp_path / f"{i}.wav", tone_speech("ab" * (i + 1)), 16000)
+        paths.append(str(tmp_path / f"{i}.wav"))
+    config, cache = FeatureConfig(), tmp_path / "cache"
+    [first] = extract_features(paths[:1], config, cache, jobs=1)
+    archive = io.BytesIO()
+    np.savez(archive, features=np.load(first.cache_path))
+    with open(first.cache_path, "wb") as f:
+        f.write(archive.getvalue())
+    real_pool = speech.features.worker_pool
+
+    def pool_after_changes(*args):
+        (tmp_path / "1.wav").unlink()
+        sf.write(tmp_path / "2.wav", tone_speech("a much longer recording"), 16000)
+        return real_pool(*args)
+
+    monkeypatch.setattr("speech.features.worker_pool", pool_after_changes)
+    results = extract_features(paths, config, cache, jobs=2)
+    assert results[0].cache_path == first.cache_path and np.load(first.cache_path).shape[0] == first.num_frames
+    assert results[1].error == "file not found"
+    assert results[2].cache_path == str(FeatureCache(cache, config).path_for(paths[2]))
+    assert results[2].num_frames == config.num_frames(len(sf.read(paths[2])[0]))
+    assert not results[3].error
+
+
 def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     audio = tmp_path / "a.wav"
     sf.write(audio, tone_speech("hello"), 16000)
