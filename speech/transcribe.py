@@ -34,7 +34,8 @@ LONG_FILE_SECONDS = 600.0
 PROGRESS_SECONDS = 60.0  # audio decoded between two progress reports (Transcriber.transcribe_files' on_audio)
 # Files featurized in worker processes from this many on. A file's features cost a small part of decoding it: 200
 # clips (scripts/bench.py's) took less CPU and less wall time in this process than with a worker per core (session
-# 29, when a pool took 1.5-2 s to start; 0.3-0.4 s since session 30, not measured again here).
+# 29, when a pool took 1.5-2 s to start), and 400 took the same CPU and wall time either way once it took 0.3 s
+# (session 30; greedy 0.008-0.009, default 0.018-0.020 CPU-s per audio-s, 2 rounds each).
 PARALLEL_MIN_FILES = 1000
 SEARCH_SECONDS = 6.0  # a cut is placed at the quietest 100 ms in the last SEARCH_SECONDS (at most a third) of a segment
 
