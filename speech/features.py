@@ -37,7 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import scipy.sparse
 
-from speech.audio import DECODE_ERRORS, failure_reason
+from speech.audio import DECODE_ERRORS, failure_reason, load_audio, require_file
 from speech.errors import AudioError, SpeechError
 from speech.workers import init_worker
 
@@ -359,8 +359,6 @@ def _source_key(path: str, config: FeatureConfig) -> str:
     except (OSError, ValueError):  # ValueError: a NUL in the name
         st = None
     if st is None or not stat.S_ISREG(st.st_mode):
-        from speech.audio import require_file
-
         require_file(path)  # says what is there instead ("is a folder", a device), as every other reader does
         raise AudioError("file not found", path)  # a regular file again by now: it was replaced while we looked
     # json.dumps([real path, size, mtime_ns, config.to_json(), FEATURE_VERSION]), with the config's part made once
@@ -426,8 +424,6 @@ class FeatureCache:
     def compute(self, audio_path: str, entry: Path) -> np.ndarray:
         """Compute a file's features and store them as ``entry``. A file cut short or damaged
         (:func:`speech.audio.open_audio`'s notes) raises AudioError: it is not the recording its transcript is of."""
-        from speech.audio import load_audio
-
         notes: list[str] = []
         wave = load_audio(audio_path, self.config.sample_rate, notes)
         if notes:  # its transcript is of the whole recording: training on a part would teach a wrong alignment
