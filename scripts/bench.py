@@ -199,6 +199,10 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path, rounds: int = 3) -> d
     wall: dict[str, list[float]] = {"cold": [], "naive": [], "naive_one_blas_thread": []}
     cold_cpu: list[float] = []
     naive_out: list[np.ndarray] = []
+    # Each round writes a new cache, all removed only at the end: on ext4 without a journal, a file created soon
+    # after many were deleted costs up to 20 times as much (the allocator passes over the inodes just freed), which
+    # a round deleting its cache would charge to the next round's writes.
+    spent = []
     for i in range(rounds):
         directory = cache_dir if i == 0 else cache_dir.parent / f"{cache_dir.name}-cold-{i}"
         cpu0, start = cpu_seconds(), time.perf_counter()
@@ -209,7 +213,7 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path, rounds: int = 3) -> d
         if failed:
             raise RuntimeError(f"feature extraction failed: {failed[0].audio_path}: {failed[0].error}")
         if directory != cache_dir:
-            shutil.rmtree(directory)
+            spent.append(directory)
         wall["naive"].append(naive_librosa_seconds(paths, config)[0])
         with threadpool_limits(limits=1, user_api="blas"):
             seconds, naive_out = naive_librosa_seconds(paths, config)
@@ -219,6 +223,9 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path, rounds: int = 3) -> d
     cached_seconds = time.perf_counter() - start
     diff = max(float(np.max(np.abs(np.load(r.cache_path) - naive)))
                for r, naive in zip(cached, naive_out, strict=True))
+    create_ms = file_create_ms(cache_dir.parent)
+    for directory in spent:
+        shutil.rmtree(directory)
     best = {key: min(times) for key, times in wall.items()}
     return {"clips": len(clips), "audio_seconds": audio, "jobs": jobs, "rounds": rounds,
             "parallel_min_files": PARALLEL_MIN_FILES,
@@ -226,9 +233,24 @@ def bench_features(clips: Sequence[Clip], cache_dir: Path, rounds: int = 3) -> d
             "cached_audio_s_per_s": rate(audio, cached_seconds),
             "naive_librosa_audio_s_per_s": rate(audio, best["naive"]),
             "naive_librosa_one_blas_thread_audio_s_per_s": rate(audio, best["naive_one_blas_thread"]),
-            "cold_over_naive": best["naive"] / best["cold"],
+            "cold_over_naive": best["naive"] / best["cold"], "file_create_ms": create_ms,
             "cold_over_naive_one_blas_thread": best["naive_one_blas_thread"] / best["cold"],
             "max_abs_diff": diff}
+
+
+def file_create_ms(directory: Path, files: int = 300) -> float:
+    """Milliseconds to create an empty file in a new folder in ``directory``: the least that a cache entry costs.
+    It was 0.02-0.05 ms on this machine's disk, and up to 0.75 ms among the inodes of files deleted in the minute
+    before (ext4 without a journal)."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(dir=directory))
+    start = time.perf_counter()
+    for i in range(files):
+        os.close(os.open(folder / str(i), os.O_WRONLY | os.O_CREAT, 0o644))
+    seconds = time.perf_counter() - start
+    shutil.rmtree(folder)
+    return seconds / files * 1e3
 
 
 def features_at_two_scales(clips: Sequence[Clip], cache_dir: Path, sizes: Sizes, corpus_dir: Path,
@@ -652,7 +674,8 @@ ROWS = [  # section, key, label, unit, format
           ("cached_audio_s_per_s", "{}: extract_features, cached", "audio-s / s", ",.0f"),
           ("cold_over_naive", "{}: cold path / naive loop", "x", ".2f"),
           ("cold_over_naive_one_blas_thread", "{}: cold path / naive loop on one BLAS thread", "x", ".2f"),
-          ("max_abs_diff", "{}: largest |cold path - naive loop| feature difference", "", ".1e"))),
+          ("max_abs_diff", "{}: largest |cold path - naive loop| feature difference", "", ".1e"),
+          ("file_create_ms", "{}: one empty file created in the cache's folder", "ms", ".3f"))),
     ("input", "pass_audio_s_per_s", "one pass of the input pipeline (cached features)", "audio-s / s", ",.0f"),
     ("input", "count_ms", "steps per epoch from clip lengths (count_batches)", "ms", ",.2f"),
     ("training", "audio_s_per_s", "TensorFlow train step", "audio-s / s", ",.1f"),

@@ -18,6 +18,7 @@ noisy clips without the extra second).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -26,7 +27,7 @@ import math
 import os
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -445,6 +446,9 @@ PARALLEL_MIN_FILES = 400
 # What the fork server imports before it forks a worker: the feature path's modules, which each worker would
 # otherwise import itself (a task's own module, e.g. speech.transcribe, still is).
 WORKER_PRELOAD = ("speech.audio", "speech.features", "scipy.fft", "scipy.sparse", "soundfile", "soxr")
+# ... with one thread each for the libraries it loads: numpy's and scipy's OpenBLAS start a thread per core at load,
+# which busy-waits for work that never comes (workers use no BLAS), about 0.2 CPU-s of the job's two cores.
+WORKER_THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _init_feature_worker(job_pid: int, filters: dict) -> None:
@@ -463,7 +467,23 @@ def start_worker_server() -> None:
 
         # No effect once the server runs, as it should be: its workers are alike whoever started it.
         mp.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
-        forkserver.ensure_running()
+        with _environment(WORKER_THREADS_ENV):  # the server is a new program that inherits this environment
+            forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set, as it was again afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def worker_pool(jobs: int, configs: Sequence[FeatureConfig]) -> ProcessPoolExecutor:
@@ -519,7 +539,8 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
 
     Returns one result per input, in order; bad files carry an ``error`` instead of raising. Files found in the cache
     are read in this process; a worker pool is started only for :data:`PARALLEL_MIN_FILES` files to compute or more.
-    No input is an empty result, with no worker pool or progress bar started.
+    Where ``cache_dir`` does not exist yet, nothing is looked up. No input is an empty result, with no worker pool or
+    progress bar started.
     """
     jobs = jobs or os.cpu_count() or 1
     tasks = [(str(p), str(cache_dir), config) for p in audio_paths]
@@ -531,36 +552,71 @@ def extract_features(audio_paths: Sequence[str], config: FeatureConfig, cache_di
 
         bar = tqdm(total=len(tasks), desc="features", unit="file", dynamic_ncols=True, disable=None)
     cache = FeatureCache(cache_dir, config)
-    results: list[ExtractResult | None] = []
-    missing: list[int] = []  # the files to compute
-    for i, (path, _, _) in enumerate(tasks):
-        try:
-            entry = cache.path_for(path)
-            features = cache.load(entry)
-        except DECODE_ERRORS as e:
-            results.append(_failure(path, e))
-        else:
-            if features is None:
-                results.append(None)
-                missing.append(i)
-                if len(missing) == PARALLEL_MIN_FILES and jobs > 1:
-                    start_worker_server()  # its imports overlap with the rest of this pass
-                continue
-            results.append(ExtractResult(path, str(entry), int(features.shape[0])))
-        if bar:
-            bar.update()
+    results: list[ExtractResult | None] = [None] * len(tasks)
+    if not cache.directory.is_dir():  # a new cache (a corpus's first job): every file is to compute
+        missing = list(range(len(tasks)))
+        if len(missing) >= PARALLEL_MIN_FILES and jobs > 1:
+            start_worker_server()
+    else:
+        missing = []
+        for i, (path, _, _) in enumerate(tasks):
+            try:
+                entry = cache.path_for(path)
+                features = cache.load(entry)
+            except DECODE_ERRORS as e:
+                results[i] = _failure(path, e)
+            else:
+                if features is None:
+                    missing.append(i)
+                    if len(missing) == PARALLEL_MIN_FILES and jobs > 1:
+                        start_worker_server()  # its imports overlap with the rest of this pass
+                    continue
+                results[i] = ExtractResult(path, str(entry), int(features.shape[0]))
+            if bar:
+                bar.update()
     if jobs == 1 or len(missing) < PARALLEL_MIN_FILES:
         for i in missing:
             results[i] = _extract_one(tasks[i], missing=True)
             if bar:
                 bar.update()
     else:
-        with worker_pool(jobs, [config]) as pool:
-            computed = pool.map(_extract_one, [tasks[i] for i in missing], itertools.repeat(True), chunksize=8)
-            for i, result in zip(missing, computed):
-                results[i] = result
-                if bar:
-                    bar.update()
+        _compute_in_pool(tasks, missing, results, jobs, config, bar)
     if bar:
         bar.close()
     return results
+
+
+def _compute_in_pool(tasks: list[tuple[str, str, FeatureConfig]], missing: list[int],
+                     results: list[ExtractResult | None], jobs: int, config: FeatureConfig, bar) -> None:
+    """``results[i]`` for each ``i`` in ``missing``, computed by a pool of ``jobs`` workers and, until they are up
+    (about 0.3 s: the pool's first task waits for the fork server's imports), by this process, from the end of the
+    list (about a tenth of 1,000 files: time a core would otherwise spend waiting), though never more than a
+    ``jobs + 1``-th of them."""
+    with worker_pool(jobs, [config]) as pool:
+        ready = threading.Event()
+        starter = threading.Thread(target=_start_workers, args=(pool, ready), name="start-feature-workers",
+                                   daemon=True)
+        starter.start()
+        end, last = len(missing), len(missing) - len(missing) // (jobs + 1)
+        while end > last and not ready.is_set():
+            end -= 1
+            results[missing[end]] = _extract_one(tasks[missing[end]], missing=True)
+            if bar:
+                bar.update()
+        starter.join()
+        computed = pool.map(_extract_one, [tasks[i] for i in missing[:end]], itertools.repeat(True), chunksize=8)
+        for i, result in zip(missing[:end], computed):
+            results[i] = result
+            if bar:
+                bar.update()
+
+
+def _start_workers(pool: ProcessPoolExecutor, ready: threading.Event) -> None:
+    """Start ``pool``'s workers (its first task starts them all) and set ``ready`` once they run. A pool that
+    cannot start fails again, and says why, on the job's own next task."""
+    try:
+        pool.submit(int).result()
+    except Exception:  # the job's pool.map raises it again
+        pass
+    finally:
+        ready.set()

@@ -257,6 +257,53 @@ def test_cached_files_are_read_here_and_a_pool_starts_only_for_enough_files_to_c
     assert len(started) == 1
 
 
+def test_the_job_computes_files_from_the_end_while_its_workers_start(tmp_path, monkeypatch):
+    # Workers start in about 0.3 s; until then the job computes files itself, from the end of the list, but never
+    # more than a (jobs + 1)-th of them. Here the start is slowed: the job does its 3 of 9 and the pool the other 6.
+    import time
+
+    monkeypatch.setattr("speech.features.PARALLEL_MIN_FILES", 2)
+    real_start = speech.features._start_workers
+    monkeypatch.setattr("speech.features._start_workers", lambda *a: time.sleep(0.5) or real_start(*a))
+    here = []
+    real_compute = FeatureCache.compute
+    monkeypatch.setattr(FeatureCache, "compute", lambda self, path, entry: here.append(path) or
+                        real_compute(self, path, entry))  # patched in this process only, not in the workers
+    paths = []
+    for i in range(9):
+        sf.write(tmp_path / f"{i}.wav", tone_speech("ab" * (i + 1)), 16000)
+        paths.append(str(tmp_path / f"{i}.wav"))
+    config = FeatureConfig()
+    shared = extract_features(paths, config, tmp_path / "shared", jobs=2)
+    assert sorted(here) == paths[6:]
+    here.clear()
+    alone = extract_features(paths, config, tmp_path / "alone", jobs=1)
+    assert here == paths
+    assert [r.audio_path for r in shared] == paths and not any(r.error for r in shared)
+    for a, b in zip(shared, alone, strict=True):
+        assert a.num_frames == b.num_frames and np.array_equal(np.load(a.cache_path), np.load(b.cache_path))
+
+
+def test_feature_workers_load_blas_with_one_thread_and_the_job_keeps_its_environment(tmp_path, monkeypatch):
+    # numpy's OpenBLAS starts a busy-waiting thread per core when it is loaded, in the fork server too unless it is
+    # told otherwise; the job's own environment is left as it was.
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is None:
+        pytest.skip("no way to stop this Python's fork server, which may have been started with other settings")
+    stop()  # the next pool starts a new one, from this environment
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "7")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # which OpenBLAS also reads (tests/conftest.py sets it)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with worker_pool(1, [FeatureConfig()]) as pool:
+        blas = pool.submit(eval, "[(i['internal_api'], i['num_threads']) for i in "
+                                 "__import__('threadpoolctl').threadpool_info() if i['user_api'] == 'blas']").result()
+    assert blas and all(threads == 1 for _, threads in blas), blas
+    assert speech.features.os.environ["OPENBLAS_NUM_THREADS"] == "7"
+    assert "MKL_NUM_THREADS" not in speech.features.os.environ and "OMP_NUM_THREADS" not in speech.features.os.environ
+
+
 def test_a_pool_reads_each_file_as_it_is_when_it_computes_it(tmp_path, monkeypatch):
     # The job looks in the cache first; its pool may compute a file much later. A file gone by then is reported, one
     # rewritten is keyed by what is read, and an entry that is not an .npy (here an .npz) is computed again.
