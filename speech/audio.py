@@ -90,31 +90,40 @@ def open_audio(path: str | os.PathLike, notes: list[str] | None = None) -> Audio
     if os.path.getsize(path) == 0:
         raise AudioError("empty file (0 bytes)", path)
     try:
-        info = sf.info(os.fsencode(path))
+        # Opened once: its header is what sf.info says, and a file that libsndfile reads is read from it (a second
+        # open and parse cost about a fifth of a 5-second WAV's read).
+        handle = sf.SoundFile(os.fsencode(path))
     except _LIBSNDFILE_ERRORS as e:
-        info, error = None, e
-    if info is not None and not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
-        raise _bad_rate(info.samplerate, path)
-    stream, whole = None, None
-    exact = info is not None and _frames_are_exact(path, info)
-    mp3 = info is not None and info.format == "MP3"
-    if mp3 and exact and _fits_one_read(info):
-        whole = _read_whole(path, info)  # libsndfile reads MP3 right in one call only; None: damaged
-    # A long MP3 goes to ffmpeg, and so does a damaged one: libsndfile's pieces of it would be wrong.
-    if (not exact or (mp3 and whole is None)) and shutil.which("ffmpeg") is not None:
-        try:
-            stream = _open_ffmpeg(path, notes, info.frames if mp3 and exact else None)
-        except AudioError as e:
-            bad = re.search(r"invalid sample rate:?\s*(-?\d+)", e.reason, re.IGNORECASE)
-            if bad:  # a header ffmpeg reads as a rate no recording has; it reads the 32 bits as signed, the header
-                # means them unsigned (2**31 Hz, not -2147483648)
-                raise _bad_rate(int(bad.group(1)) % 2**32, path) from e
-            if info is None or (mp3 and not _fits_one_read(info)):  # nothing else reads it (right)
-                raise
-    if stream is None and mp3 and whole is None:  # no ffmpeg (or it failed): libsndfile, in one call or not at all
-        whole = _mp3_in_one_read(path, info)
-    if stream is None and info is not None:  # libsndfile's own format (or no ffmpeg to do better)
-        stream = AudioStream(info.samplerate, info.channels, _libsndfile_pieces(path, info, notes, whole))
+        handle, error = None, e
+    try:
+        info = handle
+        if info is not None and not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+            raise _bad_rate(info.samplerate, path)
+        stream, whole = None, None
+        exact = info is not None and _frames_are_exact(path, info)
+        mp3 = info is not None and info.format == "MP3"
+        if mp3 and exact and _fits_one_read(info):
+            whole = _read_whole(path, info)  # libsndfile reads MP3 right in one call only; None: damaged
+        # A long MP3 goes to ffmpeg, and so does a damaged one: libsndfile's pieces of it would be wrong.
+        if (not exact or (mp3 and whole is None)) and shutil.which("ffmpeg") is not None:
+            try:
+                stream = _open_ffmpeg(path, notes, info.frames if mp3 and exact else None)
+            except AudioError as e:
+                bad = re.search(r"invalid sample rate:?\s*(-?\d+)", e.reason, re.IGNORECASE)
+                if bad:  # a header ffmpeg reads as a rate no recording has; it reads the 32 bits as signed, the
+                    # header means them unsigned (2**31 Hz, not -2147483648)
+                    raise _bad_rate(int(bad.group(1)) % 2**32, path) from e
+                if info is None or (mp3 and not _fits_one_read(info)):  # nothing else reads it (right)
+                    raise
+        if stream is None and mp3 and whole is None:  # no ffmpeg (or it failed): libsndfile, in one call or not at all
+            whole = _mp3_in_one_read(path, info)
+        if stream is None and info is not None:  # libsndfile's own format (or no ffmpeg to do better)
+            stream = AudioStream(info.samplerate, info.channels,
+                                 _libsndfile_pieces(path, info, notes, whole, handle), close=handle.close)
+            handle = None  # the stream's to close
+    finally:
+        if handle is not None:
+            handle.close()
     if stream is None:
         reason = str(error)
         if "does not exist" in reason:  # libsndfile's words for data it cannot parse, e.g. a bad MP3 header
@@ -218,10 +227,11 @@ def _mp3_in_one_read(path: str, info) -> np.ndarray:
                          "installs it)", path) from e
 
 
-def _libsndfile_pieces(path: str, info, notes: list[str] | None,
-                       whole: np.ndarray | None = None) -> Iterator[np.ndarray]:
+def _libsndfile_pieces(path: str, info, notes: list[str] | None, whole: np.ndarray | None = None,
+                       handle: sf.SoundFile | None = None) -> Iterator[np.ndarray]:
     """A file's frames in fresh arrays of :data:`PIECE_SECONDS`, until the data ends; ``whole``, its frames read
-    already in one call (an MP3: :func:`_mp3_in_one_read`), is handed out as it is.
+    already in one call (an MP3: :func:`_mp3_in_one_read`), is handed out as it is. ``handle``: the file, opened and
+    not yet read from, to read from (and close) instead of opening it again.
 
     Not ``soundfile.blocks``: when a compressed file ends before its header says (a cut MP3 or OGG), its buffer
     is handed out again and the last block's audio repeats to the promised length. Here a short read ends the
@@ -234,13 +244,13 @@ def _libsndfile_pieces(path: str, info, notes: list[str] | None,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if whole is None and _fits_one_read(info):
-            whole = _read_whole(path, info)
+            whole, handle = _read_whole(path, info, handle), None
         if whole is not None:
             read = len(whole)
             if read:
                 yield whole
         else:
-            with sf.SoundFile(os.fsencode(path)) as f:
+            with handle if handle is not None else sf.SoundFile(os.fsencode(path)) as f:
                 while True:
                     try:
                         data = _read_float(f, piece)
@@ -274,12 +284,13 @@ def _read_float(f: sf.SoundFile, frames: int) -> np.ndarray:
     return data
 
 
-def _read_whole(path: str, info) -> np.ndarray | None:
+def _read_whole(path: str, info, handle: sf.SoundFile | None = None) -> np.ndarray | None:
     """A short file's frames in one read (:data:`WHOLE_READ_BYTES`), or None where the pieces must be read instead:
     the decoder failed part-way (a FLAC cut mid-frame; the pieces keep the audio before the damage, and libsndfile
-    may not seek back after the error), or there were more frames than the header said."""
+    may not seek back after the error), or there were more frames than the header said. ``handle``: the file,
+    opened and not yet read from, to read from (and close) instead of opening it again."""
     try:
-        with sf.SoundFile(os.fsencode(path)) as f, warnings.catch_warnings():
+        with handle if handle is not None else sf.SoundFile(os.fsencode(path)) as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = _read_float(f, info.frames + 1)  # +1: the end is seen in this call
     except (sf.LibsndfileError, RuntimeError):

@@ -378,6 +378,30 @@ def test_a_short_file_is_read_in_one_piece_and_a_long_one_streams_in_pieces(tmp_
         np.testing.assert_array_equal(np.concatenate(got)[:, 0], wave[:int(seconds * 16000)])
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts this process's open files in /proc")
+def test_each_file_is_opened_once_and_closed_however_its_stream_ends(tmp_path, monkeypatch):
+    # The file libsndfile opens to read the header is the one read from, and closed: read whole, in pieces, never
+    # read, or refused (an implausible rate).
+    import speech.audio
+
+    monkeypatch.setattr(speech.audio, "WHOLE_READ_BYTES", 2 * 16000 * 4)
+    sf.write(tmp_path / "short.wav", tone_speech("ab"), 16000)
+    sf.write(tmp_path / "long.flac", np.zeros(16000 * 3, np.float32), 16000)
+    sf.write(tmp_path / "slow.wav", np.zeros(1600, np.float32), 500)
+    opened = []
+    real_open = sf.SoundFile
+    monkeypatch.setattr(sf, "SoundFile", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    files = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        for name in ("short.wav", "long.flac"):
+            assert len(load_audio(tmp_path / name)) > 0
+            speech.audio.open_audio(tmp_path / name).close()
+        with pytest.raises(AudioError, match="unsupported sample rate 500"):
+            speech.audio.open_audio(tmp_path / "slow.wav")
+    assert len(opened) == 3 * 5
+    assert len(os.listdir("/proc/self/fd")) == files
+
+
 def _tone_mp3(path, sample_rate: int, seconds: float = 5.0) -> np.ndarray:
     """A 440 Hz tone written to ``path`` as MP3 (libsndfile's encoder, else ffmpeg's; skip if neither), and the
     file's frames from one libsndfile read: the reference, which matched ffmpeg's decode to 2e-6."""
