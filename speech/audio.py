@@ -436,6 +436,8 @@ def failure_reason(error: Exception) -> str:
     """A file's failure, as a job reports it, from one of :data:`DECODE_ERRORS`."""
     if isinstance(error, SpeechError):
         return error.reason
+    if isinstance(error, OSError):  # the file system's refusal (permissions, an I/O error), not the audio's fault
+        return f"cannot read: {error}"
     return f"cannot decode audio ({type(error).__name__}: {error})"
 
 

@@ -512,8 +512,7 @@ class ExtractResult:
 
 def _failure(audio_path: str, error: Exception) -> ExtractResult:
     """A file's result for one of :data:`speech.audio.DECODE_ERRORS`."""
-    reason = f"cannot read: {error}" if isinstance(error, OSError) else failure_reason(error)
-    return ExtractResult(audio_path, None, 0, reason)
+    return ExtractResult(audio_path, None, 0, failure_reason(error))
 
 
 def _extract_one(args: tuple[str, str, FeatureConfig], missing: bool = False) -> ExtractResult:
@@ -612,8 +611,9 @@ def _compute_in_pool(tasks: list[tuple[str, str, FeatureConfig]], missing: list[
 
 
 def _start_workers(pool: ProcessPoolExecutor, ready: threading.Event) -> None:
-    """Start ``pool``'s workers (its first task starts them all) and set ``ready`` once they run. A pool that
-    cannot start fails again, and says why, on the job's own next task."""
+    """Run a first task on ``pool`` and set ``ready`` once it has run: its worker waited for the fork server's imports,
+    and the next workers fork from the server in milliseconds. A pool that cannot start fails again, and says why,
+    on the job's own next task."""
     try:
         pool.submit(int).result()
     except Exception:  # the job's pool.map raises it again

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speech.audio import audio_duration, iter_audio_blocks, load_audio, wav_truncation
+from speech.audio import audio_duration, failure_reason, iter_audio_blocks, load_audio, wav_truncation
 from speech.errors import AudioError
 from tests.conftest import tone_speech
 
@@ -258,6 +258,14 @@ def test_a_file_that_is_not_the_audio_its_name_says_is_reported_as_such(tmp_path
         load_audio(path)
     assert "does not exist" not in str(info.value)  # libsndfile's words; the file exists
     assert "no samples" not in str(info.value)  # it is not an empty recording
+
+
+def test_a_failure_is_reported_in_one_way_by_every_job():
+    # Feature extraction and transcription (so the batch and Beam jobs too) report a file's failure through it.
+    assert failure_reason(AudioError("file not found", "a.wav")) == "file not found"
+    io_error = OSError(5, "Input/output error", "a.wav")
+    assert failure_reason(io_error) == "cannot read: [Errno 5] Input/output error: 'a.wav'"
+    assert failure_reason(ValueError("bad header")) == "cannot decode audio (ValueError: bad header)"
 
 
 def test_nan_audio_is_rejected(tmp_path):

@@ -336,6 +336,17 @@ def test_a_pool_reads_each_file_as_it_is_when_it_computes_it(tmp_path, monkeypat
     assert not results[3].error
 
 
+def test_a_file_the_system_cannot_read_is_reported_as_such(tmp_path, monkeypatch):
+    sf.write(tmp_path / "a.wav", tone_speech("ab"), 16000)
+
+    def unreadable(path, *args):
+        raise OSError(5, "Input/output error", str(path))
+
+    monkeypatch.setattr("speech.features.load_audio", unreadable)
+    [result] = extract_features([str(tmp_path / "a.wav")], FeatureConfig(), tmp_path / "cache", jobs=1)
+    assert result.error == f"cannot read: [Errno 5] Input/output error: '{tmp_path / 'a.wav'}'"
+
+
 def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     audio = tmp_path / "a.wav"
     sf.write(audio, tone_speech("hello"), 16000)
