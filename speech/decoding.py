@@ -306,13 +306,17 @@ def ctc_align(log_probs: np.ndarray, text: str, vocab: Vocabulary) -> np.ndarray
     back = np.zeros((num_frames, num_states), np.int8)  # how many states back the best predecessor is
     score = np.full(num_states, -np.inf)
     score[:2] = emit[0, :2]  # start in the leading gap or on the first letter
+    # Each frame's candidates (stay, advance one, skip one), in one array reused from frame to frame: the entries
+    # no path can come from stay -inf.
+    choices = np.full((3, num_states), -np.inf)
+    skips = can_skip[2:]
     for t in range(1, num_frames):
-        choices = np.full((3, num_states), -np.inf)
         choices[0] = score
         choices[1, 1:] = score[:-1]
-        choices[2, 2:] = np.where(can_skip[2:], score[:-2], -np.inf)
+        np.copyto(choices[2, 2:], score[:-2], where=skips)
         back[t] = np.argmax(choices, axis=0)
-        score = choices[back[t], np.arange(num_states)] + emit[t]
+        np.max(choices, axis=0, out=score)  # the value at back[t]
+        score += emit[t]
     # End in the trailing gap or on the last letter.
     last = num_states - 1 if num_states == 1 or score[-1] >= score[-2] else num_states - 2
     if not np.isfinite(score[last]):

@@ -67,7 +67,10 @@ def quietest_cut(wave: np.ndarray, sample_rate: int, lo: int, hi: int) -> int:
     region = wave[lo:hi].astype(np.float64)
     if len(region) <= win:
         return hi
-    energy = np.convolve(region ** 2, np.ones(win), mode="valid")
+    # Every window's energy as a difference of running sums: linear in the region, where a convolution with the
+    # window took 8 ms a cut (a tenth of a long recording's CPU with greedy decoding).
+    running = np.concatenate(([0.0], np.cumsum(np.square(region))))
+    energy = running[win:] - running[:-win]
     return lo + int(np.argmin(energy)) + win // 2
 
 

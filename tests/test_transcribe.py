@@ -178,6 +178,18 @@ def test_default_decoding_is_the_model_folders_own(tiny_model, tmp_path):
         str(folder))
 
 
+def test_a_cut_falls_at_the_centre_of_the_quietest_100_ms():
+    from speech.transcribe import quietest_cut
+
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, 48000).astype(np.float32)
+    wave[30000:31600] *= 0.01  # the one quiet 100 ms
+    assert quietest_cut(wave, 16000, 16000, 48000) == 30800
+    assert quietest_cut(wave, 16000, 29900, 31700) == 30800  # its first and last windows half as quiet
+    assert quietest_cut(wave, 16000, 40000, 41000) == 41000  # shorter than a window: its end
+    wave[36000:44000] = 0.0  # digital silence: its first window
+    assert quietest_cut(wave, 16000, 16000, 48000) == 36800
+
+
 def test_segment_limits_must_leave_room_for_a_cut():
     from speech.transcribe import segment_blocks
 
