@@ -647,7 +647,9 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cores": os.cpu_count(), "cpu": cpu, "load_average": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__}
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tensorflow_op_threads": [tf.config.threading.get_intra_op_parallelism_threads(),
+                                      tf.config.threading.get_inter_op_parallelism_threads()]}
 
 
 def run_section(name: str, report: dict, skip: set[str], fn: Callable[[], dict]) -> None:
@@ -728,7 +730,8 @@ def format_report(report: dict) -> str:
     m = report["machine"]
     lines = [f"speech benchmark: preset {report['preset']}, {report['mode']} mode",
              f"machine: {m['cores']} cores ({m['cpu']}), load average {'/'.join(map(str, m['load_average']))}, "
-             f"Python {m['python']}, TensorFlow {m['tensorflow']}, Keras {m['keras']}",
+             f"Python {m['python']}, TensorFlow {m['tensorflow']} on "
+             f"{report.get('tensorflow_threads') or 'its own choice of'} thread(s), Keras {m['keras']}",
              f"data: {report['data']['clips']} clips, {report['data']['audio_seconds']:.1f} audio-seconds "
              f"({report['data']['min_seconds']:g}-{report['data']['max_seconds']:g} s, 16-bit WAV)"]
     width = max(len(label) for _, _, label, _, _ in ROWS)
@@ -755,6 +758,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     p.add_argument("--skip", default="", help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
     p.add_argument("--preset", default="small", help="model preset (default: small)")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads, as `speech transcribe --threads` sets "
+                   "them, for every section (default 0: TensorFlow's choice)")
     args = p.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = args.skip - set(SECTIONS)
@@ -769,9 +774,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("... generating clips and loading TensorFlow", file=sys.stderr, flush=True)
     from speech.errors import ModelError
     from speech.model import DEFAULT_MODEL_DIR, resolve_model_dir
+    from speech.transcribe import set_tensorflow_threads
 
+    set_tensorflow_threads(args.threads)
     spec = model_spec(args.preset)
     report: dict = {"preset": args.preset, "mode": "quick" if args.quick else "default", "machine": machine(),
+                    "tensorflow_threads": args.threads,
                     "model_config": spec.model.to_json(), "sizes": asdict(sizes)}
     report.update({name: {"skipped": "--skip"} for name in args.skip})
     with tempfile.TemporaryDirectory(prefix="speech-bench-") as tmp_name:

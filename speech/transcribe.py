@@ -326,6 +326,26 @@ class Decoding:
         return out
 
 
+def set_tensorflow_threads(threads: int) -> None:
+    """Run this process's TensorFlow ops on ``threads`` threads each, and one op at a time where ``threads`` is 1
+    (0: TensorFlow's own choice, about one per core). Call before TensorFlow's first op; after it, a SpeechError.
+
+    On 2 cores one thread took 30-35% less CPU per audio-second than TensorFlow's two, for 10-20% more wall time
+    (the bundled model's decoding, ``docs/benchmarks.md``): the other thread mostly waits for work. A batch job on
+    a machine of its own wants the wall time; jobs that share the machine, the CPU."""
+    import tensorflow as tf
+
+    if threads < 0:
+        raise SpeechError(f"threads must be 0 (TensorFlow's choice) or more, got {threads}")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as e:  # TensorFlow's runtime already started with its own
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        if current != threads:
+            raise SpeechError(f"cannot set TensorFlow's threads to {threads} once it has run an op ({e})") from None
+
+
 class Transcriber:
     """Loads a model folder (the bundled default when ``model_dir`` is None) and transcribes audio, decoding as
     ``options`` say (default: the folder's own decoding, :func:`model_decoding`)."""

@@ -16,12 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--skip", "torch,export",
-                           "--json", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                           "--threads", "1", "--json", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
 
     assert report["mode"] == "quick" and report["preset"] == "small"
     assert report["machine"]["cores"] >= 1 and report["machine"]["tensorflow"]
+    # --threads sets TensorFlow's threads as `speech transcribe --threads` does, before its first op.
+    assert report["tensorflow_threads"] == 1 and report["machine"]["tensorflow_op_threads"] == [1, 1]
     for section, keys in {
         "features": ["cold_audio_s_per_s", "cached_audio_s_per_s", "naive_librosa_audio_s_per_s",
                      "naive_librosa_one_blas_thread_audio_s_per_s", "cold_over_naive_one_blas_thread"],
@@ -39,7 +42,8 @@ def test_quick_benchmark_reports_positive_figures(tmp_path: Path) -> None:
     assert report["torch"] == {"skipped": "--skip"} and report["export"] == {"skipped": "--skip"}
     # The table names every section; skipped ones say so.
     assert "cold path (extract_features, empty cache)" in proc.stdout and "torch: skipped" in proc.stdout
-    assert "naive loop on one BLAS thread" in proc.stdout
+    assert "naive loop on one BLAS thread" in proc.stdout and "TensorFlow 2" in proc.stdout
+    assert "on 1 thread(s)" in proc.stdout
 
 
 def _script(name: str):

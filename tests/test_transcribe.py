@@ -190,6 +190,21 @@ def test_a_cut_falls_at_the_centre_of_the_quietest_100_ms():
     assert quietest_cut(wave, 16000, 16000, 48000) == 36800
 
 
+def test_tensorflow_threads_are_set_before_its_first_op_or_said_to_be_too_late():
+    import tensorflow as tf
+
+    from speech.errors import SpeechError
+    from speech.transcribe import set_tensorflow_threads
+
+    tf.add(tf.constant(1.0), 1.0)  # the runtime has started, with whatever threads it had
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    set_tensorflow_threads(current)  # what it has already: nothing to do
+    with pytest.raises(SpeechError, match="once it has run an op"):
+        set_tensorflow_threads(current + 3)
+    with pytest.raises(SpeechError, match="must be 0"):
+        set_tensorflow_threads(-1)
+
+
 def test_segment_limits_must_leave_room_for_a_cut():
     from speech.transcribe import segment_blocks
 
