@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 from speech.audio import DECODE_ERRORS, failure_reason, load_audio, require_file
 from speech.errors import AudioError, SpeechError
-from speech.workers import init_worker
+from speech.workers import WORKER_THREADS_ENV, init_worker
 
 # Silence at a recording's edges (:func:`speech_features`), as the built-in corpus's clips are trimmed.
 TRIM_SILENCE_DB = -45.0
@@ -446,9 +446,6 @@ PARALLEL_MIN_FILES = 400
 # What the fork server imports before it forks a worker: the feature path's modules, which each worker would
 # otherwise import itself (a task's own module, e.g. speech.transcribe, still is).
 WORKER_PRELOAD = ("speech.audio", "speech.features", "scipy.fft", "scipy.sparse", "soundfile", "soxr")
-# ... with one thread each for the libraries it loads: numpy's and scipy's OpenBLAS start a thread per core at load,
-# which busy-waits for work that never comes (workers use no BLAS), about 0.2 CPU-s of the job's two cores.
-WORKER_THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _init_feature_worker(job_pid: int, filters: dict) -> None:
@@ -467,7 +464,7 @@ def start_worker_server() -> None:
 
         # No effect once the server runs, as it should be: its workers are alike whoever started it.
         mp.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
-        with _environment(WORKER_THREADS_ENV):  # the server is a new program that inherits this environment
+        with _environment(WORKER_THREADS_ENV):  # the server is a new program: it inherits this environment
             forkserver.ensure_running()
 
 

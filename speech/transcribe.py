@@ -341,8 +341,9 @@ def set_tensorflow_threads(threads: int) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError as e:  # TensorFlow's runtime already started with its own
-        current = tf.config.threading.get_intra_op_parallelism_threads()
-        if current != threads:
+        current = (tf.config.threading.get_intra_op_parallelism_threads(),
+                   tf.config.threading.get_inter_op_parallelism_threads())
+        if current != (threads, threads):
             raise SpeechError(f"cannot set TensorFlow's threads to {threads} once it has run an op ({e})") from None
 
 

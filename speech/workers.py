@@ -7,6 +7,12 @@ import select
 import threading
 import time
 
+# One thread each for the numeric libraries a worker loads (OpenMP, OpenBLAS, MKL): workers run side by side, one a
+# core. A library reads them when it loads, so the fork server that workers are forked from gets them too
+# (speech.features.start_worker_server): numpy's and scipy's OpenBLAS would otherwise start a thread per core there
+# that busy-waits for work that never comes (workers use no BLAS), about 0.2 CPU-s of the job's two cores.
+WORKER_THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 
 def _exit_when_gone(job_pid: int) -> None:
     try:
@@ -39,6 +45,6 @@ def init_worker(job_pid: int) -> None:
     """Initializer of every audio/feature worker pool (``initargs=(os.getpid(),)``): one thread each (librosa on
     default threads burns twice the CPU for the same wall time), numba's cache somewhere writable, and no life
     after the job's."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.update(WORKER_THREADS_ENV)
     os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "numba"))
     exit_with_job(job_pid)
